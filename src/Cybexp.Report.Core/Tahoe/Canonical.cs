@@ -1,0 +1,181 @@
+using System.Text;
+
+namespace Cybexp.Report.Core.Tahoe;
+
+/// <summary>
+/// The TAHOE canonical text (<c>tahoe.misc.canonical</c>) and its inverse (<c>decanonical</c>), byte-identical to
+/// the original Python: a dict becomes <c>json.dumps</c> of its values' canonical <em>strings</em> with keys sorted by
+/// code point; a list becomes the sorted, de-duplicated array of its elements' canonical strings; a str is
+/// <c>strip()</c>ped and dumped; anything else is dumped. Output is ASCII only.
+/// </summary>
+public static class Canonical
+{
+    /// <summary>Canonical text of <paramref name="value"/>.</summary>
+    public static string Of(TahoeValue value) => value switch
+    {
+        TahoeString s => PythonText.JsonString(PythonText.Strip(s.Value)),
+        TahoeDict d => OfDict(d),
+        TahoeList l => OfList(l),
+        _ => Scalar(value),
+    };
+
+    /// <summary><c>json.dumps</c> of a scalar (int, float, bool, None), as Python writes it.</summary>
+    public static string Scalar(TahoeValue value) => value switch
+    {
+        TahoeNull => "null",
+        TahoeBool b => b.Value ? "true" : "false",
+        TahoeInt i => i.Digits,
+        TahoeFloat f => PythonText.FloatRepr(f.Value),
+        TahoeString s => PythonText.JsonString(s.Value),
+        _ => throw new ArgumentException($"not a scalar: {value.Kind}", nameof(value)),
+    };
+
+    /// <summary>
+    /// The canonical text of a list given its elements' canonical strings: de-duplicated, sorted ordinally
+    /// (they are ASCII) and dumped as a JSON array of strings.
+    /// </summary>
+    public static string OfCanonicalStrings(IEnumerable<string> canonicalElements)
+    {
+        var items = canonicalElements.Distinct(StringComparer.Ordinal).ToArray();
+        Array.Sort(items, StringComparer.Ordinal);
+        var sb = new StringBuilder(16 + (items.Length * 16));
+        sb.Append('[');
+        for (var i = 0; i < items.Length; i++)
+        {
+            if (i > 0)
+            {
+                sb.Append(", ");
+            }
+
+            PythonText.AppendJsonString(sb, items[i]);
+        }
+
+        return sb.Append(']').ToString();
+    }
+
+    /// <summary>The canonical text of a dict given each key's canonical value string.</summary>
+    public static string OfCanonicalEntries(IEnumerable<KeyValuePair<string, string>> entries)
+    {
+        var items = entries.ToArray();
+        Array.Sort(items, (a, b) => CodePointComparer.Instance.Compare(a.Key, b.Key));
+        var sb = new StringBuilder(16 + (items.Length * 32));
+        sb.Append('{');
+        for (var i = 0; i < items.Length; i++)
+        {
+            if (i > 0)
+            {
+                sb.Append(", ");
+            }
+
+            PythonText.AppendJsonString(sb, items[i].Key);
+            sb.Append(": ");
+            PythonText.AppendJsonString(sb, items[i].Value);
+        }
+
+        return sb.Append('}').ToString();
+    }
+
+    private static string OfList(TahoeList list)
+    {
+        var strings = new string[list.Count];
+        for (var i = 0; i < strings.Length; i++)
+        {
+            strings[i] = Of(list[i]);
+        }
+
+        return OfCanonicalStrings(strings);
+    }
+
+    private static string OfDict(TahoeDict dict)
+    {
+        var entries = new KeyValuePair<string, string>[dict.Count];
+        for (var i = 0; i < entries.Length; i++)
+        {
+            var e = dict.Entries[i];
+            entries[i] = new(e.Key, Of(e.Value));
+        }
+
+        return OfCanonicalEntries(entries);
+    }
+
+    /// <summary>
+    /// <c>decanonical</c>: parse <paramref name="text"/> as Python's <c>json.loads</c> would; a dict or list has each
+    /// member decanonicalised in turn; on any parse failure the text itself is returned as a str.
+    /// </summary>
+    public static TahoeValue Decanonical(string text)
+    {
+        var parsed = PythonJson.TryParse(text, DuplicateKeys.LastWins, out var value, out _);
+        return parsed ? Descend(value) : TahoeValue.String(text);
+    }
+
+    private static TahoeValue Descend(TahoeValue value) => value switch
+    {
+        TahoeDict d => TahoeDict.From(d.Entries.Select(e => new KeyValuePair<string, TahoeValue>(e.Key, DecanonicalMember(e.Value)))),
+        TahoeList l => TahoeValue.List(l.Items.Select(DecanonicalMember)),
+        _ => value,
+    };
+
+    // decanonical(x) for a member: only str members are parsed again (json.loads of an int raises, giving x back).
+    private static TahoeValue DecanonicalMember(TahoeValue member) =>
+        member is TahoeString s ? Decanonical(s.Value) : member;
+}
+
+/// <summary>Orders strings by Unicode code point, as Python sorts <c>str</c> (differs from ordinal UTF-16 order above U+D7FF).</summary>
+public sealed class CodePointComparer : IComparer<string>
+{
+    /// <summary>The single instance.</summary>
+    public static CodePointComparer Instance { get; } = new();
+
+    /// <inheritdoc />
+    public int Compare(string? x, string? y)
+    {
+        if (ReferenceEquals(x, y))
+        {
+            return 0;
+        }
+
+        if (x is null)
+        {
+            return -1;
+        }
+
+        if (y is null)
+        {
+            return 1;
+        }
+
+        var n = Math.Min(x.Length, y.Length);
+        for (var i = 0; i < n; i++)
+        {
+            var a = x[i];
+            var b = y[i];
+            if (a == b)
+            {
+                continue;
+            }
+
+            // A surrogate (part of a code point >= U+10000, or a lone one in U+D800..DFFF) ranks by its code point:
+            // a pair sorts above every BMP character; U+E000..U+FFFF sort above lone surrogates but below pairs.
+            return Rank(x, i).CompareTo(Rank(y, i));
+        }
+
+        return x.Length.CompareTo(y.Length);
+    }
+
+    private static int Rank(string s, int i)
+    {
+        var c = s[i];
+        if (char.IsHighSurrogate(c) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]))
+        {
+            return char.ConvertToUtf32(c, s[i + 1]);
+        }
+
+        if (char.IsLowSurrogate(c) && i > 0 && char.IsHighSurrogate(s[i - 1]))
+        {
+            // Same high surrogate before: the pairs differ in the low half only.
+            return char.ConvertToUtf32(s[i - 1], c);
+        }
+
+        return c;
+    }
+}

@@ -1,0 +1,58 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Cybexp.Report.Core.Tahoe;
+
+/// <summary>
+/// The identity of a TAHOE instance: SHA-256 of its unique text as 64 lowercase hex digits. Parsing accepts either
+/// case (the original upper-cases query input) and always yields the lowercase form.
+/// </summary>
+public readonly record struct InstanceHash : IComparable<InstanceHash>
+{
+    private InstanceHash(string value) => Value = value;
+
+    /// <summary>The 64 lowercase hex digits.</summary>
+    public string Value { get; }
+
+    /// <summary>SHA-256 of the UTF-8 bytes of <paramref name="unique"/>.</summary>
+    /// <exception cref="ArgumentException">The text holds a lone surrogate, which UTF-8 cannot encode (Python raises too).</exception>
+    public static InstanceHash Of(string unique)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = StrictUtf8.GetBytes(unique);
+        }
+        catch (EncoderFallbackException e)
+        {
+            throw new ArgumentException("the text cannot be encoded as UTF-8 (it holds a lone surrogate)", nameof(unique), e);
+        }
+
+        return new InstanceHash(Convert.ToHexStringLower(SHA256.HashData(bytes)));
+    }
+
+    /// <summary>Parses 64 hex digits in either case; anything else is rejected.</summary>
+    public static bool TryParse(string? text, out InstanceHash hash)
+    {
+        if (text is { Length: 64 } && text.All(char.IsAsciiHexDigit))
+        {
+            hash = new InstanceHash(text.ToLowerInvariant());
+            return true;
+        }
+
+        hash = default;
+        return false;
+    }
+
+    /// <summary>Parses 64 hex digits or throws <see cref="FormatException"/>.</summary>
+    public static InstanceHash Parse(string text) =>
+        TryParse(text, out var h) ? h : throw new FormatException($"'{text}' is not a 64-hex-digit hash");
+
+    /// <inheritdoc />
+    public int CompareTo(InstanceHash other) => string.CompareOrdinal(Value, other.Value);
+
+    /// <inheritdoc />
+    public override string ToString() => Value ?? string.Empty;
+
+    internal static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+}

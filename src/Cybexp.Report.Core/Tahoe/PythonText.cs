@@ -1,0 +1,169 @@
+using System.Globalization;
+using System.Text;
+
+namespace Cybexp.Report.Core.Tahoe;
+
+/// <summary>Python text behaviour the canonical form depends on: <c>str.strip()</c>, <c>json.dumps</c> of a str, <c>repr(float)</c>.</summary>
+public static class PythonText
+{
+    private static readonly char[] HexDigits = "0123456789abcdef".ToCharArray();
+
+    /// <summary>Python <c>str.isspace()</c> for one UTF-16 unit (all Python whitespace lies in the BMP).</summary>
+    public static bool IsSpace(char c) => c switch
+    {
+        >= '\u0009' and <= '\u000d' => true,
+        >= '\u001c' and <= '\u0020' => true,
+        '\u0085' or '\u00a0' or '\u1680' => true,
+        >= '\u2000' and <= '\u200a' => true,
+        '\u2028' or '\u2029' or '\u202f' or '\u205f' or '\u3000' => true,
+        _ => false,
+    };
+
+    /// <summary>Python <c>str.strip()</c> with no arguments.</summary>
+    public static string Strip(string s)
+    {
+        var start = 0;
+        var end = s.Length;
+        while (start < end && IsSpace(s[start]))
+        {
+            start++;
+        }
+
+        while (end > start && IsSpace(s[end - 1]))
+        {
+            end--;
+        }
+
+        return start == 0 && end == s.Length ? s : s[start..end];
+    }
+
+    /// <summary>Appends Python's <c>json.dumps(s)</c> (ensure_ascii): quotes, short escapes, lowercase <c>\uXXXX</c> for the rest.</summary>
+    public static void AppendJsonString(StringBuilder sb, string s)
+    {
+        sb.Append('"');
+        var runStart = 0;
+        for (var i = 0; i < s.Length; i++)
+        {
+            var c = s[i];
+            if (c >= ' ' && c <= '~' && c != '"' && c != '\\')
+            {
+                continue;
+            }
+
+            sb.Append(s, runStart, i - runStart);
+            runStart = i + 1;
+            switch (c)
+            {
+                case '"': sb.Append("\\\""); break;
+                case '\\': sb.Append("\\\\"); break;
+                case '\n': sb.Append("\\n"); break;
+                case '\r': sb.Append("\\r"); break;
+                case '\t': sb.Append("\\t"); break;
+                case '\b': sb.Append("\\b"); break;
+                case '\f': sb.Append("\\f"); break;
+                default:
+                    // Non-BMP characters are already a surrogate pair here, which is exactly what Python writes.
+                    sb.Append("\\u")
+                      .Append(HexDigits[(c >> 12) & 0xf])
+                      .Append(HexDigits[(c >> 8) & 0xf])
+                      .Append(HexDigits[(c >> 4) & 0xf])
+                      .Append(HexDigits[c & 0xf]);
+                    break;
+            }
+        }
+
+        sb.Append(s, runStart, s.Length - runStart);
+        sb.Append('"');
+    }
+
+    /// <summary>Python's <c>json.dumps(s)</c> for a str.</summary>
+    public static string JsonString(string s)
+    {
+        var sb = new StringBuilder(s.Length + 2);
+        AppendJsonString(sb, s);
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// Python's <c>repr(float)</c> (also <c>str(float)</c> and <c>json.dumps</c> of a float): shortest round-trip digits,
+    /// exponent form when the decimal exponent is below -4 or at least 16, <c>.0</c> on integral values,
+    /// <c>NaN</c>, <c>Infinity</c>, <c>-Infinity</c> as json.dumps writes them.
+    /// </summary>
+    public static string FloatRepr(double value)
+    {
+        if (double.IsNaN(value))
+        {
+            return "NaN";
+        }
+
+        if (double.IsInfinity(value))
+        {
+            return value > 0 ? "Infinity" : "-Infinity";
+        }
+
+        // .NET "R" yields the shortest round-trip digits; re-layout them the way Python does.
+        var r = value.ToString("R", CultureInfo.InvariantCulture);
+        var negative = r[0] == '-';
+        var body = negative ? r.AsSpan(1) : r.AsSpan();
+        var ePos = body.IndexOfAny('E', 'e');
+        var exp10 = 0;
+        var mantissa = body;
+        if (ePos >= 0)
+        {
+            exp10 = int.Parse(body[(ePos + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+            mantissa = body[..ePos];
+        }
+
+        var dot = mantissa.IndexOf('.');
+        var intPart = dot >= 0 ? mantissa[..dot] : mantissa;
+        var fracPart = dot >= 0 ? mantissa[(dot + 1)..] : [];
+        var digits = string.Concat(intPart, fracPart).TrimStart('0');
+        var leadingZerosRemoved = intPart.Length + fracPart.Length - digits.Length;
+        // decpt: value = 0.DIGITS * 10^decpt
+        var decpt = intPart.Length + exp10 - leadingZerosRemoved;
+        digits = digits.TrimEnd('0');
+        if (digits.Length == 0)
+        {
+            return negative ? "-0.0" : "0.0";
+        }
+
+        var sb = new StringBuilder(32);
+        if (negative)
+        {
+            sb.Append('-');
+        }
+
+        if (decpt - 1 < -4 || decpt - 1 >= 16)
+        {
+            sb.Append(digits[0]);
+            if (digits.Length > 1)
+            {
+                sb.Append('.').Append(digits, 1, digits.Length - 1);
+            }
+
+            var e = decpt - 1;
+            sb.Append('e').Append(e < 0 ? '-' : '+');
+            var ea = Math.Abs(e);
+            if (ea < 10)
+            {
+                sb.Append('0');
+            }
+
+            sb.Append(ea.ToString(CultureInfo.InvariantCulture));
+        }
+        else if (decpt <= 0)
+        {
+            sb.Append("0.").Append('0', -decpt).Append(digits);
+        }
+        else if (decpt >= digits.Length)
+        {
+            sb.Append(digits).Append('0', decpt - digits.Length).Append(".0");
+        }
+        else
+        {
+            sb.Append(digits, 0, decpt).Append('.').Append(digits, decpt, digits.Length - decpt);
+        }
+
+        return sb.ToString();
+    }
+}
