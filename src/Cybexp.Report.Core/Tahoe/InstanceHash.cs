@@ -48,6 +48,13 @@ public readonly record struct InstanceHash : IComparable<InstanceHash>
     public static InstanceHash Parse(string text) =>
         TryParse(text, out var h) ? h : throw new FormatException($"'{text}' is not a 64-hex-digit hash");
 
+    /// <summary>The hash from its 32 raw bytes (as stores keep it).</summary>
+    public static InstanceHash FromBytes(ReadOnlySpan<byte> sha256) =>
+        sha256.Length == 32 ? new InstanceHash(Convert.ToHexStringLower(sha256)) : throw new ArgumentException("a SHA-256 hash has 32 bytes", nameof(sha256));
+
+    /// <summary>The 32 raw bytes.</summary>
+    public byte[] ToBytes() => Convert.FromHexString(Value);
+
     /// <inheritdoc />
     public int CompareTo(InstanceHash other) => string.CompareOrdinal(Value, other.Value);
 

@@ -1,0 +1,177 @@
+using System.Collections.Immutable;
+using Cybexp.Report.Core.Tahoe;
+
+namespace Cybexp.Report.Core.Storage;
+
+/// <summary>
+/// A TAHOE document as the archive stores it: the full document plus the fields the stores index
+/// (edges, and for events the owning org, time and category). Built from a document whose <c>_hash</c>
+/// has been checked against its content.
+/// </summary>
+public sealed class ArchiveDocument
+{
+    private ArchiveDocument(InstanceHash hash, string itype, string subType, TahoeDict document)
+    {
+        Hash = hash;
+        Itype = itype;
+        SubType = subType;
+        Document = document;
+        Ref = Edges(document, "_ref");
+        Cref = Edges(document, "_cref");
+        BenRef = Edges(document, "_ben_ref");
+        MalRef = Edges(document, "_mal_ref");
+        if (itype == "event")
+        {
+            OrgId = document["orgid"] is TahoeString o ? o.Value : null;
+            Timestamp = document["timestamp"] switch
+            {
+                TahoeFloat f => f.Value,
+                TahoeInt i => (double)i.Value,
+                _ => null,
+            };
+            Category = document["category"] is TahoeString c ? c.Value : "unknown";
+        }
+    }
+
+    /// <summary>The instance hash.</summary>
+    public InstanceHash Hash { get; }
+
+    /// <summary>attribute, object, event, session, raw or report.</summary>
+    public string Itype { get; }
+
+    /// <summary>The sub_type.</summary>
+    public string SubType { get; }
+
+    /// <summary>The whole stored document (without MongoDB's <c>_id</c>).</summary>
+    public TahoeDict Document { get; }
+
+    /// <summary>All descendants (for a session: its events).</summary>
+    public ImmutableArray<InstanceHash> Ref { get; }
+
+    /// <summary>Direct children.</summary>
+    public ImmutableArray<InstanceHash> Cref { get; }
+
+    /// <summary>Descendants seen in a benign context (events).</summary>
+    public ImmutableArray<InstanceHash> BenRef { get; }
+
+    /// <summary>Descendants seen in a malicious context (events).</summary>
+    public ImmutableArray<InstanceHash> MalRef { get; }
+
+    /// <summary>The owning org of an event.</summary>
+    public string? OrgId { get; }
+
+    /// <summary>Epoch seconds of an event.</summary>
+    public double? Timestamp { get; }
+
+    /// <summary>benign, malicious or unknown, for events.</summary>
+    public string? Category { get; }
+
+    /// <summary>True for an identity user document (cybexp_user / cybexp_superuser).</summary>
+    public bool IsUser => Itype == "object" && UniqueText.UserSubTypes.Contains(SubType);
+
+    /// <summary>True for an identity org document.</summary>
+    public bool IsOrg => Itype == "object" && SubType == "cybexp_org";
+
+    /// <summary>
+    /// Checks <paramref name="document"/> (itype, sub_type, <c>_hash</c> equal to the hash of its content, edge lists,
+    /// event fields) and builds the archive form, or says what is wrong.
+    /// </summary>
+    public static bool TryCreate(TahoeDict document, out ArchiveDocument? result, out string error)
+    {
+        result = null;
+        document = document.ContainsKey("_id") ? document.Without("_id") : document;
+        if (!UniqueText.TryCompute(document, out var unique, out error))
+        {
+            return false;
+        }
+
+        if (document["_hash"] is not TahoeString { Value: var stated } || !InstanceHash.TryParse(stated, out var hash) || stated != hash.Value)
+        {
+            error = "'_hash' is missing or not 64 lowercase hex digits";
+            return false;
+        }
+
+        InstanceHash computed;
+        try
+        {
+            computed = InstanceHash.Of(unique);
+        }
+        catch (ArgumentException e)
+        {
+            error = e.Message;
+            return false;
+        }
+
+        if (computed != hash)
+        {
+            error = $"'_hash' does not match the content (content hashes to {computed})";
+            return false;
+        }
+
+        var itype = document["itype"]!.AsString;
+        if (itype is not ("attribute" or "object" or "event" or "session" or "raw" or "report"))
+        {
+            error = $"unknown itype '{itype}' (accepted: attribute, object, event, session, raw, report)";
+            return false;
+        }
+
+        foreach (var key in new[] { "_ref", "_cref", "_ben_ref", "_mal_ref", "_usr_ref", "_adm_ref" })
+        {
+            if (document.TryGet(key, out var list) && !IsHashList(list))
+            {
+                error = $"'{key}' must be a list of 64-hex-digit hashes";
+                return false;
+            }
+        }
+
+        if (itype == "event")
+        {
+            if (document["orgid"] is not TahoeString)
+            {
+                error = "event 'orgid' must be a string";
+                return false;
+            }
+
+            if (document["category"] is { } cat && cat is not TahoeString { Value: "benign" or "malicious" or "unknown" })
+            {
+                error = $"event 'category' must be benign, malicious or unknown, got {cat}";
+                return false;
+            }
+        }
+
+        result = new ArchiveDocument(hash, itype, document["sub_type"]!.AsString, document);
+        return true;
+    }
+
+    /// <summary>
+    /// Rebuilds the archive form of a document the store wrote itself (already checked on the way in); does not
+    /// recompute the hash.
+    /// </summary>
+    public static ArchiveDocument FromStored(TahoeDict document) =>
+        new(InstanceHash.Parse(document["_hash"]!.AsString), document["itype"]!.AsString, document["sub_type"]!.AsString, document);
+
+    /// <summary>The hashes under <paramref name="key"/> (an edge list such as <c>_usr_ref</c>).</summary>
+    public ImmutableArray<InstanceHash> EdgeList(string key) => Edges(Document, key);
+
+    private static bool IsHashList(TahoeValue v) =>
+        v is TahoeList l && l.Items.All(x => x is TahoeString s && InstanceHash.TryParse(s.Value, out _));
+
+    private static ImmutableArray<InstanceHash> Edges(TahoeDict doc, string key)
+    {
+        if (doc[key] is not TahoeList l)
+        {
+            return [];
+        }
+
+        var set = new SortedSet<InstanceHash>();
+        foreach (var item in l.Items)
+        {
+            if (item is TahoeString s && InstanceHash.TryParse(s.Value, out var h))
+            {
+                set.Add(h);
+            }
+        }
+
+        return [.. set];
+    }
+}

@@ -1,0 +1,120 @@
+using Cybexp.Report.Core.Tahoe;
+
+namespace Cybexp.Report.Core.Storage;
+
+/// <summary>Query status names, as the original TDQL uses them.</summary>
+public static class QueryStatus
+{
+    /// <summary>Submitted, waiting for a worker.</summary>
+    public const string Wait = "wait";
+    /// <summary>Claimed by a worker holding a lease.</summary>
+    public const string Processing = "processing";
+    /// <summary>The report is stored.</summary>
+    public const string Ready = "ready";
+    /// <summary>The query ended with an error report.</summary>
+    public const string Failed = "failed";
+}
+
+/// <summary>Where to send the nonce when a query ends (the original API's TCP listener).</summary>
+public sealed record NotifySocket(string Host, int Port, string Nonce);
+
+/// <summary>A query as submitted: type, query data (JSON text, or the encrypted blob as text), the user, and an optional socket.</summary>
+/// <param name="QType">count, related or threatrank (validated by the worker, not here).</param>
+/// <param name="QData">The qdata: canonical/plain JSON when not encrypted; base64 or a Python bytes literal when encrypted.</param>
+/// <param name="Encrypted">True when <paramref name="QData"/> must be decrypted with the cluster's key.</param>
+/// <param name="UserId">The asking user's hash.</param>
+/// <param name="QHash">SHA-256 of the canonical qdata, when known (the original's de-duplication key).</param>
+/// <param name="Notify">Socket to notify when the query ends, if any.</param>
+public sealed record QuerySubmission(string QType, string QData, bool Encrypted, string UserId, string? QHash, NotifySocket? Notify);
+
+/// <summary>A stored query and, once it ended, its report.</summary>
+public sealed record QueryRecord(
+    long Id,
+    string QType,
+    string QData,
+    bool Encrypted,
+    string UserId,
+    string? QHash,
+    string Status,
+    int Attempts,
+    double SubmittedAt,
+    double? FinishedAt,
+    NotifySocket? Notify,
+    string? ReportHash,
+    string? ReportJson,
+    string? Error);
+
+/// <summary>A worker's claim on a query: valid while its lease lasts; every write after the claim is fenced on it.</summary>
+public sealed record QueryClaim(long QueryId, string LeaseToken, int Attempt, double LeaseExpiresAt, QueryRecord Query);
+
+/// <summary>The final result of a query: status ready or failed, the report document and its hash.</summary>
+public sealed record QueryOutcome(string Status, string ReportJson, InstanceHash ReportHash, string? Error);
+
+/// <summary>
+/// The query queue and report store. Claims are atomic (one worker per query), leases expire so a dead worker's query is
+/// claimed again, and completion stores report and final status in one transaction, only while the lease holds.
+/// </summary>
+public interface IQueryStore
+{
+    /// <summary>Stores a new query with status <c>wait</c> and wakes idle workers; returns its id.</summary>
+    Task<long> EnqueueAsync(QuerySubmission submission, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Claims the oldest waiting query, or one whose lease expired (its worker died), counting one more attempt.
+    /// The caller decides what to do with a claim whose <see cref="QueryClaim.Attempt"/> exceeds its limit (end it
+    /// failed). Returns null when nothing is claimable.
+    /// </summary>
+    Task<QueryClaim?> ClaimNextAsync(string workerId, TimeSpan lease, CancellationToken cancellationToken);
+
+    /// <summary>Extends the lease; false when the claim was lost (expired and taken, or completed).</summary>
+    Task<bool> RenewAsync(QueryClaim claim, TimeSpan lease, CancellationToken cancellationToken);
+
+    /// <summary>Stores the outcome and final status atomically, only if <paramref name="claim"/> still holds; false otherwise.</summary>
+    Task<bool> CompleteAsync(QueryClaim claim, QueryOutcome outcome, CancellationToken cancellationToken);
+
+    /// <summary>Gives the query back to the queue (status <c>wait</c>) without counting the attempt; false when the claim was lost.</summary>
+    Task<bool> ReleaseAsync(QueryClaim claim, CancellationToken cancellationToken);
+
+    /// <summary>The query with this id, or null.</summary>
+    Task<QueryRecord?> GetAsync(long id, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The newest query of this user with this qtype and qhash submitted at or after <paramref name="since"/>
+    /// (the original API's same-hour de-duplication), or null.
+    /// </summary>
+    Task<QueryRecord?> FindRecentAsync(string userId, string qtype, string qhash, double since, CancellationToken cancellationToken);
+
+    /// <summary>Puts an ended query back to <c>wait</c> (the original's <c>redo</c>); false when it is still being processed.</summary>
+    Task<bool> RequeueAsync(long id, CancellationToken cancellationToken);
+
+    /// <summary>Counts queries by status.</summary>
+    Task<IReadOnlyDictionary<string, long>> CountByStatusAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Waits until work may be available: a new query was enqueued (in-process signal, or LISTEN/NOTIFY across
+    /// processes), <paramref name="pollInterval"/> passed, or cancellation.
+    /// </summary>
+    Task WaitForWorkAsync(TimeSpan pollInterval, CancellationToken cancellationToken);
+
+    /// <summary>Waits until query <paramref name="id"/> ends or <paramref name="timeout"/> passes; returns its record.</summary>
+    Task<QueryRecord?> WaitForEndAsync(long id, TimeSpan timeout, CancellationToken cancellationToken);
+}
+
+/// <summary>One store holding archive, identity and queries (one SQLite file or one PostgreSQL database).</summary>
+public interface ICybexpStore : IAsyncDisposable
+{
+    /// <summary>The archive.</summary>
+    IArchiveStore Archive { get; }
+
+    /// <summary>Users and orgs.</summary>
+    IIdentityStore Identity { get; }
+
+    /// <summary>Queries and reports.</summary>
+    IQueryStore Queries { get; }
+
+    /// <summary>A human-readable description of where the data lives (file path or host/database; never a password).</summary>
+    string Description { get; }
+
+    /// <summary>Checks that the store answers.</summary>
+    Task<bool> PingAsync(CancellationToken cancellationToken);
+}

@@ -1,0 +1,136 @@
+using System.Collections.Immutable;
+using Cybexp.Report.Core.Tahoe;
+
+namespace Cybexp.Report.Core.Storage;
+
+/// <summary>Which events a reference counts in: <c>_ref</c> (all), <c>_ben_ref</c>, <c>_mal_ref</c>, or in <c>_ref</c> but neither.</summary>
+public enum EventContext
+{
+    /// <summary>Any reference (<c>_ref</c>).</summary>
+    All,
+    /// <summary>Referenced in a benign context (<c>_ben_ref</c>).</summary>
+    Benign,
+    /// <summary>Referenced in a malicious context (<c>_mal_ref</c>).</summary>
+    Malicious,
+    /// <summary>Referenced with no context (in <c>_ref</c>, in neither context list).</summary>
+    Unknown,
+}
+
+/// <summary>
+/// Filters on events: inclusive time bounds in epoch seconds (a bound of 0 or an infinite bound means unbounded,
+/// as the original's <c>dtresolve</c>), an optional category and a context.
+/// </summary>
+public sealed record EventFilter(double Start, double End, string? Category, EventContext Context)
+{
+    /// <summary>Every event.</summary>
+    public static EventFilter Everything { get; } = new(0, 0, null, EventContext.All);
+
+    /// <summary>The lower bound to apply, or negative infinity.</summary>
+    public double Lower => Start == 0 || double.IsNaN(Start) ? double.NegativeInfinity : Start;
+
+    /// <summary>The upper bound to apply, or positive infinity.</summary>
+    public double Upper => End == 0 || double.IsNaN(End) ? double.PositiveInfinity : End;
+}
+
+/// <summary>The orgs whose events a user may see (the orgs whose <c>_usr_ref</c> holds the user), sorted and distinct.</summary>
+public sealed record Visibility
+{
+    /// <summary>Creates a visibility over <paramref name="orgIds"/>.</summary>
+    public Visibility(IEnumerable<string> orgIds) => OrgIds = [.. orgIds.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+
+    /// <summary>Org hashes (as the events' <c>orgid</c> strings).</summary>
+    public ImmutableArray<string> OrgIds { get; }
+
+    /// <summary>True when the user sees no event at all.</summary>
+    public bool IsEmpty => OrgIds.IsEmpty;
+}
+
+/// <summary>What one batch write did.</summary>
+public sealed record WriteSummary(int Inserted, int Duplicates, int Updated);
+
+/// <summary>An event as the graph engines see it: identity, time, maliciousness and the hashes it references.</summary>
+public sealed record EventEdges(InstanceHash Hash, double Timestamp, string Category, ImmutableArray<InstanceHash> Ref);
+
+/// <summary>Events per time bucket: bucket start (epoch seconds) and count.</summary>
+public readonly record struct BucketCount(double Start, long Count);
+
+/// <summary>
+/// The TAHOE archive: threat documents and the indexes the report engines query. Every lookup of events is limited
+/// to a <see cref="Visibility"/>; documents are only ever reached through visible events.
+/// </summary>
+public interface IArchiveStore
+{
+    /// <summary>
+    /// Writes a batch in one transaction. A document whose hash is new is inserted; one whose hash exists with the same
+    /// content is a duplicate; one whose hash exists with other content replaces the stored mutable fields (an event's
+    /// category and contexts, a session's events, an org's members).
+    /// </summary>
+    Task<WriteSummary> WriteAsync(IReadOnlyList<ArchiveDocument> batch, CancellationToken cancellationToken);
+
+    /// <summary>Number of (event, referenced hash) pairs whose referenced document is not in the archive.</summary>
+    Task<long> CountDanglingReferencesAsync(CancellationToken cancellationToken);
+
+    /// <summary>Number of documents in the archive, by itype.</summary>
+    Task<IReadOnlyDictionary<string, long>> CountByItypeAsync(CancellationToken cancellationToken);
+
+    /// <summary>Exact number of visible events referencing <paramref name="instance"/> that match <paramref name="filter"/>.</summary>
+    Task<long> CountEventsAsync(InstanceHash instance, EventFilter filter, Visibility visibility, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Counts of matching visible events per bucket of <paramref name="bucketSeconds"/> starting at
+    /// <paramref name="origin"/>; only non-empty buckets, in time order.
+    /// </summary>
+    Task<IReadOnlyList<BucketCount>> CountEventsByBucketAsync(InstanceHash instance, EventFilter filter, Visibility visibility, double origin, double bucketSeconds, CancellationToken cancellationToken);
+
+    /// <summary>Earliest and latest timestamp of matching visible events, or null when there are none.</summary>
+    Task<(double First, double Last)?> EventTimeSpanAsync(InstanceHash instance, EventFilter filter, Visibility visibility, CancellationToken cancellationToken);
+
+    /// <summary>Matching visible events in the order they were first stored, skipping <paramref name="skip"/>.</summary>
+    Task<IReadOnlyList<InstanceHash>> PageEventsAsync(InstanceHash instance, EventFilter filter, Visibility visibility, int skip, int take, CancellationToken cancellationToken);
+
+    /// <summary>The stored documents among <paramref name="hashes"/> (missing ones are left out), in first-stored order.</summary>
+    Task<IReadOnlyList<ArchiveDocument>> GetDocumentsAsync(IReadOnlyCollection<InstanceHash> hashes, CancellationToken cancellationToken);
+
+    /// <summary>The sessions whose <c>_ref</c> holds <paramref name="eventHash"/>, in first-stored order.</summary>
+    Task<IReadOnlyList<InstanceHash>> SessionsOfEventAsync(InstanceHash eventHash, CancellationToken cancellationToken);
+
+    /// <summary>Up to <paramref name="take"/> visible events of a session, ordered by timestamp (then first stored).</summary>
+    Task<IReadOnlyList<InstanceHash>> EventsOfSessionAsync(InstanceHash session, Visibility visibility, int take, CancellationToken cancellationToken);
+
+    /// <summary>Every visible event with its references, in first-stored order (for graph engines).</summary>
+    IAsyncEnumerable<EventEdges> VisibleEventsAsync(Visibility visibility, CancellationToken cancellationToken);
+
+    /// <summary>Which of <paramref name="hashes"/> are stored attributes.</summary>
+    Task<IReadOnlySet<InstanceHash>> AttributesAmongAsync(IReadOnlyCollection<InstanceHash> hashes, CancellationToken cancellationToken);
+
+    /// <summary>A number that changes whenever the archive changes (for caches kept in step with the store).</summary>
+    Task<long> VersionAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>A CYBEX-P user (identity document <c>cybexp_user</c> / <c>cybexp_superuser</c>).</summary>
+public sealed record UserRecord(InstanceHash Hash, string Email, string Name, string SubType);
+
+/// <summary>A CYBEX-P org with its members (<c>_usr_ref</c>) and admins (<c>_adm_ref</c>).</summary>
+public sealed record OrgRecord(InstanceHash Hash, string OrgName, string Name, ImmutableArray<InstanceHash> Users, ImmutableArray<InstanceHash> Admins);
+
+/// <summary>Users, orgs and membership. Identity documents are written through <see cref="IArchiveStore.WriteAsync"/>.</summary>
+public interface IIdentityStore
+{
+    /// <summary>The user with this <c>_hash</c> (either case) or e-mail address, or null.</summary>
+    Task<UserRecord?> FindUserAsync(string hashOrEmail, CancellationToken cancellationToken);
+
+    /// <summary>The org with this <c>_hash</c> or orgname, or null.</summary>
+    Task<OrgRecord?> FindOrgAsync(string hashOrName, CancellationToken cancellationToken);
+
+    /// <summary>All users, ordered by e-mail.</summary>
+    Task<IReadOnlyList<UserRecord>> ListUsersAsync(CancellationToken cancellationToken);
+
+    /// <summary>All orgs, ordered by orgname.</summary>
+    Task<IReadOnlyList<OrgRecord>> ListOrgsAsync(CancellationToken cancellationToken);
+
+    /// <summary>The orgs whose <c>_usr_ref</c> holds <paramref name="user"/> (the user's visibility).</summary>
+    Task<Visibility> VisibilityOfAsync(InstanceHash user, CancellationToken cancellationToken);
+
+    /// <summary>The stored identity document (user or org) with this hash, or null.</summary>
+    Task<TahoeDict?> GetIdentityDocumentAsync(InstanceHash hash, CancellationToken cancellationToken);
+}

@@ -1,0 +1,206 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Cybexp.Report.Core.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace Cybexp.Report.Storage.Sqlite;
+
+/// <summary>
+/// The query queue in SQLite. SQLite serialises writers, so one <c>UPDATE … WHERE id = (SELECT …) RETURNING</c> is an
+/// atomic claim. Idle waiters in this process are woken by an in-process signal per database file; other processes
+/// poll.
+/// </summary>
+internal sealed class SqliteQueryStore(SqliteStore store) : IQueryStore
+{
+    private const string Columns = "id, qtype, qdata, encrypted, userid, qhash, status, attempts, submitted, finished, notify_host, notify_port, notify_nonce, report_hash, report, error, lease_token, lease_expires";
+
+    private static readonly ConcurrentDictionary<string, (AsyncSignal Enqueued, AsyncSignal Ended)> Signals = new(StringComparer.Ordinal);
+
+    private (AsyncSignal Enqueued, AsyncSignal Ended) Signal => Signals.GetOrAdd(store.FilePath, _ => (new AsyncSignal(), new AsyncSignal()));
+
+    public async Task<long> EnqueueAsync(QuerySubmission submission, CancellationToken cancellationToken)
+    {
+        await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "INSERT INTO queries (qtype, qdata, encrypted, userid, qhash, status, submitted, notify_host, notify_port, notify_nonce) " +
+                          "VALUES ($qtype, $qdata, $enc, $user, $qhash, 'wait', $now, $host, $port, $nonce) RETURNING id;";
+        cmd.Parameters.AddWithValue("$qtype", submission.QType);
+        cmd.Parameters.AddWithValue("$qdata", submission.QData);
+        cmd.Parameters.AddWithValue("$enc", submission.Encrypted ? 1 : 0);
+        cmd.Parameters.AddWithValue("$user", submission.UserId);
+        cmd.Parameters.AddWithValue("$qhash", (object?)submission.QHash ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$now", store.Time.NowSeconds());
+        cmd.Parameters.AddWithValue("$host", (object?)submission.Notify?.Host ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$port", (object?)submission.Notify?.Port ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$nonce", (object?)submission.Notify?.Nonce ?? DBNull.Value);
+        var id = Convert.ToInt64(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
+        Signal.Enqueued.Set();
+        return id;
+    }
+
+    public async Task<QueryClaim?> ClaimNextAsync(string workerId, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        var now = store.Time.NowSeconds();
+        await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText =
+            "UPDATE queries SET status = 'processing', attempts = attempts + 1, lease_token = $worker || '#' || (attempts + 1), lease_expires = $expires " +
+            "WHERE id = (SELECT id FROM queries WHERE status = 'wait' OR (status = 'processing' AND lease_expires < $now) ORDER BY id LIMIT 1) " +
+            $"RETURNING {Columns};";
+        cmd.Parameters.AddWithValue("$worker", workerId);
+        cmd.Parameters.AddWithValue("$expires", now + lease.TotalSeconds);
+        cmd.Parameters.AddWithValue("$now", now);
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        var record = Read(r);
+        return new QueryClaim(record.Id, r.GetString(16), record.Attempts, r.GetDouble(17), record);
+    }
+
+    public async Task<bool> RenewAsync(QueryClaim claim, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "UPDATE queries SET lease_expires = $expires WHERE id = $id AND lease_token = $token AND status = 'processing';";
+        cmd.Parameters.AddWithValue("$expires", store.Time.NowSeconds() + lease.TotalSeconds);
+        cmd.Parameters.AddWithValue("$id", claim.QueryId);
+        cmd.Parameters.AddWithValue("$token", claim.LeaseToken);
+        return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    public async Task<bool> CompleteAsync(QueryClaim claim, QueryOutcome outcome, CancellationToken cancellationToken)
+    {
+        await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = conn.CreateCommand();
+        // Fenced on the lease token: a worker that lost its claim writes nothing.
+        cmd.CommandText = "UPDATE queries SET status = $status, report = $report, report_hash = $rh, error = $error, finished = $now, lease_token = NULL, lease_expires = NULL " +
+                          "WHERE id = $id AND lease_token = $token AND status = 'processing';";
+        cmd.Parameters.AddWithValue("$status", outcome.Status);
+        cmd.Parameters.AddWithValue("$report", outcome.ReportJson);
+        cmd.Parameters.AddWithValue("$rh", outcome.ReportHash.Value);
+        cmd.Parameters.AddWithValue("$error", (object?)outcome.Error ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$now", store.Time.NowSeconds());
+        cmd.Parameters.AddWithValue("$id", claim.QueryId);
+        cmd.Parameters.AddWithValue("$token", claim.LeaseToken);
+        var done = await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+        if (done)
+        {
+            Signal.Ended.Set();
+        }
+
+        return done;
+    }
+
+    public async Task<bool> ReleaseAsync(QueryClaim claim, CancellationToken cancellationToken)
+    {
+        await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "UPDATE queries SET status = 'wait', attempts = attempts - 1, lease_token = NULL, lease_expires = NULL WHERE id = $id AND lease_token = $token AND status = 'processing';";
+        cmd.Parameters.AddWithValue("$id", claim.QueryId);
+        cmd.Parameters.AddWithValue("$token", claim.LeaseToken);
+        var released = await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+        if (released)
+        {
+            Signal.Enqueued.Set();
+        }
+
+        return released;
+    }
+
+    public async Task<QueryRecord?> GetAsync(long id, CancellationToken cancellationToken)
+    {
+        await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = $"SELECT {Columns} FROM queries WHERE id = $id;";
+        cmd.Parameters.AddWithValue("$id", id);
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await r.ReadAsync(cancellationToken).ConfigureAwait(false) ? Read(r) : null;
+    }
+
+    public async Task<QueryRecord?> FindRecentAsync(string userId, string qtype, string qhash, double since, CancellationToken cancellationToken)
+    {
+        await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = $"SELECT {Columns} FROM queries WHERE userid = $u AND qhash = $h AND qtype = $t AND submitted >= $since ORDER BY id DESC LIMIT 1;";
+        cmd.Parameters.AddWithValue("$u", userId);
+        cmd.Parameters.AddWithValue("$h", qhash);
+        cmd.Parameters.AddWithValue("$t", qtype);
+        cmd.Parameters.AddWithValue("$since", since);
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await r.ReadAsync(cancellationToken).ConfigureAwait(false) ? Read(r) : null;
+    }
+
+    public async Task<bool> RequeueAsync(long id, CancellationToken cancellationToken)
+    {
+        await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "UPDATE queries SET status = 'wait', attempts = 0, report = NULL, report_hash = NULL, error = NULL, finished = NULL WHERE id = $id AND status IN ('ready', 'failed', 'wait');";
+        cmd.Parameters.AddWithValue("$id", id);
+        var requeued = await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+        if (requeued)
+        {
+            Signal.Enqueued.Set();
+        }
+
+        return requeued;
+    }
+
+    public async Task<IReadOnlyDictionary<string, long>> CountByStatusAsync(CancellationToken cancellationToken)
+    {
+        await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "SELECT status, count(*) FROM queries GROUP BY status ORDER BY status;";
+        var result = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            result[r.GetString(0)] = r.GetInt64(1);
+        }
+
+        return result;
+    }
+
+    public Task WaitForWorkAsync(TimeSpan pollInterval, CancellationToken cancellationToken) =>
+        Signal.Enqueued.WaitAsync(pollInterval, store.Time, cancellationToken);
+
+    public async Task<QueryRecord?> WaitForEndAsync(long id, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = store.Time.GetUtcNow() + timeout;
+        while (true)
+        {
+            // Take the signal before reading, so an end between the read and the wait is not missed.
+            var wait = Signal.Ended.WaitAsync(TimeSpan.FromMilliseconds(250), store.Time, cancellationToken);
+            var record = await GetAsync(id, cancellationToken).ConfigureAwait(false);
+            var left = deadline - store.Time.GetUtcNow();
+            if (record is null || record.Status is QueryStatus.Ready or QueryStatus.Failed || left <= TimeSpan.Zero)
+            {
+                return record;
+            }
+
+            await wait.ConfigureAwait(false);
+        }
+    }
+
+    private static QueryRecord Read(SqliteDataReader r)
+    {
+        NotifySocket? notify = r.IsDBNull(10) ? null : new NotifySocket(r.GetString(10), r.GetInt32(11), r.GetString(12));
+        return new QueryRecord(
+            r.GetInt64(0),
+            r.GetString(1),
+            r.GetString(2),
+            r.GetInt64(3) != 0,
+            r.GetString(4),
+            r.IsDBNull(5) ? null : r.GetString(5),
+            r.GetString(6),
+            r.GetInt32(7),
+            r.GetDouble(8),
+            r.IsDBNull(9) ? null : r.GetDouble(9),
+            notify,
+            r.IsDBNull(13) ? null : r.GetString(13),
+            r.IsDBNull(14) ? null : r.GetString(14),
+            r.IsDBNull(15) ? null : r.GetString(15));
+    }
+}

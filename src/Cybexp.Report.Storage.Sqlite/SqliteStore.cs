@@ -1,0 +1,178 @@
+using System.Globalization;
+using System.Reflection;
+using Cybexp.Report.Core.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace Cybexp.Report.Storage.Sqlite;
+
+/// <summary>
+/// The embedded store: archive, identity and queries in one SQLite file (WAL mode). Creates the file and applies the
+/// numbered migration scripts on open. Several threads of one process may use it at once; several processes may too,
+/// but idle workers in other processes only notice new queries at their poll interval.
+/// </summary>
+public sealed class SqliteStore : ICybexpStore
+{
+    private readonly string _connectionString;
+
+    private SqliteStore(string path, TimeProvider time)
+    {
+        FilePath = path;
+        Time = time;
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+        Archive = new SqliteArchive(this);
+        Identity = new SqliteIdentity(this);
+        Queries = new SqliteQueryStore(this);
+    }
+
+    /// <summary>The database file.</summary>
+    public string FilePath { get; }
+
+    internal TimeProvider Time { get; }
+
+    /// <inheritdoc />
+    public IArchiveStore Archive { get; }
+
+    /// <inheritdoc />
+    public IIdentityStore Identity { get; }
+
+    /// <inheritdoc />
+    public IQueryStore Queries { get; }
+
+    /// <inheritdoc />
+    public string Description => $"sqlite:{FilePath}";
+
+    /// <summary>Opens (creating and migrating when needed) the store at <paramref name="path"/>.</summary>
+    /// <exception cref="StoreUnavailableException">The file cannot be created, opened or migrated.</exception>
+    public static async Task<SqliteStore> OpenAsync(string path, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var full = Path.GetFullPath(path);
+        try
+        {
+            var dir = Path.GetDirectoryName(full);
+            if (!string.IsNullOrEmpty(dir))
+            {
+                Directory.CreateDirectory(dir);
+            }
+
+            var store = new SqliteStore(full, time);
+            await using (var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false))
+            {
+                await ExecAsync(conn, "PRAGMA journal_mode=WAL;", cancellationToken).ConfigureAwait(false);
+                await MigrateAsync(conn, cancellationToken).ConfigureAwait(false);
+            }
+
+            return store;
+        }
+        catch (Exception e) when (e is SqliteException or IOException or UnauthorizedAccessException)
+        {
+            throw new StoreUnavailableException($"cannot open the SQLite store at {full}: {e.Message}", e);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> PingAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var conn = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await ExecAsync(conn, "SELECT 1;", cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (SqliteException)
+        {
+            return false;
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync()
+    {
+        SqliteConnection.ClearAllPools();
+        return ValueTask.CompletedTask;
+    }
+
+    internal async Task<SqliteConnection> OpenConnectionAsync(CancellationToken cancellationToken)
+    {
+        var conn = new SqliteConnection(_connectionString);
+        try
+        {
+            await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await ExecAsync(conn, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;", cancellationToken).ConfigureAwait(false);
+            return conn;
+        }
+        catch
+        {
+            await conn.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    internal static async Task ExecAsync(SqliteConnection conn, string sql, CancellationToken cancellationToken, SqliteTransaction? tx = null)
+    {
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Transaction = tx;
+        await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task MigrateAsync(SqliteConnection conn, CancellationToken cancellationToken)
+    {
+        await ExecAsync(conn, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL);", cancellationToken).ConfigureAwait(false);
+        var applied = new HashSet<int>();
+        await using (var cmd = conn.CreateCommand())
+        {
+            cmd.CommandText = "SELECT version FROM schema_migrations;";
+            await using var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                applied.Add(reader.GetInt32(0));
+            }
+        }
+
+        foreach (var (version, name, sql) in Scripts())
+        {
+            if (applied.Contains(version))
+            {
+                continue;
+            }
+
+            // BEGIN IMMEDIATE: two processes opening a new file at once migrate one after the other.
+            await using var tx = (SqliteTransaction)await conn.BeginTransactionAsync(System.Data.IsolationLevel.Serializable, cancellationToken).ConfigureAwait(false);
+            await using (var check = conn.CreateCommand())
+            {
+                check.Transaction = tx;
+                check.CommandText = "SELECT count(*) FROM schema_migrations WHERE version = $v;";
+                check.Parameters.AddWithValue("$v", version);
+                if (Convert.ToInt64(await check.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture) > 0)
+                {
+                    continue;
+                }
+            }
+
+            await ExecAsync(conn, sql, cancellationToken, tx).ConfigureAwait(false);
+            await using (var mark = conn.CreateCommand())
+            {
+                mark.Transaction = tx;
+                mark.CommandText = "INSERT INTO schema_migrations (version, name) VALUES ($v, $n);";
+                mark.Parameters.AddWithValue("$v", version);
+                mark.Parameters.AddWithValue("$n", name);
+                await mark.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static IEnumerable<(int Version, string Name, string Sql)> Scripts()
+    {
+        var asm = typeof(SqliteStore).Assembly;
+        return MigrationScripts.Load(asm, "Cybexp.Report.Storage.Sqlite.Migrations.");
+    }
+}

@@ -1,0 +1,406 @@
+using Cybexp.Report.Core.Storage;
+using Cybexp.Report.Core.Tahoe;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Cybexp.Report.Storage.Tests;
+
+/// <summary>
+/// The contract every store adapter meets. Concrete subclasses supply a fresh, empty store per test; the same tests
+/// run unchanged against SQLite and PostgreSQL.
+/// </summary>
+public abstract class StoreContractTests
+{
+    protected FakeTimeProvider Time { get; } = new(DateTimeOffset.FromUnixTimeSeconds(1_625_097_600));
+
+    /// <summary>A new empty store isolated from every other test.</summary>
+    protected abstract Task<ICybexpStore> NewStoreAsync();
+
+    // Bounds every store call so a hung database fails the test instead of the run.
+    protected static CancellationToken Ct => new CancellationTokenSource(TimeSpan.FromMinutes(2)).Token;
+
+    private async Task<ICybexpStore> LoadedAsync(Dataset ds)
+    {
+        var store = await NewStoreAsync();
+        await store.Archive.WriteAsync([.. ds.Everything], Ct);
+        return store;
+    }
+
+    [Fact]
+    public async Task Write_InsertsOnce_AndReportsDuplicatesOnSecondWrite()
+    {
+        var ds = Datasets.Named("D2_small");
+        await using var store = await NewStoreAsync();
+        var first = await store.Archive.WriteAsync([.. ds.Everything], Ct);
+        var second = await store.Archive.WriteAsync([.. ds.Everything], Ct);
+        var total = ds.Everything.Count();
+        Assert.Equal(new WriteSummary(total, 0, 0), first);
+        Assert.Equal(new WriteSummary(0, total, 0), second);
+        var byItype = await store.Archive.CountByItypeAsync(Ct);
+        Assert.Equal(ds.Events.LongCount(), byItype["event"]);
+    }
+
+    [Fact]
+    public async Task Write_ReplacesMutableFields_WhenSameHashArrivesWithNewContent()
+    {
+        var ds = Datasets.Named("D1_tiny");
+        await using var store = await LoadedAsync(ds);
+        var ev = ds.Events.First(e => e.Category != "malicious");
+        var attr = ev.Ref[0];
+        var everyone = new Visibility([ev.OrgId!]);
+        var malicious = new EventFilter(0, 0, "malicious", EventContext.All);
+        var before = await store.Archive.CountEventsAsync(attr, malicious, everyone, Ct);
+        Assert.True(ArchiveDocument.TryCreate(ev.Document.With("category", TahoeValue.String("malicious")), out var edited, out var error), error);
+        var summary = await store.Archive.WriteAsync([edited!], Ct);
+        Assert.Equal(new WriteSummary(0, 0, 1), summary);
+        Assert.Equal(before + 1, await store.Archive.CountEventsAsync(attr, malicious, everyone, Ct));
+        var reread = Assert.Single(await store.Archive.GetDocumentsAsync([ev.Hash], Ct));
+        Assert.Equal("malicious", reread.Category);
+    }
+
+    [Fact]
+    public async Task Write_ChangesVersion_OnlyWhenSomethingChanged()
+    {
+        var ds = Datasets.Named("D1_tiny");
+        await using var store = await NewStoreAsync();
+        var v0 = await store.Archive.VersionAsync(Ct);
+        await store.Archive.WriteAsync([.. ds.Everything], Ct);
+        var v1 = await store.Archive.VersionAsync(Ct);
+        await store.Archive.WriteAsync([.. ds.Everything], Ct);
+        Assert.NotEqual(v0, v1);
+        Assert.Equal(v1, await store.Archive.VersionAsync(Ct));
+    }
+
+    [Fact]
+    public async Task CountEvents_EqualsBruteForce_ForEveryReferenceUserAndFilter()
+    {
+        foreach (var name in new[] { "D1_tiny", "D3_medium" })
+        {
+            var ds = Datasets.Named(name);
+            await using var store = await LoadedAsync(ds);
+            var referenced = ds.Events.SelectMany(e => e.Ref).Distinct().Order().ToList();
+            var times = ds.Events.Select(e => e.Timestamp!.Value).Order().ToList();
+            var filters = new List<EventFilter> { EventFilter.Everything };
+            foreach (var ctx in Enum.GetValues<EventContext>())
+            {
+                foreach (var cat in new string?[] { null, "malicious", "benign", "unknown" })
+                {
+                    filters.Add(new EventFilter(times[times.Count / 3], times[2 * times.Count / 3], cat, ctx));
+                    filters.Add(new EventFilter(0, 0, cat, ctx));
+                }
+            }
+
+            foreach (var (user, hash) in ds.Users)
+            {
+                var vis = await store.Identity.VisibilityOfAsync(hash, Ct);
+                Assert.Equal(string.Join(",", ds.VisibilityOf(hash).OrgIds), string.Join(",", vis.OrgIds));
+                foreach (var r in referenced)
+                {
+                    foreach (var f in filters)
+                    {
+                        var expected = ds.ReferenceCount(r, f, vis);
+                        var actual = await store.Archive.CountEventsAsync(r, f, vis, Ct);
+                        Assert.True(expected == actual, $"{name} user {user} ref {r} filter {f}: expected {expected}, got {actual}");
+                    }
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public async Task PageEvents_FollowFirstStoredOrder_AndPagesPartitionTheResult()
+    {
+        var ds = Datasets.Named("D4_paging");
+        await using var store = await LoadedAsync(ds);
+        var carol = ds.Users["carol"];
+        var vis = await store.Identity.VisibilityOfAsync(carol, Ct);
+        var hub = ds.Events.SelectMany(e => e.Ref).GroupBy(h => h).OrderByDescending(g => g.Count()).ThenBy(g => g.Key).First().Key;
+        var expected = ds.Events.Where(e => e.Ref.Contains(hub) && vis.OrgIds.Contains(e.OrgId!)).Select(e => e.Hash).ToList();
+        Assert.True(expected.Count > 10);
+        var pages = new List<InstanceHash>();
+        for (var skip = 0; skip < expected.Count + 10; skip += 10)
+        {
+            pages.AddRange(await store.Archive.PageEventsAsync(hub, EventFilter.Everything, vis, skip, 10, Ct));
+        }
+
+        Assert.Equal(expected, pages);
+    }
+
+    [Fact]
+    public async Task EventTimeSpanAndBuckets_AgreeWithTheEvents()
+    {
+        var ds = Datasets.Named("D3_medium");
+        await using var store = await LoadedAsync(ds);
+        var vis = ds.VisibilityOf(ds.Users["carol"]);
+        var attr = ds.Events.SelectMany(e => e.Ref).GroupBy(h => h).OrderByDescending(g => g.Count()).ThenBy(g => g.Key).First().Key;
+        var times = ds.Events.Where(e => e.Ref.Contains(attr) && vis.OrgIds.Contains(e.OrgId!)).Select(e => e.Timestamp!.Value).ToList();
+        var span = await store.Archive.EventTimeSpanAsync(attr, EventFilter.Everything, vis, Ct);
+        Assert.Equal((times.Min(), times.Max()), span);
+        var buckets = await store.Archive.CountEventsByBucketAsync(attr, EventFilter.Everything, vis, times.Min(), 86400, Ct);
+        Assert.Equal(times.Count, buckets.Sum(b => b.Count));
+        foreach (var b in buckets)
+        {
+            Assert.Equal(times.Count(t => t >= b.Start && t < b.Start + 86400), b.Count);
+        }
+    }
+
+    [Fact]
+    public async Task Sessions_LinkEventsBothWays_AndSessionEventsAreVisibilityFiltered()
+    {
+        var ds = Datasets.Named("D3_medium");
+        await using var store = await LoadedAsync(ds);
+        var sessions = ds.Tahoe.Where(d => d.Itype == "session").ToList();
+        Assert.NotEmpty(sessions);
+        foreach (var s in sessions)
+        {
+            var events = ds.Events.Where(e => s.Ref.Contains(e.Hash)).ToList();
+            foreach (var e in events)
+            {
+                Assert.Contains(s.Hash, await store.Archive.SessionsOfEventAsync(e.Hash, Ct));
+            }
+
+            foreach (var (_, user) in ds.Users)
+            {
+                var vis = ds.VisibilityOf(user);
+                var expected = events.Where(e => vis.OrgIds.Contains(e.OrgId!)).OrderBy(e => e.Timestamp).Take(10).Select(e => e.Hash).ToHashSet();
+                var actual = await store.Archive.EventsOfSessionAsync(s.Hash, vis, 10, Ct);
+                Assert.Equal(expected.Count, actual.Count);
+                Assert.All(actual, h => Assert.Contains(h, expected));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task VisibleEvents_StreamsExactlyTheUsersEvents()
+    {
+        var ds = Datasets.Named("D2_small");
+        await using var store = await LoadedAsync(ds);
+        foreach (var (_, user) in ds.Users)
+        {
+            var vis = ds.VisibilityOf(user);
+            var expected = ds.Events.Where(e => vis.OrgIds.Contains(e.OrgId!)).ToList();
+            var actual = new List<EventEdges>();
+            await foreach (var e in store.Archive.VisibleEventsAsync(vis, Ct))
+            {
+                actual.Add(e);
+            }
+
+            Assert.Equal(expected.Select(e => e.Hash), actual.Select(e => e.Hash));
+            Assert.All(actual, e => Assert.Equal(expected.Single(x => x.Hash == e.Hash).Ref, e.Ref.Order()));
+        }
+    }
+
+    [Fact]
+    public async Task GetDocuments_ReturnsStoredDocumentsUnchanged_AndSkipsMissing()
+    {
+        var ds = Datasets.Named("D1_tiny");
+        await using var store = await LoadedAsync(ds);
+        var missing = InstanceHash.Of("not stored");
+        var docs = await store.Archive.GetDocumentsAsync([.. ds.Tahoe.Select(d => d.Hash), missing], Ct);
+        Assert.Equal(ds.Tahoe.Select(d => d.Hash), docs.Select(d => d.Hash));
+        Assert.All(docs, d => Assert.Equal(ds.Tahoe.Single(x => x.Hash == d.Hash).Document, d.Document));
+        var attrs = await store.Archive.AttributesAmongAsync([.. ds.Tahoe.Select(d => d.Hash), missing], Ct);
+        Assert.Equal(ds.Tahoe.Where(d => d.Itype == "attribute").Select(d => d.Hash).ToHashSet(), attrs);
+    }
+
+    [Fact]
+    public async Task DanglingReferences_AreCounted()
+    {
+        var ds = Datasets.Named("D1_tiny");
+        await using var store = await NewStoreAsync();
+        var ev = ds.Events.First();
+        await store.Archive.WriteAsync([ev], Ct);
+        Assert.Equal(ev.Ref.Length, await store.Archive.CountDanglingReferencesAsync(Ct));
+        await store.Archive.WriteAsync([.. ds.Everything], Ct);
+        Assert.Equal(0, await store.Archive.CountDanglingReferencesAsync(Ct));
+    }
+
+    [Fact]
+    public async Task Identity_FindsUsersAndOrgs_ByHashOrName()
+    {
+        var ds = Datasets.Named("D1_tiny");
+        await using var store = await LoadedAsync(ds);
+        var alice = ds.Users["alice"];
+        var byHash = await store.Identity.FindUserAsync(alice.Value.ToUpperInvariant(), Ct);
+        Assert.NotNull(byHash);
+        Assert.Equal("alice@org1.example", byHash.Email);
+        Assert.Equal(alice, (await store.Identity.FindUserAsync("alice@org1.example", Ct))!.Hash);
+        Assert.Null(await store.Identity.FindUserAsync("nobody@example.org", Ct));
+        var org1 = await store.Identity.FindOrgAsync("org1", Ct);
+        Assert.NotNull(org1);
+        Assert.Contains(alice, org1.Users);
+        Assert.Contains(alice, org1.Admins);
+        var users = await store.Identity.ListUsersAsync(Ct);
+        Assert.Equal(users.Select(u => u.Email).Order(StringComparer.Ordinal), users.Select(u => u.Email));
+        Assert.NotEmpty(await store.Identity.ListOrgsAsync(Ct));
+        Assert.NotNull(await store.Identity.GetIdentityDocumentAsync(alice, Ct));
+    }
+
+    [Fact]
+    public async Task Visibility_IsEmpty_ForAUserInNoOrg()
+    {
+        var ds = Datasets.Named("D1_tiny");
+        await using var store = await LoadedAsync(ds);
+        var vis = await store.Identity.VisibilityOfAsync(InstanceHash.Of("stranger"), Ct);
+        Assert.True(vis.IsEmpty);
+        var attr = ds.Events.First().Ref[0];
+        Assert.Equal(0, await store.Archive.CountEventsAsync(attr, EventFilter.Everything, vis, Ct));
+        Assert.Empty(await store.Archive.PageEventsAsync(attr, EventFilter.Everything, vis, 0, 10, Ct));
+    }
+
+    // ---------------------------------------------------------------- queries
+
+    private static QuerySubmission Count(string user = "u1", NotifySocket? notify = null) =>
+        new("count", "{\"sub_type\": \"ipv4\", \"data\": \"1.1.1.1\"}", false, user, "qh", notify);
+
+    private static QueryOutcome Ready(string json = "{\"data\":1}") => new(QueryStatus.Ready, json, InstanceHash.Of(json), null);
+
+    [Fact]
+    public async Task Enqueue_ThenGet_ReturnsAWaitingQuery()
+    {
+        await using var store = await NewStoreAsync();
+        var id = await store.Queries.EnqueueAsync(Count(notify: new NotifySocket("localhost", 5000, "abc")), Ct);
+        var q = await store.Queries.GetAsync(id, Ct);
+        Assert.NotNull(q);
+        Assert.Equal(QueryStatus.Wait, q.Status);
+        Assert.Equal(new NotifySocket("localhost", 5000, "abc"), q.Notify);
+        Assert.Null(await store.Queries.GetAsync(id + 1000, Ct));
+    }
+
+    [Fact]
+    public async Task Claim_ReturnsNothing_WhenEveryQueryIsLeased()
+    {
+        await using var store = await NewStoreAsync();
+        await store.Queries.EnqueueAsync(Count(), Ct);
+        var first = await store.Queries.ClaimNextAsync("w1", TimeSpan.FromSeconds(30), Ct);
+        Assert.NotNull(first);
+        Assert.Equal(1, first.Attempt);
+        Assert.Null(await store.Queries.ClaimNextAsync("w2", TimeSpan.FromSeconds(30), Ct));
+    }
+
+    [Fact]
+    public async Task Claim_TakesOldestFirst()
+    {
+        await using var store = await NewStoreAsync();
+        var a = await store.Queries.EnqueueAsync(Count("a"), Ct);
+        var b = await store.Queries.EnqueueAsync(Count("b"), Ct);
+        Assert.Equal(a, (await store.Queries.ClaimNextAsync("w", TimeSpan.FromSeconds(30), Ct))!.QueryId);
+        Assert.Equal(b, (await store.Queries.ClaimNextAsync("w", TimeSpan.FromSeconds(30), Ct))!.QueryId);
+    }
+
+    [Fact]
+    public async Task Complete_StoresReportAndStatus_OnlyWhileTheLeaseHolds()
+    {
+        await using var store = await NewStoreAsync();
+        var id = await store.Queries.EnqueueAsync(Count(), Ct);
+        var stale = (await store.Queries.ClaimNextAsync("w1", TimeSpan.FromSeconds(30), Ct))!;
+        Time.Advance(TimeSpan.FromSeconds(31));
+        var fresh = (await store.Queries.ClaimNextAsync("w2", TimeSpan.FromSeconds(30), Ct))!;
+        Assert.Equal(id, fresh.QueryId);
+        Assert.Equal(2, fresh.Attempt);
+        Assert.False(await store.Queries.CompleteAsync(stale, Ready("{\"data\":0}"), Ct));
+        Assert.False(await store.Queries.RenewAsync(stale, TimeSpan.FromSeconds(30), Ct));
+        Assert.True(await store.Queries.CompleteAsync(fresh, Ready(), Ct));
+        var q = (await store.Queries.GetAsync(id, Ct))!;
+        Assert.Equal(QueryStatus.Ready, q.Status);
+        Assert.Equal("{\"data\":1}", q.ReportJson);
+        Assert.Equal(InstanceHash.Of("{\"data\":1}").Value, q.ReportHash);
+        Assert.False(await store.Queries.CompleteAsync(fresh, Ready(), Ct));
+    }
+
+    [Fact]
+    public async Task Renew_KeepsTheClaim_PastTheOriginalLease()
+    {
+        await using var store = await NewStoreAsync();
+        await store.Queries.EnqueueAsync(Count(), Ct);
+        var claim = (await store.Queries.ClaimNextAsync("w1", TimeSpan.FromSeconds(30), Ct))!;
+        Time.Advance(TimeSpan.FromSeconds(20));
+        Assert.True(await store.Queries.RenewAsync(claim, TimeSpan.FromSeconds(30), Ct));
+        Time.Advance(TimeSpan.FromSeconds(20));
+        Assert.Null(await store.Queries.ClaimNextAsync("w2", TimeSpan.FromSeconds(30), Ct));
+        Assert.True(await store.Queries.CompleteAsync(claim, Ready(), Ct));
+    }
+
+    [Fact]
+    public async Task Release_ReturnsTheQueryToTheQueue_WithoutCountingTheAttempt()
+    {
+        await using var store = await NewStoreAsync();
+        var id = await store.Queries.EnqueueAsync(Count(), Ct);
+        var claim = (await store.Queries.ClaimNextAsync("w1", TimeSpan.FromSeconds(30), Ct))!;
+        Assert.True(await store.Queries.ReleaseAsync(claim, Ct));
+        Assert.Equal(QueryStatus.Wait, (await store.Queries.GetAsync(id, Ct))!.Status);
+        var again = (await store.Queries.ClaimNextAsync("w2", TimeSpan.FromSeconds(30), Ct))!;
+        Assert.Equal(1, again.Attempt);
+    }
+
+    [Fact]
+    public async Task Requeue_RestartsAnEndedQuery_ButNotOneInProgress()
+    {
+        await using var store = await NewStoreAsync();
+        var id = await store.Queries.EnqueueAsync(Count(), Ct);
+        var claim = (await store.Queries.ClaimNextAsync("w1", TimeSpan.FromSeconds(30), Ct))!;
+        Assert.False(await store.Queries.RequeueAsync(id, Ct));
+        await store.Queries.CompleteAsync(claim, Ready(), Ct);
+        Assert.True(await store.Queries.RequeueAsync(id, Ct));
+        var q = (await store.Queries.GetAsync(id, Ct))!;
+        Assert.Equal(QueryStatus.Wait, q.Status);
+        Assert.Null(q.ReportJson);
+    }
+
+    [Fact]
+    public async Task FindRecent_MatchesUserTypeAndHash_SinceTheGivenTime()
+    {
+        await using var store = await NewStoreAsync();
+        var id = await store.Queries.EnqueueAsync(Count("alice"), Ct);
+        var now = Time.NowSeconds();
+        Assert.Equal(id, (await store.Queries.FindRecentAsync("alice", "count", "qh", now - 1, Ct))!.Id);
+        Assert.Null(await store.Queries.FindRecentAsync("bob", "count", "qh", now - 1, Ct));
+        Assert.Null(await store.Queries.FindRecentAsync("alice", "related", "qh", now - 1, Ct));
+        Assert.Null(await store.Queries.FindRecentAsync("alice", "count", "qh", now + 1, Ct));
+    }
+
+    [Fact]
+    public async Task ConcurrentClaims_ProcessEveryQueryExactlyOnce()
+    {
+        await using var store = await NewStoreAsync();
+        const int n = 60;
+        for (var i = 0; i < n; i++)
+        {
+            await store.Queries.EnqueueAsync(Count("u" + i), Ct);
+        }
+
+        var claimed = new System.Collections.Concurrent.ConcurrentBag<long>();
+        var workers = Enumerable.Range(0, 6).Select(w => Task.Run(async () =>
+        {
+            while (await store.Queries.ClaimNextAsync("w" + w, TimeSpan.FromMinutes(5), Ct) is { } c)
+            {
+                claimed.Add(c.QueryId);
+                Assert.True(await store.Queries.CompleteAsync(c, Ready(), Ct));
+            }
+        }, Ct)).ToArray();
+        await Task.WhenAll(workers);
+        Assert.Equal(n, claimed.Count);
+        Assert.Equal(n, claimed.Distinct().Count());
+        var counts = await store.Queries.CountByStatusAsync(Ct);
+        Assert.Equal(n, counts[QueryStatus.Ready]);
+    }
+
+    [Fact]
+    public async Task WaitForEnd_ReturnsAsSoonAsTheQueryEnds()
+    {
+        await using var store = await NewStoreAsync();
+        var id = await store.Queries.EnqueueAsync(Count(), Ct);
+        var claim = (await store.Queries.ClaimNextAsync("w1", TimeSpan.FromSeconds(30), Ct))!;
+        var waiting = store.Queries.WaitForEndAsync(id, TimeSpan.FromSeconds(30), Ct);
+        await store.Queries.CompleteAsync(claim, Ready(), Ct);
+        var ended = await waiting.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        Assert.Equal(QueryStatus.Ready, ended!.Status);
+    }
+
+    [Fact]
+    public async Task Ping_AnswersTrue_ForAnOpenStore()
+    {
+        await using var store = await NewStoreAsync();
+        Assert.True(await store.PingAsync(Ct));
+        Assert.False(string.IsNullOrEmpty(store.Description));
+    }
+}
