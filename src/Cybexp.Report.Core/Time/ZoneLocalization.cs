@@ -15,6 +15,8 @@ namespace Cybexp.Report.Core.Time;
 /// <item>A skipped time (clocks going forward) keeps the offset in force six hours earlier, that
 /// is, before the jump: 02:30 on 2021-03-14 in America/Los_Angeles is read as 02:30 PST = 10:30Z,
 /// an hour after the clocks showed 03:00 PDT.</item>
+/// <item>Offsets are rounded to whole minutes, as pytz rounds them (this only touches local mean
+/// time before a zone adopted standard time).</item>
 /// </list>
 /// </remarks>
 internal static class ZoneLocalization
@@ -26,7 +28,14 @@ internal static class ZoneLocalization
     private const long TicksPerMicrosecond = 10;
 
     /// <summary>The offset pytz (<c>is_dst=False</c>) attaches to <paramref name="local"/> in <paramref name="zone"/>.</summary>
-    public static Offset OffsetFor(DateTimeZone zone, LocalDateTime local)
+    public static Offset OffsetFor(DateTimeZone zone, LocalDateTime local) => RoundToMinute(ZoneOffsetFor(zone, local));
+
+    // pytz rounds every offset to the nearest minute ((seconds + 30) // 60 * 60); only local mean
+    // times before standard time, such as Kolkata's +05:53:28, have seconds at all.
+    private static Offset RoundToMinute(Offset offset) =>
+        Offset.FromSeconds((int)Math.Floor((offset.Seconds + 30) / 60.0) * 60);
+
+    private static Offset ZoneOffsetFor(DateTimeZone zone, LocalDateTime local)
     {
         for (var step = 0; step < MaxGapSteps; step++)
         {
