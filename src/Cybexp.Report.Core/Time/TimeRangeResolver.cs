@@ -48,6 +48,19 @@ public static class TimeRangeResolver
     private static readonly FrozenDictionary<string, string> ZoneIds =
         DateTimeZoneProviders.Tzdb.Ids.ToFrozenDictionary(id => id, id => id, StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>Resolves the four parameters at the current time of <paramref name="clock"/>.</summary>
+    /// <param name="from">Start: epoch seconds or a date text; null or empty for none.</param>
+    /// <param name="to">End: epoch seconds or a date text; null or empty for now.</param>
+    /// <param name="last">A span back from now such as <c>"5 days"</c> or <c>"12h"</c>; null or empty for none.</param>
+    /// <param name="tzname">IANA zone for date texts without an offset; null or empty for UTC.</param>
+    /// <param name="clock">Supplies now, to the tick.</param>
+    public static TimeRangeResult Resolve(string? from, string? to, string? last, string? tzname, TimeProvider clock)
+    {
+        ArgumentNullException.ThrowIfNull(clock);
+        var now = (clock.GetUtcNow() - DateTimeOffset.UnixEpoch).Ticks / (double)TimeSpan.TicksPerSecond;
+        return Resolve(from, to, last, tzname, now);
+    }
+
     /// <summary>Resolves the four parameters at the instant <paramref name="nowEpochSeconds"/>.</summary>
     /// <param name="from">Start: epoch seconds or a date text; null or empty for none.</param>
     /// <param name="to">End: epoch seconds or a date text; null or empty for now.</param>

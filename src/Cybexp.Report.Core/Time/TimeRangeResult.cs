@@ -8,7 +8,7 @@ namespace Cybexp.Report.Core.Time;
 /// <param name="Message">A sentence naming the parameter, the value given and what is accepted.</param>
 public sealed record TimeRangeError(string Field, string Message);
 
-/// <summary>The outcome of <see cref="TimeRangeResolver.Resolve"/>: a <see cref="TimeRange"/> or a <see cref="TimeRangeError"/>.</summary>
+/// <summary>The outcome of <c>TimeRangeResolver.Resolve</c>: a <see cref="TimeRange"/> or a <see cref="TimeRangeError"/>.</summary>
 public sealed class TimeRangeResult
 {
     private readonly TimeRange value;

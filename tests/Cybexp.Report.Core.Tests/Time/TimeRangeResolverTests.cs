@@ -237,6 +237,15 @@ public sealed class TimeRangeResolverTests
     }
 
     [Fact]
+    public void Clock_SuppliesNowAndToday()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2024, 2, 29, 23, 30, 0, 500, TimeSpan.Zero));
+        var range = TimeRangeResolver.Resolve("10:00", null, null, null, clock).Value;
+        Assert.Equal(1709249400.5, range.End); // 2024-02-29T23:30:00.5Z
+        Assert.Equal(1709200800, range.Start); // 2024-02-29T10:00Z
+    }
+
+    [Fact]
     public void FailedResult_HasNoValue()
     {
         var result = TimeRangeResolver.Resolve("garbage", null, null, null, Now);
