@@ -612,7 +612,7 @@ internal static class DateTextParser
         {
             if (Math.Abs(offset) > MaxOffsetSeconds)
             {
-                problem = $"the UTC offset of {offset / 3600} hours is out of range (at most 18)";
+                problem = $"the UTC offset of {offset / 3600} hours is out of range, at most 18";
                 return false;
             }
 

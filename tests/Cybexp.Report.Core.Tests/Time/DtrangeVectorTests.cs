@@ -25,21 +25,17 @@ public sealed class DtrangeVectorTests
     private static readonly Lazy<JsonDocument> File = new(() =>
         JsonDocument.Parse(System.IO.File.ReadAllText(Vectors.Path("dtrange.json"))));
 
-    public static TheoryData<string> CaseIds()
-    {
-        var ids = new TheoryData<string>();
-        foreach (var c in File.Value.RootElement.GetProperty("cases").EnumerateArray())
-        {
-            ids.Add(c.GetProperty("id").GetString()!);
-        }
+    public static TheoryData<string> CaseIds() => new(LoadIds());
 
-        return ids;
-    }
+    private static List<string> LoadIds() =>
+        File.Value.RootElement.GetProperty("cases").EnumerateArray().Select(c => c.GetProperty("id").GetString()!).ToList();
 
     [Fact]
-    public void File_HoldsAllCases()
+    public void File_HoldsCasesWithDistinctIds()
     {
-        Assert.Equal(96, CaseIds().Count);
+        var ids = LoadIds();
+        Assert.True(ids.Count >= 96, $"only {ids.Count} cases loaded");
+        Assert.Equal(ids.Count, ids.Distinct(StringComparer.Ordinal).Count());
     }
 
     [Theory]

@@ -95,6 +95,27 @@ public sealed class TimeRangeResolverTests
     }
 
     [Theory]
+    [InlineData("GMT0")]
+    [InlineData("Zulu")]
+    [InlineData("UCT")]
+    [InlineData("Etc/GMT-14")]
+    [InlineData("EST5EDT")]
+    [InlineData("US/Pacific")]
+    [InlineData("Asia/Calcutta")]
+    public void LegacyZoneNames_AreKnown(string tzname)
+    {
+        Assert.True(TimeRangeResolver.Resolve("2021-01-01", null, null, tzname, Now).Success, tzname);
+    }
+
+    [Fact]
+    public void OffsetBeyondEighteenHours_IsRefused()
+    {
+        Assert.Equal(
+            "'from' is not a valid date (the UTC offset of 99 hours is out of range, at most 18), got '2021-01-01 10:00 +99'",
+            Error(from: "2021-01-01 10:00 +99").Message);
+    }
+
+    [Theory]
     [InlineData("inf")]
     [InlineData("-Infinity")]
     [InlineData("NaN")]
