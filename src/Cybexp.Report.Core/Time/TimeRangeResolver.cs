@@ -1,5 +1,4 @@
 using System.Collections.Frozen;
-using System.Globalization;
 using System.Text;
 using NodaTime;
 
@@ -19,7 +18,7 @@ namespace Cybexp.Report.Core.Time;
 /// (<c>"1e9"</c>, <c>" 12.5 "</c>, <c>"1_000"</c>); otherwise as a date text in the manner of
 /// python-dateutil (missing parts come from the UTC date of <c>now</c>, <c>01/02/2020</c> is
 /// 2 January), read as wall time in <c>tzname</c> with pytz's <c>is_dst=False</c> rules for
-/// clock changes.</para>
+/// clock changes and its offsets rounded to whole minutes (see <c>ZoneLocalization</c>).</para>
 /// <para>Where we differ from the original, deliberately:</para>
 /// <list type="bullet">
 /// <item>Non-finite bounds (<c>"inf"</c>, <c>"nan"</c>, <c>"1e400"</c>) are rejected: such a range

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Cybexp.Report.Core.Time;
 using NodaTime;
 using NodaTime.Text;
