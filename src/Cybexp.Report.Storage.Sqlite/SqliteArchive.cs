@@ -292,7 +292,10 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var cmd = conn.CreateCommand();
         var orgs = OrgList(cmd, visibility);
-        cmd.CommandText = $"SELECT e.seq, e.hash, e.ts, e.category, r.ref_hash FROM events e LEFT JOIN event_refs r ON r.event_seq = e.seq WHERE e.orgid IN ({orgs}) ORDER BY e.seq;";
+        // Only references to stored attributes: objects are not graph nodes, missing documents are unknown.
+        cmd.CommandText = $"SELECT e.seq, e.hash, e.ts, e.category, a.ref_hash FROM events e " +
+                          "LEFT JOIN (SELECT r.event_seq, r.ref_hash FROM event_refs r JOIN instances i ON i.hash = r.ref_hash AND i.itype = 'attribute') a ON a.event_seq = e.seq " +
+                          $"WHERE e.orgid IN ({orgs}) ORDER BY e.seq;";
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         long current = -1;
         InstanceHash hash = default;

@@ -97,7 +97,10 @@ public interface IArchiveStore
     /// <summary>Up to <paramref name="take"/> visible events of a session, ordered by timestamp (then first stored).</summary>
     Task<IReadOnlyList<InstanceHash>> EventsOfSessionAsync(InstanceHash session, Visibility visibility, int take, CancellationToken cancellationToken);
 
-    /// <summary>Every visible event with its references, in first-stored order (for graph engines).</summary>
+    /// <summary>
+    /// Every visible event with the stored attributes it references (objects and missing documents left out), in
+    /// first-stored order (for graph engines).
+    /// </summary>
     IAsyncEnumerable<EventEdges> VisibleEventsAsync(Visibility visibility, CancellationToken cancellationToken);
 
     /// <summary>Which of <paramref name="hashes"/> are stored attributes.</summary>
