@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -109,6 +110,11 @@ public static partial class TahoeDocumentReader
         // A builder that once held a huge document is replaced rather than kept at that capacity.
         private const int KeepCapacity = 1 << 20;
 
+        // Characters that change the scanner's state inside a string, and outside one.
+        private static readonly SearchValues<char> StringStops = SearchValues.Create("\"\\\n");
+        private static readonly SearchValues<char> ValueStops = SearchValues.Create("\"{}[],\n");
+        private static readonly SearchValues<char> Blanks = SearchValues.Create(" \t\r\n");
+
         private readonly char[] _open = new char[MaxTrackedDepth];
         private StringBuilder _text = new();
         private Mode _mode = Mode.TopLevel;
@@ -146,13 +152,40 @@ public static partial class TahoeDocumentReader
 
         public void Feed(ReadOnlySpan<char> chunk, List<TahoeDocumentRecord> output)
         {
-            foreach (var c in chunk)
+            var i = 0;
+            while (i < chunk.Length)
             {
                 if (_mode == Mode.Stopped)
                 {
                     return;
                 }
 
+                if (_mode is Mode.Document or Mode.Element && !_escape)
+                {
+                    // Fast path: copy a run of characters that change no state (most of a document's text).
+                    var rest = chunk[i..];
+                    var run = _inString ? rest.IndexOfAny(StringStops) : rest.IndexOfAny(ValueStops);
+                    if (run < 0)
+                    {
+                        run = rest.Length;
+                    }
+
+                    if (run > 0)
+                    {
+                        var span = rest[..run];
+                        AppendRun(span);
+                        if (_lineBlank && span.ContainsAnyExcept(Blanks))
+                        {
+                            _lineBlank = false;
+                        }
+
+                        _col += run;
+                        i += run;
+                        continue;
+                    }
+                }
+
+                var c = chunk[i++];
                 Consume(c, output);
                 if (c == '\n')
                 {
@@ -344,6 +377,20 @@ public static partial class TahoeDocumentReader
             _escape = false;
         }
 
+        private void AppendRun(ReadOnlySpan<char> run)
+        {
+            var room = maxChars - _text.Length;
+            if (run.Length <= room)
+            {
+                _text.Append(run);
+            }
+            else
+            {
+                _text.Append(run[..room]);
+                _overflow = true;
+            }
+        }
+
         private void Append(char c)
         {
             if (_text.Length < maxChars)
@@ -450,7 +497,11 @@ public static partial class TahoeDocumentReader
                 return Failure($"a document must be a JSON object, got {Describe(value)}");
             }
 
-            doc = doc.Without("_id");
+            if (doc.ContainsKey("_id"))
+            {
+                doc = doc.Without("_id");
+            }
+
             if (text.Contains("$number", StringComparison.Ordinal))
             {
                 try
