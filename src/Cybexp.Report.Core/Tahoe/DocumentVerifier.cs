@@ -1,0 +1,259 @@
+using System.Globalization;
+using System.Text;
+
+namespace Cybexp.Report.Core.Tahoe;
+
+/// <summary>
+/// Checks one stored TAHOE document: its <c>itype</c> and <c>sub_type</c>, its <c>_hash</c> against the hash
+/// recomputed from its content, the shape of its edge lists and their subset rules, and the per-itype fields the
+/// original enforces (scalar attribute data; event <c>orgid</c>, <c>timestamp</c> and <c>category</c>).
+/// </summary>
+public static class DocumentVerifier
+{
+    /// <summary>The itypes a stored document may have (users, orgs and TDQLs are objects).</summary>
+    public static readonly IReadOnlySet<string> Itypes =
+        new HashSet<string>(StringComparer.Ordinal) { "attribute", "object", "event", "session", "raw", "report" };
+
+    /// <summary>The values an event's <c>category</c> may take.</summary>
+    public static readonly IReadOnlySet<string> Categories =
+        new HashSet<string>(StringComparer.Ordinal) { "benign", "malicious", "unknown" };
+
+    /// <summary>The edge lists, in the order they are checked.</summary>
+    public static readonly IReadOnlyList<string> EdgeLists = ["_cref", "_ref", "_ben_ref", "_mal_ref"];
+
+    /// <summary>Every problem of <paramref name="doc"/>, each a short reason naming the field; empty when valid.</summary>
+    public static IReadOnlyList<string> Verify(TahoeDict doc)
+    {
+        ArgumentNullException.ThrowIfNull(doc);
+        var problems = new List<string>();
+
+        // A field the unique text needs is missing or of the wrong type: the hash cannot be recomputed, and the
+        // field's own problem already says why.
+        var hashable = true;
+
+        var itype = (doc["itype"] as TahoeString)?.Value;
+        if (itype is null)
+        {
+            problems.Add("'itype' is missing or not a string");
+            hashable = false;
+        }
+        else if (!Itypes.Contains(itype))
+        {
+            problems.Add($"'itype' must be one of attribute, object, event, session, raw, report; got {Quote(itype)}");
+        }
+
+        if (doc["sub_type"] is not TahoeString subType)
+        {
+            problems.Add("'sub_type' is missing or not a string");
+            hashable = false;
+        }
+        else if (!IsPythonIdentifier(subType.Value))
+        {
+            problems.Add($"'sub_type' {Quote(subType.Value)} is not a Python identifier");
+        }
+
+        if (!doc.TryGet("data", out var data))
+        {
+            problems.Add("'data' is missing");
+            hashable = false;
+        }
+        else if (itype == "attribute" && data.Kind is TahoeKind.List or TahoeKind.Dict)
+        {
+            problems.Add($"attribute 'data' must be a scalar (str, int, float, bool or null), got a {KindName(data)}");
+        }
+
+        if (itype == "event")
+        {
+            if (doc["orgid"] is not TahoeString)
+            {
+                problems.Add("event 'orgid' is missing or not a string");
+                hashable = false;
+            }
+
+            if (doc["timestamp"] is not (TahoeInt or TahoeFloat))
+            {
+                problems.Add("event 'timestamp' is missing or not a number");
+                hashable = false;
+            }
+
+            if (doc["category"] is not TahoeString { Value: var category } || !Categories.Contains(category))
+            {
+                problems.Add($"event 'category' must be benign, malicious or unknown; got {Show(doc["category"])}");
+            }
+        }
+
+        CheckHash(doc, hashable, problems);
+        CheckEdges(doc, problems);
+        return problems;
+    }
+
+    /// <summary>
+    /// Approximates Python's <c>str.isidentifier()</c>: the first character is a letter, a letter number or
+    /// <c>_</c>; the rest are letters, digits, letter numbers, combining marks or connector punctuation.
+    /// </summary>
+    public static bool IsPythonIdentifier(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (text.Length == 0)
+        {
+            return false;
+        }
+
+        var first = true;
+        var index = 0;
+        while (index < text.Length)
+        {
+            if (Rune.DecodeFromUtf16(text.AsSpan(index), out var rune, out var used) != System.Buffers.OperationStatus.Done)
+            {
+                return false; // a lone surrogate
+            }
+
+            var category = Rune.GetUnicodeCategory(rune);
+            var ok = rune.Value == '_' || category is UnicodeCategory.UppercaseLetter or UnicodeCategory.LowercaseLetter
+                or UnicodeCategory.TitlecaseLetter or UnicodeCategory.ModifierLetter or UnicodeCategory.OtherLetter
+                or UnicodeCategory.LetterNumber;
+            if (!first)
+            {
+                ok |= category is UnicodeCategory.DecimalDigitNumber or UnicodeCategory.NonSpacingMark
+                    or UnicodeCategory.SpacingCombiningMark or UnicodeCategory.ConnectorPunctuation;
+            }
+
+            if (!ok)
+            {
+                return false;
+            }
+
+            first = false;
+            index += used;
+        }
+
+        return true;
+    }
+
+    private static void CheckHash(TahoeDict doc, bool hashable, List<string> problems)
+    {
+        string? stored = null;
+        if (!doc.TryGet("_hash", out var hashValue))
+        {
+            problems.Add("'_hash' is missing");
+        }
+        else if (hashValue is not TahoeString { Value: var text })
+        {
+            problems.Add($"'_hash' must be a string, got {Show(hashValue)}");
+        }
+        else if (!IsLowerHexHash(text))
+        {
+            problems.Add($"'_hash' must be 64 lowercase hex digits, got {Quote(text)}");
+            stored = InstanceHash.TryParse(text, out var parsed) ? parsed.Value : null;
+        }
+        else
+        {
+            stored = text;
+        }
+
+        if (!hashable)
+        {
+            return;
+        }
+
+        if (!UniqueText.TryCompute(doc, out var unique, out var error))
+        {
+            problems.Add($"'_hash' cannot be recomputed: {error}");
+            return;
+        }
+
+        InstanceHash recomputed;
+        try
+        {
+            recomputed = InstanceHash.Of(unique);
+        }
+        catch (ArgumentException)
+        {
+            problems.Add("'_hash' cannot be recomputed: the content holds a lone surrogate, which UTF-8 cannot encode");
+            return;
+        }
+
+        // An upper-case copy of the right hash is reported once, as a format problem above.
+        if (stored is not null && !string.Equals(stored, recomputed.Value, StringComparison.Ordinal))
+        {
+            problems.Add($"'_hash' does not match the content: recomputed {recomputed.Value}");
+        }
+    }
+
+    private static void CheckEdges(TahoeDict doc, List<string> problems)
+    {
+        var lists = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        foreach (var name in EdgeLists)
+        {
+            if (!doc.TryGet(name, out var value))
+            {
+                continue;
+            }
+
+            if (value is not TahoeList list)
+            {
+                problems.Add($"'{name}' must be a list of hashes, got {Show(value)}");
+                continue;
+            }
+
+            var hashes = new List<string>(list.Count);
+            for (var i = 0; i < list.Count; i++)
+            {
+                if (list[i] is TahoeString { Value: var h } && IsLowerHexHash(h))
+                {
+                    hashes.Add(h);
+                }
+                else
+                {
+                    problems.Add($"'{name}'[{i}] is not 64 lowercase hex digits: {Show(list[i])}");
+                }
+            }
+
+            lists[name] = hashes;
+        }
+
+        var refs = new HashSet<string>(lists.GetValueOrDefault("_ref") ?? [], StringComparer.Ordinal);
+        foreach (var name in (string[])["_cref", "_ben_ref", "_mal_ref"])
+        {
+            foreach (var h in lists.GetValueOrDefault(name) ?? [])
+            {
+                if (!refs.Contains(h))
+                {
+                    problems.Add($"'{name}' holds {h}, which is not in '_ref'");
+                }
+            }
+        }
+
+        var benign = new HashSet<string>(lists.GetValueOrDefault("_ben_ref") ?? [], StringComparer.Ordinal);
+        foreach (var h in (lists.GetValueOrDefault("_mal_ref") ?? []).Distinct(StringComparer.Ordinal))
+        {
+            if (benign.Contains(h))
+            {
+                problems.Add($"{h} is in both '_ben_ref' and '_mal_ref'");
+            }
+        }
+    }
+
+    private static bool IsLowerHexHash(string text) => text.Length == 64 && text.All(c => char.IsAsciiDigit(c) || c is >= 'a' and <= 'f');
+
+    private static string KindName(TahoeValue value) => value.Kind switch
+    {
+        TahoeKind.Dict => "dict",
+        TahoeKind.List => "list",
+        var k => k.ToString().ToLowerInvariant(),
+    };
+
+    // Values in reasons are shown as compact JSON, cut short so one reason stays one short line.
+    private static string Show(TahoeValue? value)
+    {
+        if (value is null)
+        {
+            return "nothing (missing)";
+        }
+
+        var text = TahoeJsonWriter.Write(value);
+        return text.Length <= 80 ? text : string.Concat(text.AsSpan(0, 77), "...");
+    }
+
+    private static string Quote(string text) => Show(TahoeValue.String(text));
+}

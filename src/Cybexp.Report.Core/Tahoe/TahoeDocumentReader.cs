@@ -1,0 +1,550 @@
+using System.Buffers;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Cybexp.Report.Core.Tahoe;
+
+/// <summary>
+/// One document read from a source, or why the text starting at <see cref="Line"/> is not one. Exactly one of
+/// <see cref="Document"/> and <see cref="Error"/> is set.
+/// </summary>
+/// <param name="Line">1-based line where the document (or the broken text) starts.</param>
+/// <param name="Document">The document, with a MongoDB <c>_id</c> removed and Extended JSON numbers unwrapped.</param>
+/// <param name="Error">What is wrong, starting with <c>line N:</c>.</param>
+public sealed record TahoeDocumentRecord(long Line, TahoeDict? Document, string? Error)
+{
+    /// <summary>
+    /// True when the reader could not find where the next document starts and stopped reading this source: the
+    /// error is about the source, not one document, and documents after it may be missing.
+    /// </summary>
+    public bool EndsSource { get; init; }
+}
+
+/// <summary>
+/// Streams TAHOE documents out of text that holds one JSON document, newline-delimited JSON, one or more JSON arrays
+/// of documents, concatenated (pretty-printed) documents, or MongoDB Extended JSON as <c>mongoexport</c> writes it.
+/// Memory does not grow with the size of the source: the text is scanned in chunks and only one document's text is
+/// held at a time.
+/// </summary>
+/// <remarks>
+/// <para>Rules:</para>
+/// <list type="bullet">
+/// <item>A <c>[</c> at the top level opens an array whose elements are documents; a <c>{</c> starts one document;
+/// anything else at the top level is read to the end of its line and reported as not being a document.</item>
+/// <item>Every document is parsed with <see cref="PythonJson"/> rejecting duplicate keys; a top-level <c>_id</c>
+/// is dropped and <c>$numberLong</c>/<c>$numberInt</c>/<c>$numberDouble</c> wrappers are unwrapped
+/// (<see cref="MongoExtendedJson"/>).</item>
+/// <item>A <c>{</c> in the first column of a line always starts a new top-level document: if the previous one is
+/// still open it is reported as truncated. Pretty-printed input must therefore indent nested lines (as
+/// <c>json.dumps(indent=N)</c> with N &gt; 0 and <c>mongoexport --pretty</c> do).</item>
+/// <item>A top-level document with a line break inside a string or a mismatched bracket is reported, and reading
+/// resumes at the next line whose first non-blank character is <c>{</c>.</item>
+/// <item>Inside an array, each element that is cut out cleanly but is not a valid document is reported and reading
+/// goes on with the next element; a line break inside a string, a mismatched bracket, or an array that is never
+/// closed ends the source (<see cref="TahoeDocumentRecord.EndsSource"/>).</item>
+/// <item>A document longer than the character limit is reported and skipped.</item>
+/// </list>
+/// </remarks>
+public static partial class TahoeDocumentReader
+{
+    /// <summary>The default limit on one document's text, in characters (64 Mi).</summary>
+    public const int DefaultMaxDocumentChars = 64 * 1024 * 1024;
+
+    private const int ChunkChars = 16 * 1024;
+
+    /// <summary>Reads every document of <paramref name="reader"/>, which the caller opened and disposes.</summary>
+    public static IAsyncEnumerable<TahoeDocumentRecord> ReadAsync(TextReader reader, CancellationToken cancellationToken = default) =>
+        ReadAsync(reader, DefaultMaxDocumentChars, cancellationToken);
+
+    /// <summary>Reads every document of <paramref name="reader"/>; documents longer than <paramref name="maxDocumentChars"/> are reported.</summary>
+    public static IAsyncEnumerable<TahoeDocumentRecord> ReadAsync(TextReader reader, int maxDocumentChars, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxDocumentChars, 1);
+        return ReadCoreAsync(reader, maxDocumentChars, cancellationToken);
+    }
+
+    private static async IAsyncEnumerable<TahoeDocumentRecord> ReadCoreAsync(
+        TextReader reader, int maxDocumentChars, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var scanner = new Scanner(maxDocumentChars);
+        var buffer = new char[ChunkChars];
+        var ready = new List<TahoeDocumentRecord>();
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var n = await reader.ReadAsync(buffer.AsMemory(), cancellationToken).ConfigureAwait(false);
+            if (n == 0)
+            {
+                scanner.Finish(ready);
+            }
+            else
+            {
+                scanner.Feed(buffer.AsSpan(0, n), ready);
+            }
+
+            foreach (var record in ready)
+            {
+                yield return record;
+            }
+
+            ready.Clear();
+            if (n == 0 || scanner.Stopped)
+            {
+                yield break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// A character-level state machine: it tracks string/escape state and bracket nesting to find where each
+    /// top-level value (or array element) ends, and hands that text to <see cref="PythonJson"/>.
+    /// </summary>
+    private sealed partial class Scanner(int maxChars)
+    {
+        // Bracket kinds are remembered this deep; deeper nesting is only counted (PythonJson rejects it anyway).
+        private const int MaxTrackedDepth = 1024;
+
+        // A builder that once held a huge document is replaced rather than kept at that capacity.
+        private const int KeepCapacity = 1 << 20;
+
+        // Characters that change the scanner's state inside a string, and outside one.
+        private static readonly SearchValues<char> StringStops = SearchValues.Create("\"\\\n");
+        private static readonly SearchValues<char> ValueStops = SearchValues.Create("\"{}[],\n");
+        private static readonly SearchValues<char> Blanks = SearchValues.Create(" \t\r\n");
+
+        private readonly char[] _open = new char[MaxTrackedDepth];
+        private StringBuilder _text = new();
+        private Mode _mode = Mode.TopLevel;
+        private long _line = 1;
+        private long _col; // 0-based column of the character being scanned
+        private bool _lineBlank = true; // nothing but blanks before the current character on its line
+        private long _startLine;
+        private long _startCol;
+        private bool _overflow;
+        private int _depth;
+        private bool _inString;
+        private bool _escape;
+        private long _arrayLine;
+        private bool _afterComma;
+
+        private enum Mode
+        {
+            TopLevel,
+            Document, // a top-level {...}
+            ArrayGap, // inside an array of documents, before an element
+            Element, // an element of an array of documents
+            ScalarLine, // a top-level value that is not an object or array: read to the end of the line
+            Skip, // after a broken document: wait for a line that starts with '{'
+            Stopped,
+        }
+
+        private enum Step
+        {
+            Continue,
+            Closed,
+            Broken,
+        }
+
+        public bool Stopped => _mode == Mode.Stopped;
+
+        public void Feed(ReadOnlySpan<char> chunk, List<TahoeDocumentRecord> output)
+        {
+            var i = 0;
+            while (i < chunk.Length)
+            {
+                if (_mode == Mode.Stopped)
+                {
+                    return;
+                }
+
+                if (_mode is Mode.Document or Mode.Element && !_escape)
+                {
+                    // Fast path: copy a run of characters that change no state (most of a document's text).
+                    var rest = chunk[i..];
+                    var run = _inString ? rest.IndexOfAny(StringStops) : rest.IndexOfAny(ValueStops);
+                    if (run < 0)
+                    {
+                        run = rest.Length;
+                    }
+
+                    if (run > 0)
+                    {
+                        var span = rest[..run];
+                        AppendRun(span);
+                        if (_lineBlank && span.ContainsAnyExcept(Blanks))
+                        {
+                            _lineBlank = false;
+                        }
+
+                        _col += run;
+                        i += run;
+                        continue;
+                    }
+                }
+
+                var c = chunk[i++];
+                Consume(c, output);
+                if (c == '\n')
+                {
+                    _line++;
+                    _col = 0;
+                    _lineBlank = true;
+                }
+                else
+                {
+                    _col++;
+                    if (!IsBlank(c))
+                    {
+                        _lineBlank = false;
+                    }
+                }
+            }
+        }
+
+        public void Finish(List<TahoeDocumentRecord> output)
+        {
+            switch (_mode)
+            {
+                case Mode.Document:
+                    output.Add(Failure(_overflow ? TooLong() : "the document is truncated (the input ends before it is closed)"));
+                    break;
+                case Mode.ScalarLine:
+                    output.Add(Complete(_text.ToString()));
+                    break;
+                case Mode.Element:
+                case Mode.ArrayGap:
+                    var at = _mode == Mode.Element ? _startLine : _line;
+                    output.Add(new TahoeDocumentRecord(
+                        at,
+                        null,
+                        $"line {at}: the input ends inside the JSON array opened at line {_arrayLine} (truncated)")
+                    { EndsSource = true });
+                    break;
+            }
+
+            ResetText();
+            _mode = Mode.Stopped;
+        }
+
+        private static bool IsBlank(char c) => c is ' ' or '\t' or '\r' or '\n';
+
+        private void Consume(char c, List<TahoeDocumentRecord> output)
+        {
+            switch (_mode)
+            {
+                case Mode.TopLevel:
+                    if (IsBlank(c) || (c == '\uFEFF' && _line == 1 && _col == 0))
+                    {
+                        return;
+                    }
+
+                    if (c == '[')
+                    {
+                        _mode = Mode.ArrayGap;
+                        _arrayLine = _line;
+                        _afterComma = false;
+                        return;
+                    }
+
+                    Begin(c == '{' ? Mode.Document : Mode.ScalarLine);
+                    Take(c);
+                    return;
+
+                case Mode.Document:
+                    if (c == '{' && _col == 0)
+                    {
+                        // A '{' in the first column starts the next document, so the open one was cut short.
+                        output.Add(Failure(_overflow
+                            ? TooLong()
+                            : $"the document is truncated (a new document starts at line {_line} before this one is closed)"));
+                        Begin(Mode.Document);
+                        Take(c);
+                        return;
+                    }
+
+                    switch (Take(c))
+                    {
+                        case Step.Closed:
+                            output.Add(Complete(_text.ToString()));
+                            ResetText();
+                            _mode = Mode.TopLevel;
+                            break;
+                        case Step.Broken:
+                            output.Add(Failure(Broken(c)));
+                            ResetText();
+                            _mode = Mode.Skip;
+                            break;
+                    }
+
+                    return;
+
+                case Mode.ScalarLine:
+                    if (c == '\n')
+                    {
+                        output.Add(Complete(_text.ToString()));
+                        ResetText();
+                        _mode = Mode.TopLevel;
+                        return;
+                    }
+
+                    Append(c);
+                    return;
+
+                case Mode.Skip:
+                    if (c == '{' && _lineBlank)
+                    {
+                        Begin(Mode.Document);
+                        Take(c);
+                    }
+
+                    return;
+
+                case Mode.ArrayGap:
+                    if (IsBlank(c))
+                    {
+                        return;
+                    }
+
+                    if (c == ']')
+                    {
+                        if (_afterComma)
+                        {
+                            output.Add(new TahoeDocumentRecord(_line, null, $"line {_line}: invalid JSON at column {_col + 1}: expected a document after ',' in the array"));
+                        }
+
+                        _mode = Mode.TopLevel;
+                        return;
+                    }
+
+                    if (c == ',')
+                    {
+                        output.Add(new TahoeDocumentRecord(_line, null, $"line {_line}: invalid JSON at column {_col + 1}: expected a document in the array, found ','"));
+                        _afterComma = true;
+                        return;
+                    }
+
+                    Begin(Mode.Element);
+                    Take(c);
+                    return;
+
+                case Mode.Element:
+                    if (!_inString && _depth == 0 && c is ',' or ']')
+                    {
+                        output.Add(Complete(_text.ToString()));
+                        ResetText();
+                        _mode = c == ',' ? Mode.ArrayGap : Mode.TopLevel;
+                        _afterComma = c == ',';
+                        return;
+                    }
+
+                    if (Take(c) == Step.Broken)
+                    {
+                        // Inside an array there is no safe place to resume: a later ',' may belong to anything.
+                        output.Add(Failure(Broken(c) + $"; the rest of the JSON array opened at line {_arrayLine} cannot be read") with { EndsSource = true });
+                        ResetText();
+                        _mode = Mode.Stopped;
+                    }
+
+                    return;
+            }
+        }
+
+        private void Begin(Mode mode)
+        {
+            ResetText();
+            _mode = mode;
+            _startLine = _line;
+            _startCol = _col;
+        }
+
+        private void ResetText()
+        {
+            if (_text.Capacity > KeepCapacity)
+            {
+                _text = new StringBuilder();
+            }
+            else
+            {
+                _text.Clear();
+            }
+
+            _overflow = false;
+            _depth = 0;
+            _inString = false;
+            _escape = false;
+        }
+
+        private void AppendRun(ReadOnlySpan<char> run)
+        {
+            var room = maxChars - _text.Length;
+            if (run.Length <= room)
+            {
+                _text.Append(run);
+            }
+            else
+            {
+                _text.Append(run[..room]);
+                _overflow = true;
+            }
+        }
+
+        private void Append(char c)
+        {
+            if (_text.Length < maxChars)
+            {
+                _text.Append(c);
+            }
+            else
+            {
+                _overflow = true;
+            }
+        }
+
+        /// <summary>Appends <paramref name="c"/> and follows strings and brackets.</summary>
+        private Step Take(char c)
+        {
+            Append(c);
+            if (_inString)
+            {
+                if (_escape)
+                {
+                    _escape = false;
+                }
+                else if (c == '\\')
+                {
+                    _escape = true;
+                }
+                else if (c == '"')
+                {
+                    _inString = false;
+                }
+                else if (c == '\n')
+                {
+                    return Step.Broken; // JSON strings cannot hold a raw line break: the line was cut short
+                }
+
+                return Step.Continue;
+            }
+
+            switch (c)
+            {
+                case '"':
+                    _inString = true;
+                    return Step.Continue;
+                case '{' or '[':
+                    if (_depth < MaxTrackedDepth)
+                    {
+                        _open[_depth] = c;
+                    }
+
+                    _depth++;
+                    return Step.Continue;
+                case '}' or ']':
+                    if (_depth == 0 || (_depth <= MaxTrackedDepth && _open[_depth - 1] != (c == '}' ? '{' : '[')))
+                    {
+                        return Step.Broken;
+                    }
+
+                    _depth--;
+                    return _depth == 0 ? Step.Closed : Step.Continue;
+                default:
+                    return Step.Continue;
+            }
+        }
+
+        /// <summary>Explains why the text taken so far cannot be a document; <paramref name="last"/> broke it.</summary>
+        private string Broken(char last)
+        {
+            if (_overflow)
+            {
+                return TooLong();
+            }
+
+            if (last == '\n')
+            {
+                return $"line {_line}: invalid JSON at column {_col + 1}: the line ends inside a string (truncated document?)";
+            }
+
+            // The parser names the first syntax error in the text, which ends at the bad bracket.
+            return PythonJson.TryParse(_text.ToString(), DuplicateKeys.Reject, out _, out var error)
+                ? $"line {_line}: invalid JSON at column {_col + 1}: unexpected '{last}'"
+                : Relocate(error);
+        }
+
+        private string TooLong() => $"the document is longer than {maxChars.ToString(CultureInfo.InvariantCulture)} characters; skipped";
+
+        private TahoeDocumentRecord Failure(string error) =>
+            new(_startLine, null, error.StartsWith("line ", StringComparison.Ordinal) ? error : $"line {_startLine}: {error}");
+
+        /// <summary>Parses one complete value's text into a document, or explains why it is not one.</summary>
+        private TahoeDocumentRecord Complete(string text)
+        {
+            if (_overflow)
+            {
+                return Failure(TooLong());
+            }
+
+            if (!PythonJson.TryParse(text, DuplicateKeys.Reject, out var value, out var error))
+            {
+                return Failure(Relocate(error));
+            }
+
+            if (value is not TahoeDict doc)
+            {
+                return Failure($"a document must be a JSON object, got {Describe(value)}");
+            }
+
+            if (doc.ContainsKey("_id"))
+            {
+                doc = doc.Without("_id");
+            }
+
+            if (text.Contains("$number", StringComparison.Ordinal))
+            {
+                try
+                {
+                    doc = (TahoeDict)MongoExtendedJson.Normalize(doc);
+                }
+                catch (FormatException e)
+                {
+                    return Failure(e.Message);
+                }
+            }
+
+            return new TahoeDocumentRecord(_startLine, doc, null);
+        }
+
+        /// <summary>Turns the parser's position within the cut-out text into a position within the source.</summary>
+        private string Relocate(string parserError)
+        {
+            var m = ParserPosition().Match(parserError);
+            if (!m.Success)
+            {
+                return parserError;
+            }
+
+            var relLine = long.Parse(m.Groups[1].ValueSpan, CultureInfo.InvariantCulture);
+            var relCol = long.Parse(m.Groups[2].ValueSpan, CultureInfo.InvariantCulture);
+            var line = _startLine + relLine - 1;
+            var col = relLine == 1 ? _startCol + relCol : relCol;
+            return $"line {line}: invalid JSON at column {col}: {m.Groups[3].Value}";
+        }
+
+        private static string Describe(TahoeValue value) => value.Kind switch
+        {
+            TahoeKind.Null => "null",
+            TahoeKind.Bool => "a bool",
+            TahoeKind.Int => "an int",
+            TahoeKind.Float => "a float",
+            TahoeKind.String => "a string",
+            TahoeKind.List => "a list",
+            _ => "a dict",
+        };
+
+        [GeneratedRegex(@"^invalid JSON at line (\d+) column (\d+): (.*)$", RegexOptions.Singleline | RegexOptions.CultureInvariant)]
+        private static partial Regex ParserPosition();
+    }
+}
