@@ -38,7 +38,6 @@ public static class CliApp
 
     private static IEnumerable<Command> BuildCommands(CliIo io)
     {
-        _ = io;
-        return [];
+        return [Commands.KeygenCommand.Create(io), Commands.EncryptCommand.Create(io), Commands.DecryptCommand.Create(io)];
     }
 }
