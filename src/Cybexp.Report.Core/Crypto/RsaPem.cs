@@ -47,9 +47,12 @@ internal static class RsaPem
             return CryptoResult<RSA>.Failure(oppositeMessage);
         }
 
-        if (labelsSeen.Contains("ENCRYPTED PRIVATE KEY", StringComparer.Ordinal))
+        // Legacy OpenSSL encryption puts "Proc-Type: 4,ENCRYPTED" headers inside the block, which RFC 7468
+        // parsing does not accept, so such a key shows up as no block at all.
+        if (labelsSeen.Contains("ENCRYPTED PRIVATE KEY", StringComparer.Ordinal)
+            || pem.Contains("Proc-Type: 4,ENCRYPTED", StringComparison.Ordinal))
         {
-            return CryptoResult<RSA>.Failure("the private key is password-protected (ENCRYPTED PRIVATE KEY); give an unencrypted key");
+            return CryptoResult<RSA>.Failure("the private key is password-protected; give an unencrypted PKCS#1 or PKCS#8 key");
         }
 
         return labelsSeen.Count == 0

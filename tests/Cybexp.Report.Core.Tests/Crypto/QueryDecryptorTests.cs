@@ -148,6 +148,17 @@ public sealed class QueryDecryptorTests
     }
 
     [Fact]
+    public void FromPem_RefusesALegacyEncryptedPkcs1Key()
+    {
+        string pem = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+
+        var result = QueryDecryptor.FromPem(pem);
+
+        Assert.False(result.IsSuccess);
+        Assert.Contains("password-protected", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void FromPem_FindsThePrivateKeyAmongOtherBlocks()
     {
         string bundle = CryptoVectors.PublicKeyPem + "\n" + CryptoVectors.PrivateKeyPem;
