@@ -142,34 +142,57 @@ public static class PythonBytesLiteral
     /// <summary>Python's <c>repr(bytes)</c> of <paramref name="bytes"/>, character for character.</summary>
     public static string Format(ReadOnlySpan<byte> bytes)
     {
-        // Python uses double quotes only when the bytes contain ' and no ".
-        char quote = bytes.Contains((byte)'\'') && !bytes.Contains((byte)'"') ? '"' : '\'';
-        var builder = new StringBuilder(3 + (bytes.Length * 2));
-        builder.Append('b').Append(quote);
+        char quote = QuoteFor(bytes);
+        int length = 3;
         foreach (byte b in bytes)
         {
-            switch (b)
-            {
-                case (byte)'\\': builder.Append("\\\\"); break;
-                case (byte)'\t': builder.Append("\\t"); break;
-                case (byte)'\n': builder.Append("\\n"); break;
-                case (byte)'\r': builder.Append("\\r"); break;
-                case < 0x20 or >= 0x7f:
-                    builder.Append("\\x").Append(b.ToString("x2", CultureInfo.InvariantCulture));
-                    break;
-                default:
-                    if (b == quote)
-                    {
-                        builder.Append('\\');
-                    }
-
-                    builder.Append((char)b);
-                    break;
-            }
+            length += EscapedLength(b, quote);
         }
 
-        return builder.Append(quote).ToString();
+        // Two passes (measure, then write) keep a 10 MB blob to one exact allocation.
+        return string.Create(length, bytes, static (output, bytes) =>
+        {
+            char quote = QuoteFor(bytes);
+            output[0] = 'b';
+            output[1] = quote;
+            int at = 2;
+            foreach (byte b in bytes)
+            {
+                switch (EscapedLength(b, quote))
+                {
+                    case 1:
+                        output[at++] = (char)b;
+                        break;
+                    case 2:
+                        output[at++] = '\\';
+                        output[at++] = b switch { (byte)'\t' => 't', (byte)'\n' => 'n', (byte)'\r' => 'r', _ => (char)b };
+                        break;
+                    default:
+                        output[at++] = '\\';
+                        output[at++] = 'x';
+                        output[at++] = LowerHex[b >> 4];
+                        output[at++] = LowerHex[b & 0xf];
+                        break;
+                }
+            }
+
+            output[at] = quote;
+        });
     }
+
+    /// <summary>Python uses double quotes only when the bytes contain ' and no ".</summary>
+    private static char QuoteFor(ReadOnlySpan<byte> bytes) =>
+        bytes.Contains((byte)'\'') && !bytes.Contains((byte)'"') ? '"' : '\'';
+
+    private const string LowerHex = "0123456789abcdef";
+
+    /// <summary>1 for a literal character, 2 for a backslash escape (<c>\\ \t \n \r</c>, the quote), 4 for <c>\xhh</c>.</summary>
+    private static int EscapedLength(byte b, char quote) => b switch
+    {
+        (byte)'\\' or (byte)'\t' or (byte)'\n' or (byte)'\r' => 2,
+        < 0x20 or >= 0x7f => 4,
+        _ => b == quote ? 2 : 1,
+    };
 
     private static CryptoResult<byte[]> Fail(int position, string message) =>
         CryptoResult<byte[]>.Failure(string.Create(CultureInfo.InvariantCulture, $"position {position}: {message}"));
