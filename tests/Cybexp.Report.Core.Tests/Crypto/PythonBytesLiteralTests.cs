@@ -98,6 +98,20 @@ public sealed class PythonBytesLiteralTests
         });
 
     [Fact]
+    public void FormatThenParse_RoundTripsTenMegabytes()
+    {
+        // A stored blob can be large; both directions must stay linear.
+        var bytes = new byte[10 * 1024 * 1024];
+        new Random(20210729).NextBytes(bytes);
+
+        string text = PythonBytesLiteral.Format(bytes);
+        var parsed = PythonBytesLiteral.Parse(text);
+
+        Assert.True(parsed.IsSuccess, parsed.IsSuccess ? "" : parsed.Error);
+        Assert.True(parsed.Value.AsSpan().SequenceEqual(bytes));
+    }
+
+    [Fact]
     public void Format_AgreesWithAByteTableReference() =>
         Gen.Byte.Array[0, 200].Sample(bytes => PythonBytesLiteral.Format(bytes) == ReferenceRepr(bytes));
 
