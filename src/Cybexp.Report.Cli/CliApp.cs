@@ -38,6 +38,12 @@ public static class CliApp
 
     private static IEnumerable<Command> BuildCommands(CliIo io)
     {
-        return [Commands.VerifyCommand.Create(io)];
+        return
+        [
+            Commands.VerifyCommand.Create(io),
+            Commands.KeygenCommand.Create(io),
+            Commands.EncryptCommand.Create(io),
+            Commands.DecryptCommand.Create(io),
+        ];
     }
 }
