@@ -120,7 +120,7 @@ public sealed partial class ThreatRankCalculator
                     best = Math.Max(best, attributeBound[a]);
                 }
 
-                eventBound[e] = Math.Max(S(e), _w[e] * best);
+                eventBound[e] = Math.Max(S(e), _ev[e].W * best);
             }
 
             eventBounds[level] = eventBound;
@@ -147,7 +147,7 @@ public sealed partial class ThreatRankCalculator
     };
 
     private double NodeWeight(int node, int remaining) =>
-        remaining % 2 == 0 ? _w[node] : AttributeWeight(node);
+        remaining % 2 == 0 ? _ev[node].W : AttributeWeight(node);
 
     /// <summary>One best-first search; all its memory is dropped when it returns.</summary>
     private sealed class PathSearch(ThreatRankCalculator owner, int target, int maxHops)
@@ -163,7 +163,7 @@ public sealed partial class ThreatRankCalculator
         public (List<(int[] Nodes, double Contribution)> Paths, bool Complete) Run(int top)
         {
             var found = new List<(int[], double)>();
-            var root = AddNode(target, -1, owner._w[target], 2 * maxHops);
+            var root = AddNode(target, -1, owner._ev[target].W, 2 * maxHops);
             PushFirstChild(root);
             var steps = 0;
             while (_queue.TryDequeue(out var item, out _))

@@ -56,19 +56,14 @@ public sealed partial class ThreatRankCalculator
 
     private readonly ThreatRankGraph _g;
 
-    // w(e) = δ^d(e) / L(e) per event (0 for an event without attributes: it lies on no path).
-    private readonly double[] _w;
-
-    // Per attribute a, with S(e) = w(e) for malicious e, else 0:
-    // X1(a) = Σ_{e∈N(a)} S(e), Wn(a) = Σ_{e∈N(a)} w(e), SW(a) = Σ_{e∈N(a)} w(e)S(e),
-    // R(a) = Σ_{e∈N(a)} w(e)Q(e).
-    private readonly double[] _x1;
-    private readonly double[] _wn;
-    private readonly double[] _sw;
-    private readonly double[] _r;
-
+    // Per event (one cache line holds them together): w(e) = δ^d(e) / L(e) (0 for an event without
+    // attributes: it lies on no path), S(e) = w(e) for malicious e else 0, and
     // Q(e) = Σ_{a∈N(e)} w(a)(X1(a) − S(e)): walks e0 a e with e0 ≠ e, weight without w(e).
-    private readonly double[] _q;
+    private readonly EventSums[] _ev;
+
+    // Per attribute: w(a) = 1 / L(a), X1(a) = Σ_{e∈N(a)} S(e), Wn(a) = Σ_{e∈N(a)} w(e),
+    // SW(a) = Σ_{e∈N(a)} w(e)S(e), R(a) = Σ_{e∈N(a)} w(e)Q(e).
+    private readonly AttributeSums[] _at;
 
     // Shortest distance (in edges) from a malicious event to each attribute: 1, 3, 5 or Unreached.
     private readonly byte[] _attributeDistance;
@@ -77,9 +72,7 @@ public sealed partial class ThreatRankCalculator
     private readonly Dictionary<int, double[]> _cycleMemo = [];
     private double[]? _v;
     private bool[]? _vKnown;
-    private double[]? _scratchC;
-    private double[]? _scratchCs;
-    private int[]? _scratchStamp;
+    private PairScratch[]? _scratch;
     private int _scratchGeneration;
     private int[]? _attributeMark;
     private int[]? _eventMark;
@@ -108,7 +101,7 @@ public sealed partial class ThreatRankCalculator
         var n = graph.EventCount;
         var m = graph.AttributeCount;
 
-        _w = new double[n];
+        _ev = new EventSums[n];
         for (var e = 0; e < n; e++)
         {
             var degree = graph.EventDegreeUnchecked(e);
@@ -118,54 +111,50 @@ public sealed partial class ThreatRankCalculator
             }
 
             var days = Math.Max(0.0, Math.Floor((now - graph.Timestamps[e]) / SecondsPerDay));
-            _w[e] = Math.Pow(decay, days) / degree;
+            var w = Math.Pow(decay, days) / degree;
+            _ev[e] = new EventSums(w, graph.Malicious[e] ? w : 0.0, 0.0);
         }
 
-        _x1 = new double[m];
-        _wn = new double[m];
-        _sw = new double[m];
+        _at = new AttributeSums[m];
         for (var a = 0; a < m; a++)
         {
             double x1 = 0, sw = 0, wn = 0;
             foreach (var e in graph.MaliciousEventsSpan(a))
             {
-                x1 += _w[e];
-                sw += _w[e] * _w[e];
+                var w = _ev[e].W;
+                x1 += w;
+                sw += w * w;
             }
 
             foreach (var e in graph.AttributeEventsSpan(a))
             {
-                wn += _w[e];
+                wn += _ev[e].W;
             }
 
-            _x1[a] = x1;
-            _sw[a] = sw;
-            _wn[a] = wn;
+            _at[a] = new AttributeSums(1.0 / graph.AttributeDegreeUnchecked(a), x1, wn, sw, 0.0);
         }
 
-        _q = new double[n];
         for (var e = 0; e < n; e++)
         {
-            var s = S(e);
+            var s = _ev[e].S;
             double q = 0;
             foreach (var a in graph.EventAttributesSpan(e))
             {
-                q += AttributeWeight(a) * (_x1[a] - s);
+                q += _at[a].W * (_at[a].X1 - s);
             }
 
-            _q[e] = q;
+            _ev[e].Q = q;
         }
 
-        _r = new double[m];
         for (var a = 0; a < m; a++)
         {
             double r = 0;
             foreach (var e in graph.AttributeEventsSpan(a))
             {
-                r += _w[e] * _q[e];
+                r += _ev[e].W * _ev[e].Q;
             }
 
-            _r[a] = r;
+            _at[a].R = r;
         }
 
         _attributeDistance = DistancesFromMalicious(graph);
@@ -291,9 +280,9 @@ public sealed partial class ThreatRankCalculator
         }
     }
 
-    private double AttributeWeight(int a) => 1.0 / _g.AttributeDegreeUnchecked(a);
+    private double AttributeWeight(int a) => _at[a].W;
 
-    private double S(int e) => _g.Malicious[e] ? _w[e] : 0.0;
+    private double S(int e) => _ev[e].S;
 
     private double ScoreIndex(int p, int maxHops)
     {
@@ -302,7 +291,7 @@ public sealed partial class ThreatRankCalculator
             return -1.0;
         }
 
-        var wp = _w[p];
+        var wp = _ev[p].W;
         var attributes = _g.EventAttributesSpan(p);
         var nearest = int.MaxValue;
         foreach (var a in attributes)
@@ -320,17 +309,17 @@ public sealed partial class ThreatRankCalculator
         double inner = 0;
         foreach (var a in attributes)
         {
-            inner += AttributeWeight(a) * _x1[a];
+            inner += AttributeWeight(a) * _at[a].X1;
         }
 
         if (maxHops >= 2)
         {
             // Paths e0 a1 e2 a3 p: walks with e2 ≠ p, e0 ≠ e2 (inside Q) and a1 ≠ a3.
-            var qp = _q[p];
+            var qp = _ev[p].Q;
             foreach (var a3 in attributes)
             {
                 var wa3 = AttributeWeight(a3);
-                inner += wa3 * (_r[a3] - (wp * qp) - (wa3 * ((_x1[a3] * (_wn[a3] - wp)) - _sw[a3])));
+                inner += wa3 * (_at[a3].R - (wp * qp) - (wa3 * ((_at[a3].X1 * (_at[a3].Wn - wp)) - _at[a3].Sw)));
             }
         }
 
@@ -354,8 +343,8 @@ public sealed partial class ThreatRankCalculator
     {
         var attributes = _g.EventAttributesSpan(p);
         var d = attributes.Length;
-        var wp = _w[p];
-        var qp = _q[p];
+        var wp = _ev[p].W;
+        var qp = _ev[p].Q;
         var c = new double[d * d];
         var cs = new double[d * d];
         for (var i = 0; i < d; i++)
@@ -374,7 +363,7 @@ public sealed partial class ThreatRankCalculator
         {
             var a5 = attributes[i];
             var wa5 = AttributeWeight(a5);
-            var x5 = _x1[a5];
+            var x5 = _at[a5].X1;
 
             // H(p, a5): the suffixes whose e4 is p itself, to be taken out of V(a5).
             double h = 0;
@@ -388,11 +377,11 @@ public sealed partial class ThreatRankCalculator
                 var a3 = attributes[j];
                 var wa3 = AttributeWeight(a3);
                 var cij = c[(i * d) + j];
-                var g0 = _r[a3] - (wp * qp)
-                    - (wa3 * ((_x1[a3] * (_wn[a3] - wp)) - _sw[a3]))
+                var g0 = _at[a3].R - (wp * qp)
+                    - (wa3 * ((_at[a3].X1 * (_at[a3].Wn - wp)) - _at[a3].Sw))
                     - (wa5 * ((x5 * (cij - wp)) - cs[(i * d) + j]));
                 h += wa3 * g0;
-                partB += wa5 * wa3 * (qp - (wa3 * _x1[a3]) - (wa5 * x5)) * (cij - wp);
+                partB += wa5 * wa3 * (qp - (wa3 * _at[a3].X1) - (wa5 * x5)) * (cij - wp);
             }
 
             partA += wa5 * (V(a5) - (wp * h));
@@ -415,48 +404,41 @@ public sealed partial class ThreatRankCalculator
             return _v[a];
         }
 
-        var m = _g.AttributeCount;
-        _scratchC ??= new double[m];
-        _scratchCs ??= new double[m];
-        _scratchStamp ??= new int[m];
-        var pc = _scratchC;
-        var pcs = _scratchCs;
-        var stamp = _scratchStamp;
+        var scratch = _scratch ??= new PairScratch[_g.AttributeCount];
         var generation = ++_scratchGeneration;
         var events = _g.AttributeEventsSpan(a);
 
         // C(a, b) = Σ_{e∈N(a)∩N(b)} w(e) and CS(a, b) = Σ w(e)S(e), for every b meeting a.
         foreach (var e in events)
         {
-            var we = _w[e];
-            var wse = we * S(e);
+            var we = _ev[e].W;
+            var wse = we * _ev[e].S;
             foreach (var b in _g.EventAttributesSpan(e))
             {
-                if (stamp[b] != generation)
+                ref var slot = ref scratch[b];
+                if (slot.Generation != generation)
                 {
-                    stamp[b] = generation;
-                    pc[b] = 0;
-                    pcs[b] = 0;
+                    slot = new PairScratch { Generation = generation };
                 }
 
-                pc[b] += we;
-                pcs[b] += wse;
+                slot.C += we;
+                slot.Cs += wse;
             }
         }
 
         var wa = AttributeWeight(a);
-        var xa = _x1[a];
+        var xa = _at[a].X1;
         double sum = 0;
         foreach (var e in events)
         {
-            var we = _w[e];
+            var we = _ev[e].W;
             if (we == 0)
             {
                 continue;
             }
 
             var se = S(e);
-            var qe = _q[e];
+            var qe = _ev[e].Q;
             double inner = 0;
             foreach (var a3 in _g.EventAttributesSpan(e))
             {
@@ -465,10 +447,11 @@ public sealed partial class ThreatRankCalculator
                     continue;
                 }
 
-                var wa3 = AttributeWeight(a3);
-                var g0 = _r[a3] - (we * qe)
-                    - (wa3 * ((_x1[a3] * (_wn[a3] - we)) - _sw[a3] + (we * se)))
-                    - (wa * ((xa * (pc[a3] - we)) - pcs[a3] + (we * se)));
+                ref readonly var s3 = ref _at[a3];
+                var wa3 = s3.W;
+                var g0 = s3.R - (we * qe)
+                    - (wa3 * ((s3.X1 * (s3.Wn - we)) - s3.Sw + (we * se)))
+                    - (wa * ((xa * (scratch[a3].C - we)) - scratch[a3].Cs + (we * se)));
                 inner += wa3 * g0;
             }
 
@@ -496,7 +479,7 @@ public sealed partial class ThreatRankCalculator
         if (!_cycleMemo.TryGetValue(e, out var rows))
         {
             var d = attributes.Length;
-            var we = _w[e];
+            var we = _ev[e].W;
             var weights = new double[d];
             for (var i = 0; i < d; i++)
             {
@@ -591,7 +574,7 @@ public sealed partial class ThreatRankCalculator
                     }
                 }
 
-                sum += _w[e] * _w[e] * 6 * e3;
+                sum += _ev[e].W * _ev[e].W * 6 * e3;
             }
         }
 
@@ -617,8 +600,8 @@ public sealed partial class ThreatRankCalculator
         {
             if (_g.HasEdge(e, other))
             {
-                c += _w[e];
-                cs += _w[e] * S(e);
+                c += _ev[e].W;
+                cs += _ev[e].W * S(e);
             }
         }
 
@@ -678,4 +661,27 @@ public sealed partial class ThreatRankCalculator
     }
 
     private readonly record struct PairSums(double C, double Cs);
+
+    private struct PairScratch
+    {
+        public int Generation;
+        public double C;
+        public double Cs;
+    }
+
+    private struct EventSums(double w, double s, double q)
+    {
+        public double W = w;
+        public double S = s;
+        public double Q = q;
+    }
+
+    private struct AttributeSums(double w, double x1, double wn, double sw, double r)
+    {
+        public double W = w;
+        public double X1 = x1;
+        public double Wn = wn;
+        public double Sw = sw;
+        public double R = r;
+    }
 }
