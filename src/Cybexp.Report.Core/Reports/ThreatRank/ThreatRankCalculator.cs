@@ -58,7 +58,8 @@ public sealed partial class ThreatRankCalculator
 
     // Per event (one cache line holds them together): w(e) = δ^d(e) / L(e) (0 for an event without
     // attributes: it lies on no path), S(e) = w(e) for malicious e else 0, and
-    // Q(e) = Σ_{a∈N(e)} w(a)(X1(a) − S(e)): walks e0 a e with e0 ≠ e, weight without w(e).
+    // Q(e) = Σ_{a∈N(e)} w(a)(X1(a) − S(e)): walks e0 a e with e0 ≠ e, weight without w(e);
+    // plus sums over the event's attributes that let V(a) run without visiting them.
     private readonly EventSums[] _ev;
 
     // Per attribute: w(a) = 1 / L(a), X1(a) = Σ_{e∈N(a)} S(e), Wn(a) = Σ_{e∈N(a)} w(e),
@@ -73,6 +74,7 @@ public sealed partial class ThreatRankCalculator
     private double[]? _v;
     private bool[]? _vKnown;
     private PairScratch[]? _scratch;
+    private readonly List<int> _touched = [];
     private int _scratchGeneration;
     private int[]? _attributeMark;
     private int[]? _eventMark;
@@ -137,13 +139,21 @@ public sealed partial class ThreatRankCalculator
         for (var e = 0; e < n; e++)
         {
             var s = _ev[e].S;
-            double q = 0;
+            double q = 0, w1 = 0, w2 = 0, w2x = 0;
             foreach (var a in graph.EventAttributesSpan(e))
             {
-                q += _at[a].W * (_at[a].X1 - s);
+                ref readonly var at = ref _at[a];
+                q += at.W * (at.X1 - s);
+                w1 += at.W;
+                w2 += at.W * at.W;
+                w2x += at.W * at.W * at.X1;
             }
 
-            _ev[e].Q = q;
+            ref var ev = ref _ev[e];
+            ev.Q = q;
+            ev.W1 = w1;
+            ev.W2 = w2;
+            ev.W2X = w2x;
         }
 
         for (var a = 0; a < m; a++)
@@ -155,6 +165,17 @@ public sealed partial class ThreatRankCalculator
             }
 
             _at[a].R = r;
+        }
+
+        for (var e = 0; e < n; e++)
+        {
+            double fe = 0;
+            foreach (var a in graph.EventAttributesSpan(e))
+            {
+                fe += SuffixFree(a);
+            }
+
+            _ev[e].FE = fe;
         }
 
         _attributeDistance = DistancesFromMalicious(graph);
@@ -395,6 +416,12 @@ public sealed partial class ThreatRankCalculator
     /// V(a) = Σ_{e∈N(a)} w(e) Σ_{a3∈N(e)∖a} w(a3) G0(a3; e, a): suffix (a, e, a3) joined to the
     /// simple prefixes e0 a1 e2 a3 with e2 ≠ e, e0 ≠ e and a1 ≠ a (p is not excluded here).
     /// </summary>
+    /// <remarks>
+    /// Expanded, w(a3) G0 = F(a3) + w(e)·(terms in w(a3), w(a3)², w(a3)² X1(a3)) − w(a) w(a3)
+    /// (X1(a) C(a,a3) − CS(a,a3)), so the inner sum over a3 comes from per-event sums minus a's
+    /// own term, and the pair part is Σ_b w(b) C(a,b) (CS(a,b) − X1(a) C(a,b)) over the
+    /// attributes b meeting a. One scatter pass over a's events' attributes, then sequential work.
+    /// </remarks>
     private double V(int a)
     {
         _v ??= new double[_g.AttributeCount];
@@ -405,10 +432,12 @@ public sealed partial class ThreatRankCalculator
         }
 
         var scratch = _scratch ??= new PairScratch[_g.AttributeCount];
+        var touched = _touched;
+        touched.Clear();
         var generation = ++_scratchGeneration;
         var events = _g.AttributeEventsSpan(a);
 
-        // C(a, b) = Σ_{e∈N(a)∩N(b)} w(e) and CS(a, b) = Σ w(e)S(e), for every b meeting a.
+        // C(a, b) = Σ_{e∈N(a)∩N(b)} w(e) and CS(a, b) = Σ w(e)S(e), for every b ≠ a meeting a.
         foreach (var e in events)
         {
             var we = _ev[e].W;
@@ -419,6 +448,10 @@ public sealed partial class ThreatRankCalculator
                 if (slot.Generation != generation)
                 {
                     slot = new PairScratch { Generation = generation };
+                    if (b != a)
+                    {
+                        touched.Add(b);
+                    }
                 }
 
                 slot.C += we;
@@ -426,35 +459,25 @@ public sealed partial class ThreatRankCalculator
             }
         }
 
-        var wa = AttributeWeight(a);
-        var xa = _at[a].X1;
+        ref readonly var own = ref _at[a];
+        var wa = own.W;
+        var xa = own.X1;
+        var fa = SuffixFree(a);
         double sum = 0;
         foreach (var e in events)
         {
-            var we = _ev[e].W;
+            ref readonly var ev = ref _ev[e];
+            var we = ev.W;
             if (we == 0)
             {
                 continue;
             }
 
-            var se = S(e);
-            var qe = _ev[e].Q;
-            double inner = 0;
-            foreach (var a3 in _g.EventAttributesSpan(e))
-            {
-                if (a3 == a)
-                {
-                    continue;
-                }
-
-                ref readonly var s3 = ref _at[a3];
-                var wa3 = s3.W;
-                var g0 = s3.R - (we * qe)
-                    - (wa3 * ((s3.X1 * (s3.Wn - we)) - s3.Sw + (we * se)))
-                    - (wa * ((xa * (scratch[a3].C - we)) - scratch[a3].Cs + (we * se)));
-                inner += wa3 * g0;
-            }
-
+            var se = ev.S;
+            var w1 = ev.W1 - wa;
+            var w2 = ev.W2 - (wa * wa);
+            var w2x = ev.W2X - (wa * wa * xa);
+            var inner = ev.FE - fa + (we * ((-ev.Q * w1) + w2x - (se * w2) + (wa * xa * w1) - (wa * se * w1)));
             if (se != 0)
             {
                 inner -= se * CycleExcluding(e, a);
@@ -463,9 +486,24 @@ public sealed partial class ThreatRankCalculator
             sum += we * inner;
         }
 
+        double pairs = 0;
+        foreach (var b in touched)
+        {
+            ref readonly var slot = ref scratch[b];
+            pairs += _at[b].W * slot.C * (slot.Cs - (xa * slot.C));
+        }
+
+        sum += wa * pairs;
         _v[a] = sum;
         _vKnown[a] = true;
         return sum;
+    }
+
+    /// <summary>F(a) = w(a)R(a) − w(a)²(X1(a)Wn(a) − SW(a)): the part of w(a3) G0 free of the suffix.</summary>
+    private double SuffixFree(int a)
+    {
+        ref readonly var at = ref _at[a];
+        return (at.W * at.R) - (at.W * at.W * ((at.X1 * at.Wn) - at.Sw));
     }
 
     /// <summary>
@@ -674,6 +712,12 @@ public sealed partial class ThreatRankCalculator
         public double W = w;
         public double S = s;
         public double Q = q;
+
+        // Over the event's attributes a: Σ w(a), Σ w(a)², Σ w(a)² X1(a), Σ F(a) (see SuffixFree).
+        public double W1;
+        public double W2;
+        public double W2X;
+        public double FE;
     }
 
     private struct AttributeSums(double w, double x1, double wn, double sw, double r)
