@@ -56,7 +56,7 @@ public sealed partial class ThreatRankCalculator
 
     private readonly ThreatRankGraph _g;
 
-    // Per event (one cache line holds them together): w(e) = δ^d(e) / L(e) (0 for an event without
+    // Per event, kept together so that one visit reads them all: w(e) = δ^d(e) / L(e) (0 for an event without
     // attributes: it lies on no path), S(e) = w(e) for malicious e else 0, and
     // Q(e) = Σ_{a∈N(e)} w(a)(X1(a) − S(e)): walks e0 a e with e0 ≠ e, weight without w(e);
     // plus sums over the event's attributes that let V(a) run without visiting them.
