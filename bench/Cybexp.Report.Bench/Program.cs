@@ -2,4 +2,11 @@ using BenchmarkDotNet.Running;
 
 // Runs the benchmarks chosen on the command line (or asks which), e.g.
 //   dotnet run -c Release --project bench/Cybexp.Report.Bench -- --filter '*Canonical*'
+if (args.Length > 0 && args[0] == "threatrank-latency")
+{
+    // Quick latency figures without BenchmarkDotNet: [events] [targets].
+    Cybexp.Report.Bench.ThreatRankLatency.Run(args[1..]);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
