@@ -148,7 +148,9 @@ internal sealed class PostgresServer
 
                     NpgsqlConnection.ClearAllPools();
                     admin.Database = DatabaseName;
-                    return new ThrowAwayCluster(bin, dir, runAs, admin.ConnectionString);
+                    var cluster = new ThrowAwayCluster(bin, dir, runAs, admin.ConnectionString);
+                    cluster.StartWatchdog();
+                    return cluster;
                 }
             }
             catch (Exception e)
@@ -189,6 +191,36 @@ internal sealed class PostgresServer
             {
                 // Left to the OS temp cleaner.
             }
+        }
+
+        /// <summary>
+        /// The test host may be killed before its exit handlers finish (or crash): a detached shell waits for this
+        /// process to end, then stops the server and deletes the folder. Normally <see cref="Stop"/> got there first.
+        /// </summary>
+        private void StartWatchdog()
+        {
+            const string script =
+                "exec </dev/null >/dev/null 2>&1; while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; " +
+                "if [ -f \"$3/postmaster.pid\" ]; then " +
+                "if [ -n \"$5\" ]; then runuser -u \"$5\" -- \"$2\" -D \"$3\" -m immediate -w stop; else \"$2\" -D \"$3\" -m immediate -w stop; fi; " +
+                "fi; rm -rf \"$4\"";
+            string[] args = ["-c", script, "cybexp-pg-watchdog", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), Path.Combine(_bin, "pg_ctl"), DataDir, _dir, _runAs ?? string.Empty];
+            var setsid = new[] { "/usr/bin/setsid", "/bin/setsid" }.FirstOrDefault(File.Exists);
+
+            // setsid -f: the shell is re-parented at once, so killing this process tree leaves it running.
+            var psi = setsid is null ? new ProcessStartInfo("sh") : new ProcessStartInfo(setsid) { ArgumentList = { "-f", "sh" } };
+            foreach (var a in args)
+            {
+                psi.ArgumentList.Add(a);
+            }
+
+            // Its standard streams are pipes of ours, never the test host's console (which the runner reads to the end).
+            psi.UseShellExecute = false;
+            psi.RedirectStandardInput = true;
+            psi.RedirectStandardOutput = true;
+            psi.RedirectStandardError = true;
+            using var watchdog = Process.Start(psi);
+            watchdog?.StandardInput.Close();
         }
 
         private Task<string> PgAsync(string tool, IReadOnlyList<string> args)
