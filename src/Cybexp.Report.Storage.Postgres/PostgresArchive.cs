@@ -26,12 +26,18 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             }
 
             await using var tx = await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            var seqs = await InsertNewAsync(conn, tx, plan, cancellationToken).ConfigureAwait(false);
+            var (seqs, stored) = await InsertNewAsync(conn, tx, plan, cancellationToken).ConfigureAwait(false);
             int inserted = seqs.Count, duplicates = 0, updated = 0;
             var toIndex = new List<(ArchiveDocument Doc, long Seq)>(plan.Hashes.Count);
             var toReplace = new List<(ArchiveDocument Doc, long Seq, string Text)>();
             var existing = plan.Hashes.Where(h => !seqs.ContainsKey(h)).ToList();
-            var stored = await ReadStoredAsync(conn, tx, existing, forUpdate: false, cancellationToken).ConfigureAwait(false);
+
+            // Stored by a transaction that committed while the insert ran: not in its snapshot, so read them now.
+            var late = existing.Where(h => !stored.ContainsKey(h)).ToList();
+            foreach (var (h, row) in await ReadStoredAsync(conn, tx, late, forUpdate: false, cancellationToken).ConfigureAwait(false))
+            {
+                stored[h] = row;
+            }
 
             // Documents whose content differs from the stored one are re-read under a row lock, so two writers
             // replacing the same document do it one after the other and each compares with what the other wrote.
@@ -90,15 +96,21 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         },
         cancellationToken);
 
-    /// <summary>Inserts the hashes not stored yet; returns the new ones with their seq.</summary>
-    private static async Task<Dictionary<InstanceHash, long>> InsertNewAsync(NpgsqlConnection conn, NpgsqlTransaction tx, WritePlan plan, CancellationToken ct)
+    /// <summary>
+    /// Inserts the hashes not stored yet and, in the same statement, reads the ones already stored: returns the new ones
+    /// with their seq, and the stored ones with seq and text. A stored text equal to the one sent does not travel back.
+    /// </summary>
+    private static async Task<(Dictionary<InstanceHash, long> Inserted, Dictionary<InstanceHash, (long Seq, string Doc)> Stored)> InsertNewAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, WritePlan plan, CancellationToken ct)
     {
         // seq is drawn in batch order (first-stored order); rows are inserted in hash order so that concurrent batches
-        // sharing documents (hub attributes) wait on each other in one order and cannot deadlock.
+        // sharing documents (hub attributes) wait on each other in one order and cannot deadlock. The final SELECT
+        // sees the table as it was when the statement began, so rows inserted here do not show up as stored.
         await using var cmd = new NpgsqlCommand(
-            "INSERT INTO instances (seq, hash, itype, sub_type, doc) " +
-            "SELECT s, h, i, st, d FROM (SELECT nextval('instance_seq') AS s, h, i, st, d FROM unnest($1, $2, $3, $4) WITH ORDINALITY AS t (h, i, st, d, n) ORDER BY n) x " +
-            "ORDER BY h ON CONFLICT (hash) DO NOTHING RETURNING hash, seq;",
+            "WITH src AS (SELECT nextval('instance_seq') AS s, h, i, st, d FROM unnest($1, $2, $3, $4) WITH ORDINALITY AS t (h, i, st, d, n) ORDER BY n), " +
+            "ins AS (INSERT INTO instances (seq, hash, itype, sub_type, doc) SELECT s, h, i, st, d FROM src ORDER BY h ON CONFLICT (hash) DO NOTHING RETURNING hash, seq) " +
+            "SELECT true, hash, seq, NULL::text FROM ins " +
+            "UNION ALL SELECT false, x.hash, x.seq, CASE WHEN x.doc = src.d THEN NULL ELSE x.doc END FROM src JOIN instances x ON x.hash = src.h;",
             conn,
             tx);
         var docs = plan.Hashes.Select(plan.WhenNew).ToList();
@@ -106,14 +118,23 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         cmd.Parameters.Add(Array(NpgsqlDbType.Text, docs.Select(v => v.Doc.Itype)));
         cmd.Parameters.Add(Array(NpgsqlDbType.Text, docs.Select(v => v.Doc.SubType)));
         cmd.Parameters.Add(Array(NpgsqlDbType.Text, docs.Select(v => v.Text)));
-        var result = new Dictionary<InstanceHash, long>();
+        var inserted = new Dictionary<InstanceHash, long>();
+        var stored = new Dictionary<InstanceHash, (long, string)>();
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         while (await r.ReadAsync(ct).ConfigureAwait(false))
         {
-            result[InstanceHash.FromBytes(r.GetFieldValue<byte[]>(0))] = r.GetInt64(1);
+            var hash = InstanceHash.FromBytes(r.GetFieldValue<byte[]>(1));
+            if (r.GetBoolean(0))
+            {
+                inserted[hash] = r.GetInt64(2);
+            }
+            else
+            {
+                stored[hash] = (r.GetInt64(2), r.IsDBNull(3) ? plan.WhenNew(hash).Text : r.GetString(3));
+            }
         }
 
-        return result;
+        return (inserted, stored);
     }
 
     private static async Task<Dictionary<InstanceHash, (long Seq, string Doc)>> ReadStoredAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<InstanceHash> hashes, bool forUpdate, CancellationToken ct)
