@@ -1,0 +1,645 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using Cybexp.Report.Core.Storage;
+using Cybexp.Report.Core.Tahoe;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Cybexp.Report.Storage.Postgres;
+
+/// <summary>
+/// The archive in PostgreSQL: documents, the event/reference index, sessions and identity tables. A batch is written
+/// set-wise in one transaction (array parameters and <see cref="NpgsqlBatch"/>), a handful of round trips whatever its
+/// size.
+/// </summary>
+internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
+{
+    private const int HashBytes = 32;
+
+    public Task<WriteSummary> WriteAsync(IReadOnlyList<ArchiveDocument> batch, CancellationToken cancellationToken) => store.RunAsync(
+        async conn =>
+        {
+            var plan = WritePlan.Of(batch);
+            if (plan.Hashes.Count == 0)
+            {
+                return new WriteSummary(0, 0, 0);
+            }
+
+            await using var tx = await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            var (seqs, stored) = await InsertNewAsync(conn, tx, plan, cancellationToken).ConfigureAwait(false);
+            int inserted = seqs.Count, duplicates = 0, updated = 0;
+            var toIndex = new List<(ArchiveDocument Doc, long Seq)>(plan.Hashes.Count);
+            var toReplace = new List<(ArchiveDocument Doc, long Seq, string Text)>();
+            var existing = plan.Hashes.Where(h => !seqs.ContainsKey(h)).ToList();
+
+            // Stored by a transaction that committed while the insert ran: not in its snapshot, so read them now.
+            var late = existing.Where(h => !stored.ContainsKey(h)).ToList();
+            foreach (var (h, row) in await ReadStoredAsync(conn, tx, late, forUpdate: false, cancellationToken).ConfigureAwait(false))
+            {
+                stored[h] = row;
+            }
+
+            // Documents whose content differs from the stored one are re-read under a row lock, so two writers
+            // replacing the same document do it one after the other and each compares with what the other wrote.
+            var changing = existing.Where(h => plan.Apply(h, stored[h].Doc).Changes > 0).ToList();
+            if (changing.Count > 0)
+            {
+                foreach (var (h, row) in await ReadStoredAsync(conn, tx, changing, forUpdate: true, cancellationToken).ConfigureAwait(false))
+                {
+                    stored[h] = row;
+                }
+            }
+
+            foreach (var h in plan.Hashes)
+            {
+                var versions = plan.Versions[h];
+                if (seqs.TryGetValue(h, out var seq))
+                {
+                    // Inserted directly with the version that would end up stored; the later versions of the batch
+                    // count as they would written one by one.
+                    var (changes, _) = plan.Apply(h, null);
+                    updated += changes;
+                    duplicates += versions.Count - 1 - changes;
+                    toIndex.Add((plan.WhenNew(h).Doc, seq));
+                }
+                else
+                {
+                    var (storedSeq, storedText) = stored[h];
+                    var (changes, last) = plan.Apply(h, storedText);
+                    updated += changes;
+                    duplicates += versions.Count - changes;
+                    if (changes > 0)
+                    {
+                        toReplace.Add((versions[last].Doc, storedSeq, versions[last].Text));
+                        toIndex.Add((versions[last].Doc, storedSeq));
+                    }
+                }
+            }
+
+            await using (var write = new NpgsqlBatch(conn, tx))
+            {
+                AddReplacements(write, toReplace);
+                AddIndexRows(write, toIndex);
+                if (inserted + updated > 0)
+                {
+                    write.BatchCommands.Add(new NpgsqlBatchCommand("UPDATE archive_version SET version = version + 1 WHERE id = 1;"));
+                }
+
+                if (write.BatchCommands.Count > 0)
+                {
+                    await write.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return new WriteSummary(inserted, duplicates, updated);
+        },
+        cancellationToken);
+
+    /// <summary>
+    /// Inserts the hashes not stored yet and, in the same statement, reads the ones already stored: returns the new ones
+    /// with their seq, and the stored ones with seq and text. A stored text equal to the one sent does not travel back.
+    /// </summary>
+    private static async Task<(Dictionary<InstanceHash, long> Inserted, Dictionary<InstanceHash, (long Seq, string Doc)> Stored)> InsertNewAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, WritePlan plan, CancellationToken ct)
+    {
+        // seq is drawn in batch order (first-stored order); rows are inserted in hash order so that concurrent batches
+        // sharing documents (hub attributes) wait on each other in one order and cannot deadlock. The final SELECT
+        // sees the table as it was when the statement began, so rows inserted here do not show up as stored.
+        await using var cmd = new NpgsqlCommand(
+            "WITH src AS (SELECT nextval('instance_seq') AS s, h, i, st, d FROM unnest($1, $2, $3, $4) WITH ORDINALITY AS t (h, i, st, d, n) ORDER BY n), " +
+            "ins AS (INSERT INTO instances (seq, hash, itype, sub_type, doc) SELECT s, h, i, st, d FROM src ORDER BY h ON CONFLICT (hash) DO NOTHING RETURNING hash, seq) " +
+            "SELECT true, hash, seq, NULL::text FROM ins " +
+            "UNION ALL SELECT false, x.hash, x.seq, CASE WHEN x.doc = src.d THEN NULL ELSE x.doc END FROM src JOIN instances x ON x.hash = src.h;",
+            conn,
+            tx);
+        var docs = plan.Hashes.Select(plan.WhenNew).ToList();
+        cmd.Parameters.Add(Array(NpgsqlDbType.Bytea, docs.Select(v => v.Doc.Hash.ToBytes())));
+        cmd.Parameters.Add(Array(NpgsqlDbType.Text, docs.Select(v => v.Doc.Itype)));
+        cmd.Parameters.Add(Array(NpgsqlDbType.Text, docs.Select(v => v.Doc.SubType)));
+        cmd.Parameters.Add(Array(NpgsqlDbType.Text, docs.Select(v => v.Text)));
+        var inserted = new Dictionary<InstanceHash, long>();
+        var stored = new Dictionary<InstanceHash, (long, string)>();
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            var hash = InstanceHash.FromBytes(r.GetFieldValue<byte[]>(1));
+            if (r.GetBoolean(0))
+            {
+                inserted[hash] = r.GetInt64(2);
+            }
+            else
+            {
+                stored[hash] = (r.GetInt64(2), r.IsDBNull(3) ? plan.WhenNew(hash).Text : r.GetString(3));
+            }
+        }
+
+        return (inserted, stored);
+    }
+
+    private static async Task<Dictionary<InstanceHash, (long Seq, string Doc)>> ReadStoredAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<InstanceHash> hashes, bool forUpdate, CancellationToken ct)
+    {
+        var result = new Dictionary<InstanceHash, (long, string)>(hashes.Count);
+        if (hashes.Count == 0)
+        {
+            return result;
+        }
+
+        await using var cmd = new NpgsqlCommand(
+            "SELECT hash, seq, doc FROM instances WHERE hash = ANY($1) ORDER BY hash" + (forUpdate ? " FOR UPDATE;" : ";"),
+            conn,
+            tx);
+        cmd.Parameters.Add(Array(NpgsqlDbType.Bytea, hashes.Select(h => h.ToBytes())));
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            result[InstanceHash.FromBytes(r.GetFieldValue<byte[]>(0))] = (r.GetInt64(1), r.GetString(2));
+        }
+
+        // A document missing here was neither inserted nor stored: impossible while instances rows are never deleted.
+        foreach (var h in hashes)
+        {
+            if (!result.ContainsKey(h))
+            {
+                throw new InvalidOperationException($"instance {h} was neither inserted nor found");
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Replaces the document text and drops the index rows derived from the old content.</summary>
+    private static void AddReplacements(NpgsqlBatch batch, List<(ArchiveDocument Doc, long Seq, string Text)> docs)
+    {
+        if (docs.Count == 0)
+        {
+            return;
+        }
+
+        var hashes = docs.Select(d => d.Doc.Hash.ToBytes()).ToList();
+        batch.BatchCommands.Add(Command(
+            "UPDATE instances SET doc = u.d FROM unnest($1, $2) AS u (h, d) WHERE instances.hash = u.h;",
+            Array(NpgsqlDbType.Bytea, hashes),
+            Array(NpgsqlDbType.Text, docs.Select(d => d.Text))));
+        batch.BatchCommands.Add(Command("DELETE FROM event_refs WHERE event_hash = ANY($1);", Array(NpgsqlDbType.Bytea, hashes)));
+        batch.BatchCommands.Add(Command("DELETE FROM session_events WHERE session_hash = ANY($1);", Array(NpgsqlDbType.Bytea, hashes)));
+    }
+
+    /// <summary>Derives events, references, session links, users and orgs from the new or replaced documents.</summary>
+    private static void AddIndexRows(NpgsqlBatch batch, List<(ArchiveDocument Doc, long Seq)> docs)
+    {
+        var events = docs.Where(d => d.Doc.Itype == "event").ToList();
+        if (events.Count > 0)
+        {
+            batch.BatchCommands.Add(Command(
+                "INSERT INTO events (hash, seq, orgid, ts, category, refs) SELECT * FROM unnest($1, $2, $3, $4, $5, $6) " +
+                "ON CONFLICT (hash) DO UPDATE SET orgid = excluded.orgid, ts = excluded.ts, category = excluded.category, refs = excluded.refs;",
+                Array(NpgsqlDbType.Bytea, events.Select(e => e.Doc.Hash.ToBytes())),
+                Array(NpgsqlDbType.Bigint, events.Select(e => e.Seq)),
+                Array(NpgsqlDbType.Text, events.Select(e => e.Doc.OrgId ?? string.Empty)),
+                Array(NpgsqlDbType.Double, events.Select(e => e.Doc.Timestamp ?? 0)),
+                Array(NpgsqlDbType.Text, events.Select(e => e.Doc.Category ?? "unknown")),
+                Array(NpgsqlDbType.Bytea, events.Select(e => PackRefs(e.Doc)))));
+
+            var refs = new List<(byte[] Ref, string Org, double Ts, long Seq, byte[] Event, short Ctx, string Cat)>();
+            foreach (var (doc, seq) in events)
+            {
+                var ben = new HashSet<InstanceHash>(doc.BenRef);
+                var mal = new HashSet<InstanceHash>(doc.MalRef);
+                var eventHash = doc.Hash.ToBytes();
+                foreach (var r in doc.Ref)
+                {
+                    short ctx = mal.Contains(r) ? (short)2 : ben.Contains(r) ? (short)1 : (short)0;
+                    refs.Add((r.ToBytes(), doc.OrgId ?? string.Empty, doc.Timestamp ?? 0, seq, eventHash, ctx, doc.Category ?? "unknown"));
+                }
+            }
+
+            if (refs.Count > 0)
+            {
+                batch.BatchCommands.Add(Command(
+                    "INSERT INTO event_refs (ref_hash, orgid, ts, event_seq, event_hash, ctx, category) SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING;",
+                    Array(NpgsqlDbType.Bytea, refs.Select(r => r.Ref)),
+                    Array(NpgsqlDbType.Text, refs.Select(r => r.Org)),
+                    Array(NpgsqlDbType.Double, refs.Select(r => r.Ts)),
+                    Array(NpgsqlDbType.Bigint, refs.Select(r => r.Seq)),
+                    Array(NpgsqlDbType.Bytea, refs.Select(r => r.Event)),
+                    Array(NpgsqlDbType.Smallint, refs.Select(r => r.Ctx)),
+                    Array(NpgsqlDbType.Text, refs.Select(r => r.Cat))));
+            }
+        }
+
+        var links = docs.Where(d => d.Doc.Itype == "session").SelectMany(d => d.Doc.Ref.Select(e => (Event: e.ToBytes(), Session: d.Doc.Hash.ToBytes(), d.Seq))).ToList();
+        if (links.Count > 0)
+        {
+            batch.BatchCommands.Add(Command(
+                "INSERT INTO session_events (event_hash, session_hash, session_seq) SELECT * FROM unnest($1, $2, $3) ON CONFLICT DO NOTHING;",
+                Array(NpgsqlDbType.Bytea, links.Select(l => l.Event)),
+                Array(NpgsqlDbType.Bytea, links.Select(l => l.Session)),
+                Array(NpgsqlDbType.Bigint, links.Select(l => l.Seq))));
+        }
+
+        var users = docs.Where(d => d.Doc.IsUser).Select(d => IdentityDocuments.User(d.Doc)).ToList();
+        if (users.Count > 0)
+        {
+            batch.BatchCommands.Add(Command(
+                "INSERT INTO users (hash, email, name, sub_type) SELECT * FROM unnest($1, $2, $3, $4) " +
+                "ON CONFLICT (hash) DO UPDATE SET email = excluded.email, name = excluded.name, sub_type = excluded.sub_type;",
+                Array(NpgsqlDbType.Bytea, users.Select(u => u.Hash.ToBytes())),
+                Array(NpgsqlDbType.Text, users.Select(u => u.Email)),
+                Array(NpgsqlDbType.Text, users.Select(u => u.Name)),
+                Array(NpgsqlDbType.Text, users.Select(u => u.SubType))));
+        }
+
+        var orgs = docs.Where(d => d.Doc.IsOrg).Select(d => IdentityDocuments.Org(d.Doc)).ToList();
+        if (orgs.Count > 0)
+        {
+            var orgHashes = orgs.Select(o => o.Hash.ToBytes()).ToList();
+            batch.BatchCommands.Add(Command(
+                "INSERT INTO orgs (hash, orgname, name) SELECT * FROM unnest($1, $2, $3) ON CONFLICT (hash) DO UPDATE SET orgname = excluded.orgname, name = excluded.name;",
+                Array(NpgsqlDbType.Bytea, orgHashes),
+                Array(NpgsqlDbType.Text, orgs.Select(o => o.OrgName)),
+                Array(NpgsqlDbType.Text, orgs.Select(o => o.Name))));
+            batch.BatchCommands.Add(Command("DELETE FROM org_members WHERE org_hash = ANY($1);", Array(NpgsqlDbType.Bytea, orgHashes)));
+            var members = orgs.SelectMany(o => o.Users.Select(u => (User: u, Role: (short)0, Org: o.Hash)).Concat(o.Admins.Select(u => (User: u, Role: (short)1, Org: o.Hash)))).ToList();
+            if (members.Count > 0)
+            {
+                batch.BatchCommands.Add(Command(
+                    "INSERT INTO org_members (user_hash, role, org_hash) SELECT * FROM unnest($1, $2, $3) ON CONFLICT DO NOTHING;",
+                    Array(NpgsqlDbType.Bytea, members.Select(m => m.User.ToBytes())),
+                    Array(NpgsqlDbType.Smallint, members.Select(m => m.Role)),
+                    Array(NpgsqlDbType.Bytea, members.Select(m => m.Org.ToBytes()))));
+            }
+        }
+    }
+
+    public Task<long> CountDanglingReferencesAsync(CancellationToken cancellationToken) =>
+        ScalarAsync("SELECT count(*) FROM event_refs r WHERE NOT EXISTS (SELECT 1 FROM instances i WHERE i.hash = r.ref_hash);", null, cancellationToken);
+
+    public Task<IReadOnlyDictionary<string, long>> CountByItypeAsync(CancellationToken cancellationToken) => store.RunAsync<IReadOnlyDictionary<string, long>>(
+        async conn =>
+        {
+            await using var cmd = new NpgsqlCommand("SELECT itype, count(*) FROM instances GROUP BY itype;", conn);
+            var result = new SortedDictionary<string, long>(StringComparer.Ordinal);
+            await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                result[r.GetString(0)] = r.GetInt64(1);
+            }
+
+            return result;
+        },
+        cancellationToken);
+
+    public async Task<long> CountEventsAsync(InstanceHash instance, EventFilter filter, Visibility visibility, CancellationToken cancellationToken)
+    {
+        if (visibility.IsEmpty)
+        {
+            return 0;
+        }
+
+        var (where, bind) = RefFilter(instance, filter, visibility);
+        return await ScalarAsync($"SELECT count(*) FROM event_refs WHERE {where};", bind, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<BucketCount>> CountEventsByBucketAsync(InstanceHash instance, EventFilter filter, Visibility visibility, double origin, double bucketSeconds, CancellationToken cancellationToken)
+    {
+        if (visibility.IsEmpty)
+        {
+            return [];
+        }
+
+        var (where, bind) = RefFilter(instance, filter, visibility);
+        return await store.RunAsync<IReadOnlyList<BucketCount>>(
+            async conn =>
+            {
+                // trunc: the bucket index rounds toward zero, as the SQLite store's CAST(… AS INTEGER) does.
+                await using var cmd = new NpgsqlCommand($"SELECT trunc((ts - @origin) / @width)::bigint AS b, count(*) FROM event_refs WHERE {where} GROUP BY b ORDER BY b;", conn);
+                bind(cmd);
+                cmd.Parameters.AddWithValue("origin", NpgsqlDbType.Double, origin);
+                cmd.Parameters.AddWithValue("width", NpgsqlDbType.Double, bucketSeconds);
+                var result = new List<BucketCount>();
+                await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    result.Add(new BucketCount(origin + (r.GetInt64(0) * bucketSeconds), r.GetInt64(1)));
+                }
+
+                return result;
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<(double First, double Last)?> EventTimeSpanAsync(InstanceHash instance, EventFilter filter, Visibility visibility, CancellationToken cancellationToken)
+    {
+        if (visibility.IsEmpty)
+        {
+            return null;
+        }
+
+        var (where, bind) = RefFilter(instance, filter, visibility);
+        return await store.RunAsync<(double, double)?>(
+            async conn =>
+            {
+                await using var cmd = new NpgsqlCommand($"SELECT min(ts), max(ts) FROM event_refs WHERE {where};", conn);
+                bind(cmd);
+                await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await r.ReadAsync(cancellationToken).ConfigureAwait(false);
+                return r.IsDBNull(0) ? null : (r.GetDouble(0), r.GetDouble(1));
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<InstanceHash>> PageEventsAsync(InstanceHash instance, EventFilter filter, Visibility visibility, int skip, int take, CancellationToken cancellationToken)
+    {
+        if (visibility.IsEmpty || take <= 0)
+        {
+            return [];
+        }
+
+        var (where, bind) = RefFilter(instance, filter, visibility);
+        return await store.RunAsync(
+            async conn =>
+            {
+                await using var cmd = new NpgsqlCommand($"SELECT event_hash FROM event_refs WHERE {where} ORDER BY event_seq LIMIT @take OFFSET @skip;", conn);
+                bind(cmd);
+                cmd.Parameters.AddWithValue("take", NpgsqlDbType.Integer, take);
+                cmd.Parameters.AddWithValue("skip", NpgsqlDbType.Integer, Math.Max(0, skip));
+                return await ReadHashesAsync(cmd, cancellationToken).ConfigureAwait(false);
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<ArchiveDocument>> GetDocumentsAsync(IReadOnlyCollection<InstanceHash> hashes, CancellationToken cancellationToken)
+    {
+        if (hashes.Count == 0)
+        {
+            return [];
+        }
+
+        return await store.RunAsync<IReadOnlyList<ArchiveDocument>>(
+            async conn =>
+            {
+                await using var cmd = new NpgsqlCommand("SELECT doc FROM instances WHERE hash = ANY($1) ORDER BY seq;", conn);
+                cmd.Parameters.Add(Array(NpgsqlDbType.Bytea, hashes.Distinct().Select(h => h.ToBytes())));
+                var result = new List<ArchiveDocument>(hashes.Count);
+                await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    result.Add(StoredDocumentText.Parse(r.GetString(0)));
+                }
+
+                return result;
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task<IReadOnlyList<InstanceHash>> SessionsOfEventAsync(InstanceHash eventHash, CancellationToken cancellationToken) => store.RunAsync(
+        async conn =>
+        {
+            await using var cmd = new NpgsqlCommand("SELECT session_hash FROM session_events WHERE event_hash = $1 ORDER BY session_seq;", conn);
+            cmd.Parameters.AddWithValue(eventHash.ToBytes());
+            return await ReadHashesAsync(cmd, cancellationToken).ConfigureAwait(false);
+        },
+        cancellationToken);
+
+    public async Task<IReadOnlyList<InstanceHash>> EventsOfSessionAsync(InstanceHash session, Visibility visibility, int take, CancellationToken cancellationToken)
+    {
+        if (visibility.IsEmpty || take <= 0)
+        {
+            return [];
+        }
+
+        return await store.RunAsync(
+            async conn =>
+            {
+                await using var cmd = new NpgsqlCommand(
+                    "SELECT e.hash FROM session_events se JOIN events e ON e.hash = se.event_hash " +
+                    "WHERE se.session_hash = $1 AND e.orgid = ANY($2) ORDER BY e.ts, e.seq LIMIT $3;",
+                    conn);
+                cmd.Parameters.AddWithValue(session.ToBytes());
+                cmd.Parameters.Add(Array(NpgsqlDbType.Text, visibility.OrgIds));
+                cmd.Parameters.AddWithValue(take);
+                return await ReadHashesAsync(cmd, cancellationToken).ConfigureAwait(false);
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    public async IAsyncEnumerable<EventEdges> VisibleEventsAsync(Visibility visibility, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        if (visibility.IsEmpty)
+        {
+            yield break;
+        }
+
+        // Streams one row per event; the connection is held until the caller finishes or abandons the enumeration.
+        await using var conn = await Guard(() => store.OpenConnectionAsync(cancellationToken)).ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand("SELECT hash, ts, category, refs FROM events WHERE orgid = ANY($1) ORDER BY seq;", conn);
+        cmd.Parameters.Add(Array(NpgsqlDbType.Text, visibility.OrgIds));
+        await using var r = await Guard(() => cmd.ExecuteReaderAsync(cancellationToken)).ConfigureAwait(false);
+        while (await Guard(() => r.ReadAsync(cancellationToken)).ConfigureAwait(false))
+        {
+            yield return new EventEdges(InstanceHash.FromBytes(r.GetFieldValue<byte[]>(0)), r.GetDouble(1), r.GetString(2), UnpackRefs(r.GetFieldValue<byte[]>(3)));
+        }
+    }
+
+    public async Task<IReadOnlySet<InstanceHash>> AttributesAmongAsync(IReadOnlyCollection<InstanceHash> hashes, CancellationToken cancellationToken)
+    {
+        if (hashes.Count == 0)
+        {
+            return new HashSet<InstanceHash>();
+        }
+
+        return await store.RunAsync<IReadOnlySet<InstanceHash>>(
+            async conn =>
+            {
+                await using var cmd = new NpgsqlCommand("SELECT hash FROM instances WHERE hash = ANY($1) AND itype = 'attribute';", conn);
+                cmd.Parameters.Add(Array(NpgsqlDbType.Bytea, hashes.Distinct().Select(h => h.ToBytes())));
+                return (await ReadHashesAsync(cmd, cancellationToken).ConfigureAwait(false)).ToHashSet();
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task<long> VersionAsync(CancellationToken cancellationToken) =>
+        ScalarAsync("SELECT version FROM archive_version WHERE id = 1;", null, cancellationToken);
+
+    /// <summary>The condition on event_refs for one referenced hash, the visible orgs and the filter (named parameters).</summary>
+    private static (string Where, Action<NpgsqlCommand> Bind) RefFilter(InstanceHash instance, EventFilter filter, Visibility visibility)
+    {
+        var sb = new StringBuilder("ref_hash = @ref AND orgid = ANY(@orgs)");
+        var lower = !double.IsNegativeInfinity(filter.Lower);
+        var upper = !double.IsPositiveInfinity(filter.Upper);
+        if (lower)
+        {
+            sb.Append(" AND ts >= @lo");
+        }
+
+        if (upper)
+        {
+            sb.Append(" AND ts <= @hi");
+        }
+
+        if (filter.Category is not null)
+        {
+            sb.Append(" AND category = @cat");
+        }
+
+        short ctx = filter.Context switch
+        {
+            EventContext.Benign => 1,
+            EventContext.Malicious => 2,
+            EventContext.Unknown => 0,
+            _ => -1,
+        };
+        if (ctx >= 0)
+        {
+            sb.Append(" AND ctx = @ctx");
+        }
+
+        return (sb.ToString(), cmd =>
+        {
+            cmd.Parameters.AddWithValue("ref", NpgsqlDbType.Bytea, instance.ToBytes());
+            cmd.Parameters.AddWithValue("orgs", NpgsqlDbType.Array | NpgsqlDbType.Text, visibility.OrgIds.ToArray());
+            if (lower)
+            {
+                cmd.Parameters.AddWithValue("lo", NpgsqlDbType.Double, filter.Lower);
+            }
+
+            if (upper)
+            {
+                cmd.Parameters.AddWithValue("hi", NpgsqlDbType.Double, filter.Upper);
+            }
+
+            if (filter.Category is not null)
+            {
+                cmd.Parameters.AddWithValue("cat", NpgsqlDbType.Text, filter.Category);
+            }
+
+            if (ctx >= 0)
+            {
+                cmd.Parameters.AddWithValue("ctx", NpgsqlDbType.Smallint, ctx);
+            }
+        });
+    }
+
+    private Task<long> ScalarAsync(string sql, Action<NpgsqlCommand>? bind, CancellationToken ct) => store.RunAsync(
+        async conn =>
+        {
+            await using var cmd = new NpgsqlCommand(sql, conn);
+            bind?.Invoke(cmd);
+            return Convert.ToInt64(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+        },
+        ct);
+
+    private static async Task<IReadOnlyList<InstanceHash>> ReadHashesAsync(NpgsqlCommand cmd, CancellationToken ct)
+    {
+        var result = new List<InstanceHash>();
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            result.Add(InstanceHash.FromBytes(r.GetFieldValue<byte[]>(0)));
+        }
+
+        return result;
+    }
+
+    /// <summary>Runs one step of a streaming read, turning a lost server into <see cref="StoreUnavailableException"/>.</summary>
+    private async Task<T> Guard<T>(Func<Task<T>> step)
+    {
+        try
+        {
+            return await step().ConfigureAwait(false);
+        }
+        catch (Exception e) when (PostgresStore.IsUnavailable(e))
+        {
+            throw store.Unavailable(e);
+        }
+    }
+
+    private static byte[] PackRefs(ArchiveDocument doc)
+    {
+        var packed = new byte[doc.Ref.Length * HashBytes];
+        for (var i = 0; i < doc.Ref.Length; i++)
+        {
+            doc.Ref[i].ToBytes().CopyTo(packed, i * HashBytes);
+        }
+
+        return packed;
+    }
+
+    private static System.Collections.Immutable.ImmutableArray<InstanceHash> UnpackRefs(byte[] packed)
+    {
+        var refs = new InstanceHash[packed.Length / HashBytes];
+        for (var i = 0; i < refs.Length; i++)
+        {
+            refs[i] = InstanceHash.FromBytes(packed.AsSpan(i * HashBytes, HashBytes));
+        }
+
+        return [.. refs];
+    }
+
+    private static NpgsqlBatchCommand Command(string sql, params NpgsqlParameter[] parameters)
+    {
+        var cmd = new NpgsqlBatchCommand(sql);
+        cmd.Parameters.AddRange(parameters);
+        return cmd;
+    }
+
+    private static NpgsqlParameter Array<T>(NpgsqlDbType type, IEnumerable<T> values) =>
+        new() { NpgsqlDbType = NpgsqlDbType.Array | type, Value = values.ToArray() };
+
+    /// <summary>
+    /// A batch grouped by hash: the distinct hashes in first-seen order and, for each, its versions in batch order
+    /// with their stored text.
+    /// </summary>
+    private sealed class WritePlan
+    {
+        public List<InstanceHash> Hashes { get; } = [];
+
+        public Dictionary<InstanceHash, List<(ArchiveDocument Doc, string Text)>> Versions { get; } = [];
+
+        public static WritePlan Of(IReadOnlyList<ArchiveDocument> batch)
+        {
+            var plan = new WritePlan();
+            foreach (var doc in batch)
+            {
+                if (!plan.Versions.TryGetValue(doc.Hash, out var versions))
+                {
+                    versions = [];
+                    plan.Versions[doc.Hash] = versions;
+                    plan.Hashes.Add(doc.Hash);
+                }
+
+                versions.Add((doc, StoredDocumentText.Of(doc)));
+            }
+
+            return plan;
+        }
+
+        /// <summary>
+        /// Writes the versions of <paramref name="hash"/> one by one over <paramref name="stored"/> (null: the first
+        /// version is the insert): how many replace content, and which version ends up stored (-1: the stored text stays).
+        /// </summary>
+        public (int Changes, int Last) Apply(InstanceHash hash, string? stored)
+        {
+            var versions = Versions[hash];
+            var last = stored is null ? 0 : -1;
+            var current = stored ?? versions[0].Text;
+            var changes = 0;
+            for (var i = stored is null ? 1 : 0; i < versions.Count; i++)
+            {
+                // A version with the same content is a duplicate and leaves the stored text as it is.
+                if (!StoredDocumentText.SameContent(current, versions[i].Text))
+                {
+                    changes++;
+                    last = i;
+                    current = versions[i].Text;
+                }
+            }
+
+            return (changes, last);
+        }
+
+        /// <summary>The version stored when <paramref name="hash"/> is new.</summary>
+        public (ArchiveDocument Doc, string Text) WhenNew(InstanceHash hash) => Versions[hash][Apply(hash, null).Last];
+    }
+}
