@@ -8,27 +8,77 @@ namespace Cybexp.Report.Core.Reports;
 
 /// <summary>
 /// Keeps one in-memory ThreatRank graph per set of visible orgs, rebuilt from the archive when the archive's version
-/// changes. A graph holds only the events that set of orgs may see, so nothing outside it can influence a score.
+/// changes, and the prepared calculators over it. A graph holds only the events that set of orgs may see, so nothing
+/// outside it can influence a score. A calculator depends on "now" only through each event's age in whole days, so
+/// it is reused, exactly, until the first event's age changes.
 /// </summary>
 public sealed class ThreatRankGraphCache(IArchiveStore archive, int capacity = 16)
 {
-    private readonly ConcurrentDictionary<string, Lazy<Task<(long Version, ThreatRankGraph Graph)>>> _graphs = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<Task<Entry>>> _graphs = new(StringComparer.Ordinal);
 
     /// <summary>The graph of the events <paramref name="visibility"/> may see, current with the archive.</summary>
-    public async Task<ThreatRankGraph> GetAsync(Visibility visibility, CancellationToken cancellationToken)
+    public async Task<ThreatRankGraph> GetAsync(Visibility visibility, CancellationToken cancellationToken) =>
+        (await EntryAsync(visibility, cancellationToken).ConfigureAwait(false)).Graph;
+
+    /// <summary>
+    /// A calculator for <paramref name="visibility"/> as of <paramref name="now"/>, held exclusively until the lease is
+    /// disposed (calculators keep intermediate sums and are not thread-safe).
+    /// </summary>
+    public async Task<CalculatorLease> CalculatorAsync(Visibility visibility, double now, double decay, CancellationToken cancellationToken)
+    {
+        var entry = await EntryAsync(visibility, cancellationToken).ConfigureAwait(false);
+        await entry.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!entry.Calculators.TryGetValue(decay, out var prepared) || now < prepared.From || now >= prepared.Until)
+            {
+                prepared = (new ThreatRankCalculator(entry.Graph, now, decay), now, NextAgeChange(entry.Graph, now));
+                if (entry.Calculators.Count >= 4)
+                {
+                    entry.Calculators.Clear();
+                }
+
+                entry.Calculators[decay] = prepared;
+            }
+
+            return new CalculatorLease(prepared.Calculator, entry.Lock);
+        }
+        catch
+        {
+            entry.Lock.Release();
+            throw;
+        }
+    }
+
+    // The earliest time after now at which some event's age in whole days, max(0, floor((now - ts) / 86400)), changes.
+    private static double NextAgeChange(ThreatRankGraph graph, double now)
+    {
+        var next = double.PositiveInfinity;
+        for (var e = 0; e < graph.EventCount; e++)
+        {
+            var ts = graph.EventTimestamp(e);
+            var days = Math.Max(0, Math.Floor((now - ts) / 86400));
+            next = Math.Min(next, ts + ((days + 1) * 86400));
+        }
+
+        // A millisecond of margin against rounding in the subtraction above.
+        return next - 0.001;
+    }
+
+    private async Task<Entry> EntryAsync(Visibility visibility, CancellationToken cancellationToken)
     {
         var key = string.Join(",", visibility.OrgIds);
         var version = await archive.VersionAsync(cancellationToken).ConfigureAwait(false);
         while (true)
         {
-            var entry = _graphs.GetOrAdd(key, _ => new Lazy<Task<(long, ThreatRankGraph)>>(() => BuildAsync(visibility, version, CancellationToken.None)));
-            var (builtAt, graph) = await entry.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
-            if (builtAt >= version)
+            var lazy = _graphs.GetOrAdd(key, _ => new Lazy<Task<Entry>>(() => BuildAsync(visibility, version, CancellationToken.None)));
+            var entry = await lazy.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (entry.Version >= version)
             {
-                return graph;
+                return entry;
             }
 
-            _graphs.TryRemove(new KeyValuePair<string, Lazy<Task<(long, ThreatRankGraph)>>>(key, entry));
+            _graphs.TryRemove(new KeyValuePair<string, Lazy<Task<Entry>>>(key, lazy));
             if (_graphs.Count >= capacity)
             {
                 _graphs.Clear();
@@ -36,7 +86,7 @@ public sealed class ThreatRankGraphCache(IArchiveStore archive, int capacity = 1
         }
     }
 
-    private async Task<(long, ThreatRankGraph)> BuildAsync(Visibility visibility, long version, CancellationToken ct)
+    private async Task<Entry> BuildAsync(Visibility visibility, long version, CancellationToken ct)
     {
         var builder = new ThreatRankGraphBuilder();
         await foreach (var e in archive.VisibleEventsAsync(visibility, ct).ConfigureAwait(false))
@@ -44,7 +94,32 @@ public sealed class ThreatRankGraphCache(IArchiveStore archive, int capacity = 1
             builder.AddEvent(e.Hash.Value, e.Timestamp, e.Category == "malicious", e.Ref.Select(r => r.Value));
         }
 
-        return (version, builder.Build());
+        return new Entry(version, builder.Build());
+    }
+
+    private sealed record Entry(long Version, ThreatRankGraph Graph)
+    {
+        public SemaphoreSlim Lock { get; } = new(1, 1);
+
+        public Dictionary<double, (ThreatRankCalculator Calculator, double From, double Until)> Calculators { get; } = [];
+    }
+}
+
+/// <summary>Exclusive use of a prepared calculator; dispose to let others use it.</summary>
+public sealed class CalculatorLease(ThreatRankCalculator calculator, SemaphoreSlim gate) : IDisposable
+{
+    private int _released;
+
+    /// <summary>The calculator.</summary>
+    public ThreatRankCalculator Calculator { get; } = calculator;
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _released, 1) == 0)
+        {
+            gate.Release();
+        }
     }
 }
 
@@ -57,8 +132,8 @@ public sealed class ThreatRankEngine(IArchiveStore archive, ThreatRankGraphCache
     /// <summary>Computes the threatrank report at time <paramref name="now"/>.</summary>
     public async Task<ReportResult> RunAsync(ReportQuery query, EventFilter filter, Visibility visibility, double now, CancellationToken cancellationToken)
     {
-        var graph = await graphs.GetAsync(visibility, cancellationToken).ConfigureAwait(false);
-        var calculator = new ThreatRankCalculator(graph, now, query.Decay);
+        using var lease = await graphs.CalculatorAsync(visibility, now, query.Decay, cancellationToken).ConfigureAwait(false);
+        var calculator = lease.Calculator;
         if (query.Hash is not { } target)
         {
             var ranked = calculator.RankAll(filter.Lower, filter.Upper, query.MaxHops, query.Top);
