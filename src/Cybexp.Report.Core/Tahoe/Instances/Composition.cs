@@ -1,0 +1,175 @@
+using System.Collections.Immutable;
+
+namespace Cybexp.Report.Core.Tahoe;
+
+/// <summary>The parts of a composite computed from its children: data, canonical(data), _cref and _ref.</summary>
+internal readonly record struct ComposedData(
+    TahoeDict Data,
+    string Canonical,
+    ImmutableArray<InstanceHash> Cref,
+    ImmutableArray<InstanceHash> Ref);
+
+/// <summary>The original's <c>_validate_instance</c>, <c>_makedata</c> and <c>_makeref</c>.</summary>
+internal static class Composition
+{
+    /// <summary>
+    /// Validates a child list: not null, de-duplicated (the original does <c>list(set(instances))</c> over Python
+    /// objects, which drops a repeated <em>reference</em> but keeps two equal instances), not empty, and only
+    /// attributes or objects. Keeps the first-occurrence order so output never depends on hash-set order.
+    /// </summary>
+    public static List<TahoeInstance> Children(IEnumerable<TahoeInstance?>? children, string field)
+    {
+        if (children is null)
+        {
+            throw new TahoeException(TahoeErrorKind.TypeError, field, $"'{field}' must be a list of attributes or objects, got None");
+        }
+
+        var list = new List<TahoeInstance>();
+        foreach (var child in children)
+        {
+            if (child is null)
+            {
+                throw new TahoeException(TahoeErrorKind.TypeError, field, $"'{field}' must hold only attributes or objects, got None");
+            }
+
+            if (!ContainsReference(list, child))
+            {
+                list.Add(child);
+            }
+        }
+
+        if (list.Count == 0)
+        {
+            throw new TahoeException(TahoeErrorKind.ValueError, field, $"'{field}' cannot be empty: give at least one attribute or object");
+        }
+
+        foreach (var child in list)
+        {
+            if (child.Itype is not ("attribute" or "object"))
+            {
+                throw new TahoeException(
+                    TahoeErrorKind.TypeError,
+                    field,
+                    $"'{field}' must hold only attributes or objects, got {child.Itype} {child.Hash}");
+            }
+        }
+
+        return list;
+    }
+
+    /// <summary>Builds data, canonical(data), _cref and _ref from validated children.</summary>
+    public static ComposedData Compose(IReadOnlyList<TahoeInstance> children)
+    {
+        var keys = new List<string>(children.Count);
+        var values = new Dictionary<string, (List<TahoeValue> Data, List<string> Canonical)>(children.Count, StringComparer.Ordinal);
+        var cref = new HashSet<InstanceHash>();
+        var refs = new HashSet<InstanceHash>();
+        foreach (var child in children)
+        {
+            if (!values.TryGetValue(child.SubType, out var group))
+            {
+                group = (new List<TahoeValue>(2), new List<string>(2));
+                values.Add(child.SubType, group);
+                keys.Add(child.SubType);
+            }
+
+            group.Data.Add(child.Data);
+            group.Canonical.Add(child.CanonicalData);
+            cref.Add(child.Hash);
+            refs.Add(child.Hash);
+            if (child is TahoeComposite composite)
+            {
+                foreach (var h in composite.Ref)
+                {
+                    refs.Add(h);
+                }
+            }
+        }
+
+        var entries = new KeyValuePair<string, TahoeValue>[keys.Count];
+        var canonicalEntries = new KeyValuePair<string, string>[keys.Count];
+        for (var i = 0; i < keys.Count; i++)
+        {
+            var (data, canonical) = values[keys[i]];
+            entries[i] = new(keys[i], TahoeValue.List(data));
+            canonicalEntries[i] = new(keys[i], Tahoe.Canonical.OfCanonicalStrings(canonical));
+        }
+
+        return new ComposedData(
+            TahoeDict.From(entries),
+            Tahoe.Canonical.OfCanonicalEntries(canonicalEntries),
+            InstanceRules.Sorted(cref),
+            InstanceRules.Sorted(refs));
+    }
+
+    /// <summary>
+    /// The original's <c>edit</c>: <paramref name="add"/> must not be children yet, <paramref name="remove"/> must be;
+    /// the new child list is the added instances followed by the stored children (those of
+    /// <paramref name="storedChildren"/> whose hash is in <paramref name="cref"/>) minus the removed ones. A child
+    /// hash with no stored instance is dropped, as in the original, which rebuilds data from the database.
+    /// </summary>
+    public static List<TahoeInstance> Edit(
+        ImmutableArray<InstanceHash> cref,
+        IEnumerable<TahoeInstance>? add,
+        IEnumerable<TahoeInstance>? remove,
+        IEnumerable<TahoeInstance> storedChildren)
+    {
+        var added = add is null ? [] : Children(add, "add");
+        var removed = remove is null ? [] : Children(remove, "remove");
+        if (added.Count + removed.Count == 0)
+        {
+            throw new TahoeException(TahoeErrorKind.ValueError, "add", "give instances to add or to remove");
+        }
+
+        var crefSet = new HashSet<InstanceHash>(cref);
+        foreach (var i in added)
+        {
+            if (crefSet.Contains(i.Hash))
+            {
+                throw new TahoeException(TahoeErrorKind.ValueError, "add", $"cannot add {i.Itype} {i.Hash}: it is already a child");
+            }
+        }
+
+        var removedHashes = new HashSet<InstanceHash>();
+        foreach (var i in removed)
+        {
+            if (!crefSet.Contains(i.Hash))
+            {
+                throw new TahoeException(TahoeErrorKind.ValueError, "remove", $"cannot remove {i.Itype} {i.Hash}: it is not a child");
+            }
+
+            removedHashes.Add(i.Hash);
+        }
+
+        ArgumentNullException.ThrowIfNull(storedChildren);
+        var result = new List<TahoeInstance>(added);
+        var seen = new HashSet<InstanceHash>();
+        foreach (var stored in storedChildren)
+        {
+            if (crefSet.Contains(stored.Hash) && !removedHashes.Contains(stored.Hash) && seen.Add(stored.Hash))
+            {
+                result.Add(stored);
+            }
+        }
+
+        if (result.Count == 0)
+        {
+            throw new TahoeException(TahoeErrorKind.ValueError, "remove", "cannot remove every child: data cannot be empty");
+        }
+
+        return result;
+    }
+
+    private static bool ContainsReference(List<TahoeInstance> list, TahoeInstance item)
+    {
+        foreach (var x in list)
+        {
+            if (ReferenceEquals(x, item))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
