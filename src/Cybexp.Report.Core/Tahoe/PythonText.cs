@@ -85,6 +85,13 @@ public static class PythonText
     }
 
     /// <summary>
+    /// Python's <c>str(float)</c>: as <see cref="FloatRepr"/> for finite values, but <c>nan</c>, <c>inf</c> and
+    /// <c>-inf</c> (not json.dumps' <c>NaN</c>/<c>Infinity</c>). The event unique text uses this form.
+    /// </summary>
+    public static string FloatStr(double value) =>
+        double.IsNaN(value) ? "nan" : double.IsInfinity(value) ? (value > 0 ? "inf" : "-inf") : FloatRepr(value);
+
+    /// <summary>
     /// Python's <c>repr(float)</c> (also <c>str(float)</c> and <c>json.dumps</c> of a float): shortest round-trip digits,
     /// exponent form when the decimal exponent is below -4 or at least 16, <c>.0</c> on integral values,
     /// <c>NaN</c>, <c>Infinity</c>, <c>-Infinity</c> as json.dumps writes them.

@@ -11,7 +11,7 @@ namespace Cybexp.Report.Core.Tahoe;
 public sealed class TahoeEvent : TahoeComposite
 {
     private TahoeEvent(string subType, ComposedData composed, string orgid, double timestamp)
-        : base("event", subType, composed, string.Concat("event", subType, orgid, PythonText.FloatRepr(timestamp), composed.Canonical))
+        : base("event", subType, composed, string.Concat("event", subType, orgid, PythonText.FloatStr(timestamp), composed.Canonical))
     {
         Orgid = orgid;
         Timestamp = timestamp;
