@@ -34,20 +34,36 @@ public static class Canonical
     /// The canonical text of a list given its elements' canonical strings: de-duplicated, sorted ordinally
     /// (they are ASCII) and dumped as a JSON array of strings.
     /// </summary>
-    public static string OfCanonicalStrings(IEnumerable<string> canonicalElements)
+    public static string OfCanonicalStrings(IEnumerable<string> canonicalElements) =>
+        OfCanonicalStringsInPlace(canonicalElements.ToArray());
+
+    // Sorts the array in place and skips duplicates while writing (no intermediate set); hot in instance hashing.
+    internal static string OfCanonicalStringsInPlace(string[] items)
     {
-        var items = canonicalElements.Distinct(StringComparer.Ordinal).ToArray();
         Array.Sort(items, StringComparer.Ordinal);
-        var sb = new StringBuilder(16 + (items.Length * 16));
-        sb.Append('[');
-        for (var i = 0; i < items.Length; i++)
+        var capacity = 2;
+        foreach (var item in items)
         {
-            if (i > 0)
+            capacity += item.Length + (item.Length >> 2) + 4;
+        }
+
+        var sb = new StringBuilder(capacity);
+        sb.Append('[');
+        string? previous = null;
+        foreach (var item in items)
+        {
+            if (previous is not null)
             {
+                if (string.Equals(previous, item, StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
                 sb.Append(", ");
             }
 
-            PythonText.AppendJsonString(sb, items[i]);
+            PythonText.AppendJsonString(sb, item);
+            previous = item;
         }
 
         return sb.Append(']').ToString();
@@ -57,8 +73,14 @@ public static class Canonical
     public static string OfCanonicalEntries(IEnumerable<KeyValuePair<string, string>> entries)
     {
         var items = entries.ToArray();
-        Array.Sort(items, (a, b) => CodePointComparer.Instance.Compare(a.Key, b.Key));
-        var sb = new StringBuilder(16 + (items.Length * 32));
+        Array.Sort(items, static (a, b) => CodePointComparer.Instance.Compare(a.Key, b.Key));
+        var capacity = 2;
+        foreach (var item in items)
+        {
+            capacity += item.Key.Length + item.Value.Length + (item.Value.Length >> 2) + 8;
+        }
+
+        var sb = new StringBuilder(capacity);
         sb.Append('{');
         for (var i = 0; i < items.Length; i++)
         {
@@ -83,7 +105,7 @@ public static class Canonical
             strings[i] = Of(list[i]);
         }
 
-        return OfCanonicalStrings(strings);
+        return OfCanonicalStringsInPlace(strings);
     }
 
     private static string OfDict(TahoeDict dict)

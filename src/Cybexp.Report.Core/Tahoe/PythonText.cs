@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 
@@ -7,6 +8,10 @@ namespace Cybexp.Report.Core.Tahoe;
 public static class PythonText
 {
     private static readonly char[] HexDigits = "0123456789abcdef".ToCharArray();
+
+    // Printable ASCII except the quote and the backslash: the characters json.dumps writes unescaped.
+    private static readonly SearchValues<char> Plain =
+        SearchValues.Create(" !#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~");
 
     /// <summary>Python <c>str.isspace()</c> for one UTF-16 unit (all Python whitespace lies in the BMP).</summary>
     public static bool IsSpace(char c) => c switch
@@ -42,14 +47,18 @@ public static class PythonText
     {
         sb.Append('"');
         var runStart = 0;
-        for (var i = 0; i < s.Length; i++)
+        var span = s.AsSpan();
+        while (true)
         {
-            var c = s[i];
-            if (c >= ' ' && c <= '~' && c != '"' && c != '\\')
+            // Jump over the run of characters written as they are (vectorised search).
+            var next = span[runStart..].IndexOfAnyExcept(Plain);
+            if (next < 0)
             {
-                continue;
+                break;
             }
 
+            var i = runStart + next;
+            var c = s[i];
             sb.Append(s, runStart, i - runStart);
             runStart = i + 1;
             switch (c)

@@ -92,7 +92,7 @@ internal static class Composition
         {
             var (data, canonical) = values[keys[i]];
             entries[i] = new(keys[i], TahoeValue.List(data));
-            canonicalEntries[i] = new(keys[i], Tahoe.Canonical.OfCanonicalStrings(canonical));
+            canonicalEntries[i] = new(keys[i], Tahoe.Canonical.OfCanonicalStringsInPlace([.. canonical]));
         }
 
         return new ComposedData(
