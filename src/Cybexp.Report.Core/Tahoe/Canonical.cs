@@ -37,64 +37,82 @@ public static class Canonical
     public static string OfCanonicalStrings(IEnumerable<string> canonicalElements) =>
         OfCanonicalStringsInPlace(canonicalElements.ToArray());
 
-    // Sorts the array in place and skips duplicates while writing (no intermediate set); hot in instance hashing.
+    // Sorts the array in place and skips duplicates while writing; sizes the result exactly and writes it in one pass
+    // (no builder), as this is the hot path of instance hashing.
     internal static string OfCanonicalStringsInPlace(string[] items)
     {
         Array.Sort(items, StringComparer.Ordinal);
-        var capacity = 2;
-        foreach (var item in items)
+        var length = 2;
+        var count = 0;
+        for (var i = 0; i < items.Length; i++)
         {
-            capacity += item.Length + (item.Length >> 2) + 4;
-        }
-
-        var sb = new StringBuilder(capacity);
-        sb.Append('[');
-        string? previous = null;
-        foreach (var item in items)
-        {
-            if (previous is not null)
+            if (i > 0 && string.Equals(items[i - 1], items[i], StringComparison.Ordinal))
             {
-                if (string.Equals(previous, item, StringComparison.Ordinal))
-                {
-                    continue;
-                }
-
-                sb.Append(", ");
+                continue;
             }
 
-            PythonText.AppendJsonString(sb, item);
-            previous = item;
+            length += PythonText.JsonStringLength(items[i]) + (count > 0 ? 2 : 0);
+            count++;
         }
 
-        return sb.Append(']').ToString();
+        return string.Create(length, items, static (dest, items) =>
+        {
+            dest[0] = '[';
+            var j = 1;
+            for (var i = 0; i < items.Length; i++)
+            {
+                if (i > 0)
+                {
+                    if (string.Equals(items[i - 1], items[i], StringComparison.Ordinal))
+                    {
+                        continue;
+                    }
+
+                    dest[j++] = ',';
+                    dest[j++] = ' ';
+                }
+
+                j += PythonText.WriteJsonString(items[i], dest[j..]);
+            }
+
+            dest[j] = ']';
+        });
     }
 
     /// <summary>The canonical text of a dict given each key's canonical value string.</summary>
-    public static string OfCanonicalEntries(IEnumerable<KeyValuePair<string, string>> entries)
-    {
-        var items = entries.ToArray();
-        Array.Sort(items, static (a, b) => CodePointComparer.Instance.Compare(a.Key, b.Key));
-        var capacity = 2;
-        foreach (var item in items)
-        {
-            capacity += item.Key.Length + item.Value.Length + (item.Value.Length >> 2) + 8;
-        }
+    public static string OfCanonicalEntries(IEnumerable<KeyValuePair<string, string>> entries) =>
+        OfCanonicalEntriesInPlace(entries.ToArray());
 
-        var sb = new StringBuilder(capacity);
-        sb.Append('{');
+    // Sorts the array in place by key code point and writes the dict in one exactly sized pass.
+    internal static string OfCanonicalEntriesInPlace(KeyValuePair<string, string>[] items)
+    {
+        Array.Sort(items, static (a, b) => CodePointComparer.Instance.Compare(a.Key, b.Key));
+        var length = 2;
         for (var i = 0; i < items.Length; i++)
         {
-            if (i > 0)
-            {
-                sb.Append(", ");
-            }
-
-            PythonText.AppendJsonString(sb, items[i].Key);
-            sb.Append(": ");
-            PythonText.AppendJsonString(sb, items[i].Value);
+            length += PythonText.JsonStringLength(items[i].Key) + 2 + PythonText.JsonStringLength(items[i].Value) + (i > 0 ? 2 : 0);
         }
 
-        return sb.Append('}').ToString();
+        return string.Create(length, items, static (dest, items) =>
+        {
+            dest[0] = '{';
+            var j = 1;
+            for (var i = 0; i < items.Length; i++)
+            {
+                if (i > 0)
+                {
+                    dest[j++] = ',';
+                    dest[j++] = ' ';
+                }
+
+                j += PythonText.WriteJsonString(items[i].Key, dest[j..]);
+                dest[j++] = ':';
+                dest[j++] = ' ';
+                j += PythonText.WriteJsonString(items[i].Value, dest[j..]);
+            }
+
+            dest[j] = '}';
+        });
     }
 
     private static string OfList(TahoeList list)
@@ -117,7 +135,7 @@ public static class Canonical
             entries[i] = new(e.Key, Of(e.Value));
         }
 
-        return OfCanonicalEntries(entries);
+        return OfCanonicalEntriesInPlace(entries);
     }
 
     /// <summary>

@@ -13,6 +13,25 @@ public static class PythonText
     private static readonly SearchValues<char> Plain =
         SearchValues.Create(" !#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~");
 
+    // Extra chars json.dumps needs for each ASCII char beyond the char itself: 1 for a short escape, 5 for \uXXXX.
+    private static readonly byte[] ExtraLength = BuildExtraLength();
+
+    private static byte[] BuildExtraLength()
+    {
+        var table = new byte[0x80];
+        for (var c = 0; c < 0x80; c++)
+        {
+            table[c] = c switch
+            {
+                '"' or '\\' or '\n' or '\r' or '\t' or '\b' or '\f' => 1,
+                < 0x20 or 0x7f => 5,
+                _ => 0,
+            };
+        }
+
+        return table;
+    }
+
     /// <summary>Python <c>str.isspace()</c> for one UTF-16 unit (all Python whitespace lies in the BMP).</summary>
     public static bool IsSpace(char c) => c switch
     {
@@ -83,6 +102,74 @@ public static class PythonText
 
         sb.Append(s, runStart, s.Length - runStart);
         sb.Append('"');
+    }
+
+    /// <summary>The length of <see cref="JsonString"/> of <paramref name="s"/>, quotes included.</summary>
+    internal static int JsonStringLength(ReadOnlySpan<char> s)
+    {
+        var length = s.Length + 2;
+        var i = s.IndexOfAnyExcept(Plain);
+        if (i < 0)
+        {
+            return length;
+        }
+
+        for (; i < s.Length; i++)
+        {
+            var c = s[i];
+            length += c < 0x80 ? ExtraLength[c] : 5;
+        }
+
+        return length;
+    }
+
+    /// <summary>Writes <see cref="JsonString"/> of <paramref name="s"/> into <paramref name="destination"/>; returns the chars written.</summary>
+    internal static int WriteJsonString(ReadOnlySpan<char> s, Span<char> destination)
+    {
+        destination[0] = '"';
+        var j = 1;
+
+        // Copy the leading plain run in one go (vectorised search), then go char by char: canonical texts nest
+        // escapes densely, where a per-char table lookup beats repeated searches.
+        var start = s.IndexOfAnyExcept(Plain);
+        if (start < 0)
+        {
+            start = s.Length;
+        }
+
+        s[..start].CopyTo(destination[1..]);
+        j += start;
+        for (var i = start; i < s.Length; i++)
+        {
+            var c = s[i];
+            if (c < 0x80 && ExtraLength[c] == 0)
+            {
+                destination[j++] = c;
+                continue;
+            }
+
+            destination[j++] = '\\';
+            switch (c)
+            {
+                case '"': destination[j++] = '"'; break;
+                case '\\': destination[j++] = '\\'; break;
+                case '\n': destination[j++] = 'n'; break;
+                case '\r': destination[j++] = 'r'; break;
+                case '\t': destination[j++] = 't'; break;
+                case '\b': destination[j++] = 'b'; break;
+                case '\f': destination[j++] = 'f'; break;
+                default:
+                    destination[j++] = 'u';
+                    destination[j++] = HexDigits[(c >> 12) & 0xf];
+                    destination[j++] = HexDigits[(c >> 8) & 0xf];
+                    destination[j++] = HexDigits[(c >> 4) & 0xf];
+                    destination[j++] = HexDigits[c & 0xf];
+                    break;
+            }
+        }
+
+        destination[j++] = '"';
+        return j;
     }
 
     /// <summary>Python's <c>json.dumps(s)</c> for a str.</summary>

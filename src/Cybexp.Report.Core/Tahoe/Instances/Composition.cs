@@ -62,8 +62,8 @@ internal static class Composition
     {
         var keys = new List<string>(children.Count);
         var values = new Dictionary<string, (List<TahoeValue> Data, List<string> Canonical)>(children.Count, StringComparer.Ordinal);
-        var cref = new HashSet<InstanceHash>();
-        var refs = new HashSet<InstanceHash>();
+        var cref = new List<InstanceHash>(children.Count);
+        var refs = new List<InstanceHash>(children.Count * 2);
         foreach (var child in children)
         {
             if (!values.TryGetValue(child.SubType, out var group))
@@ -97,7 +97,7 @@ internal static class Composition
 
         return new ComposedData(
             TahoeDict.From(entries),
-            Tahoe.Canonical.OfCanonicalEntries(canonicalEntries),
+            Tahoe.Canonical.OfCanonicalEntriesInPlace(canonicalEntries),
             InstanceRules.Sorted(cref),
             InstanceRules.Sorted(refs));
     }

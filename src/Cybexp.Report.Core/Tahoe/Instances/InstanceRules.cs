@@ -128,11 +128,18 @@ public static class InstanceRules
 
     internal static ImmutableArray<InstanceHash> Sorted(IEnumerable<InstanceHash> hashes)
     {
-        var set = new HashSet<InstanceHash>(hashes);
-        var array = new InstanceHash[set.Count];
-        set.CopyTo(array);
+        var array = hashes.ToArray();
         Array.Sort(array);
-        return ImmutableArray.Create(array);
+        var n = 0;
+        for (var i = 0; i < array.Length; i++)
+        {
+            if (n == 0 || array[n - 1] != array[i])
+            {
+                array[n++] = array[i];
+            }
+        }
+
+        return ImmutableArray.Create(array, 0, n);
     }
 
     internal static TahoeValue HashList(ImmutableArray<InstanceHash> hashes)

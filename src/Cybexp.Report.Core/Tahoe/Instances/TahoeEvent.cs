@@ -180,6 +180,11 @@ public sealed class TahoeEvent : TahoeComposite
         IEnumerable<TahoeInstance>? mal,
         IEnumerable<TahoeInstance>? unk)
     {
+        if (ben is null && mal is null && unk is null)
+        {
+            return (benRef, malRef);
+        }
+
         var newBen = ContextHashes(ben, "benign");
         var newMal = ContextHashes(mal, "malicious");
         var newUnk = ContextHashes(unk, "unknown");
