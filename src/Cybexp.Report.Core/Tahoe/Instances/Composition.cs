@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Collections.Immutable;
 
 namespace Cybexp.Report.Core.Tahoe;
@@ -58,48 +59,84 @@ internal static class Composition
     }
 
     /// <summary>Builds data, canonical(data), _cref and _ref from validated children.</summary>
+    // Hot path of instance hashing: arrays and a linear key scan (few distinct sub_types) instead of dictionaries,
+    // and each child's cached canonical string instead of re-walking its data.
     public static ComposedData Compose(IReadOnlyList<TahoeInstance> children)
     {
-        var keys = new List<string>(children.Count);
-        var values = new Dictionary<string, (List<TahoeValue> Data, List<string> Canonical)>(children.Count, StringComparer.Ordinal);
-        var cref = new List<InstanceHash>(children.Count);
-        var refs = new List<InstanceHash>(children.Count * 2);
-        foreach (var child in children)
+        var n = children.Count;
+        var keys = new string[n];
+        var groupOf = new int[n];
+        var keyCount = 0;
+        var refCount = n;
+        for (var i = 0; i < n; i++)
         {
-            if (!values.TryGetValue(child.SubType, out var group))
+            var child = children[i];
+            var subType = child.SubType;
+            var k = 0;
+            while (k < keyCount && !string.Equals(keys[k], subType, StringComparison.Ordinal))
             {
-                group = (new List<TahoeValue>(2), new List<string>(2));
-                values.Add(child.SubType, group);
-                keys.Add(child.SubType);
+                k++;
             }
 
-            group.Data.Add(child.Data);
-            group.Canonical.Add(child.CanonicalData);
-            cref.Add(child.Hash);
-            refs.Add(child.Hash);
+            if (k == keyCount)
+            {
+                keys[keyCount++] = subType;
+            }
+
+            groupOf[i] = k;
             if (child is TahoeComposite composite)
             {
-                foreach (var h in composite.Ref)
-                {
-                    refs.Add(h);
-                }
+                refCount += composite.Ref.Length;
             }
         }
 
-        var entries = new KeyValuePair<string, TahoeValue>[keys.Count];
-        var canonicalEntries = new KeyValuePair<string, string>[keys.Count];
-        for (var i = 0; i < keys.Count; i++)
+        var sizes = new int[keyCount];
+        foreach (var k in groupOf)
         {
-            var (data, canonical) = values[keys[i]];
-            entries[i] = new(keys[i], TahoeValue.List(data));
-            canonicalEntries[i] = new(keys[i], Tahoe.Canonical.OfCanonicalStringsInPlace([.. canonical]));
+            sizes[k]++;
+        }
+
+        var data = new TahoeValue[keyCount][];
+        var canonical = new string[keyCount][];
+        for (var k = 0; k < keyCount; k++)
+        {
+            data[k] = new TahoeValue[sizes[k]];
+            canonical[k] = new string[sizes[k]];
+            sizes[k] = 0;
+        }
+
+        var cref = new InstanceHash[n];
+        var refs = new InstanceHash[refCount];
+        var r = 0;
+        for (var i = 0; i < n; i++)
+        {
+            var child = children[i];
+            var k = groupOf[i];
+            var at = sizes[k]++;
+            data[k][at] = child.Data;
+            canonical[k][at] = child.CanonicalData;
+            cref[i] = child.Hash;
+            refs[r++] = child.Hash;
+            if (child is TahoeComposite composite)
+            {
+                composite.Ref.CopyTo(refs, r);
+                r += composite.Ref.Length;
+            }
+        }
+
+        var entries = new KeyValuePair<string, TahoeValue>[keyCount];
+        var canonicalEntries = new KeyValuePair<string, string>[keyCount];
+        for (var k = 0; k < keyCount; k++)
+        {
+            entries[k] = new(keys[k], new TahoeList(ImmutableCollectionsMarshal.AsImmutableArray(data[k])));
+            canonicalEntries[k] = new(keys[k], Tahoe.Canonical.OfCanonicalStringsInPlace(canonical[k]));
         }
 
         return new ComposedData(
-            TahoeDict.From(entries),
+            TahoeDict.FromDistinctKeys(entries),
             Tahoe.Canonical.OfCanonicalEntriesInPlace(canonicalEntries),
-            InstanceRules.Sorted(cref),
-            InstanceRules.Sorted(refs));
+            InstanceRules.SortedInPlace(cref),
+            InstanceRules.SortedInPlace(refs));
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Cybexp.Report.Core.Tahoe;
@@ -126,9 +127,11 @@ public static class InstanceRules
         return $"{value.Kind.ToString().ToLowerInvariant()} {text}";
     }
 
-    internal static ImmutableArray<InstanceHash> Sorted(IEnumerable<InstanceHash> hashes)
+    internal static ImmutableArray<InstanceHash> Sorted(IEnumerable<InstanceHash> hashes) => SortedInPlace(hashes.ToArray());
+
+    // Sorts, removes duplicates and takes ownership of the array when nothing was removed.
+    internal static ImmutableArray<InstanceHash> SortedInPlace(InstanceHash[] array)
     {
-        var array = hashes.ToArray();
         Array.Sort(array);
         var n = 0;
         for (var i = 0; i < array.Length; i++)
@@ -139,7 +142,7 @@ public static class InstanceRules
             }
         }
 
-        return ImmutableArray.Create(array, 0, n);
+        return n == array.Length ? ImmutableCollectionsMarshal.AsImmutableArray(array) : ImmutableArray.Create(array, 0, n);
     }
 
     internal static TahoeValue HashList(ImmutableArray<InstanceHash> hashes)
