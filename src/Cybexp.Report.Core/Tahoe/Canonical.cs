@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 
 namespace Cybexp.Report.Core.Tahoe;
@@ -37,26 +38,21 @@ public static class Canonical
     public static string OfCanonicalStrings(IEnumerable<string> canonicalElements) =>
         OfCanonicalStringsInPlace(canonicalElements.ToArray());
 
-    // Sorts the array in place and skips duplicates while writing; sizes the result exactly and writes it in one pass
-    // (no builder), as this is the hot path of instance hashing.
+    // Sorts the array in place and skips duplicates while writing; writes in one pass into a pooled buffer sized for
+    // the worst case (every char escaped as \uXXXX), as this is the hot path of instance hashing.
     internal static string OfCanonicalStringsInPlace(string[] items)
     {
         Array.Sort(items, StringComparer.Ordinal);
-        var length = 2;
-        var count = 0;
-        for (var i = 0; i < items.Length; i++)
+        var bound = 2;
+        foreach (var item in items)
         {
-            if (i > 0 && string.Equals(items[i - 1], items[i], StringComparison.Ordinal))
-            {
-                continue;
-            }
-
-            length += PythonText.JsonStringLength(items[i]) + (count > 0 ? 2 : 0);
-            count++;
+            bound += (item.Length * 6) + 4;
         }
 
-        return string.Create(length, items, static (dest, items) =>
+        var buffer = ArrayPool<char>.Shared.Rent(bound);
+        try
         {
+            var dest = buffer.AsSpan();
             dest[0] = '[';
             var j = 1;
             for (var i = 0; i < items.Length; i++)
@@ -75,26 +71,33 @@ public static class Canonical
                 j += PythonText.WriteJsonString(items[i], dest[j..]);
             }
 
-            dest[j] = ']';
-        });
+            dest[j++] = ']';
+            return new string(dest[..j]);
+        }
+        finally
+        {
+            ArrayPool<char>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>The canonical text of a dict given each key's canonical value string.</summary>
     public static string OfCanonicalEntries(IEnumerable<KeyValuePair<string, string>> entries) =>
         OfCanonicalEntriesInPlace(entries.ToArray());
 
-    // Sorts the array in place by key code point and writes the dict in one exactly sized pass.
+    // Sorts the array in place by key code point and writes the dict in one pass into a pooled worst-case buffer.
     internal static string OfCanonicalEntriesInPlace(KeyValuePair<string, string>[] items)
     {
         Array.Sort(items, static (a, b) => CodePointComparer.Instance.Compare(a.Key, b.Key));
-        var length = 2;
-        for (var i = 0; i < items.Length; i++)
+        var bound = 2;
+        foreach (var item in items)
         {
-            length += PythonText.JsonStringLength(items[i].Key) + 2 + PythonText.JsonStringLength(items[i].Value) + (i > 0 ? 2 : 0);
+            bound += ((item.Key.Length + item.Value.Length) * 6) + 8;
         }
 
-        return string.Create(length, items, static (dest, items) =>
+        var buffer = ArrayPool<char>.Shared.Rent(bound);
+        try
         {
+            var dest = buffer.AsSpan();
             dest[0] = '{';
             var j = 1;
             for (var i = 0; i < items.Length; i++)
@@ -111,8 +114,13 @@ public static class Canonical
                 j += PythonText.WriteJsonString(items[i].Value, dest[j..]);
             }
 
-            dest[j] = '}';
-        });
+            dest[j++] = '}';
+            return new string(dest[..j]);
+        }
+        finally
+        {
+            ArrayPool<char>.Shared.Return(buffer);
+        }
     }
 
     private static string OfList(TahoeList list)

@@ -13,7 +13,8 @@ public static class PythonText
     private static readonly SearchValues<char> Plain =
         SearchValues.Create(" !#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~");
 
-    // Extra chars json.dumps needs for each ASCII char beyond the char itself: 1 for a short escape, 5 for \uXXXX.
+    // Extra chars json.dumps needs for each ASCII char beyond the char itself: 1 for a short escape, 5 for \uXXXX;
+    // zero marks a char written as it is.
     private static readonly byte[] ExtraLength = BuildExtraLength();
 
     private static byte[] BuildExtraLength()
@@ -102,25 +103,6 @@ public static class PythonText
 
         sb.Append(s, runStart, s.Length - runStart);
         sb.Append('"');
-    }
-
-    /// <summary>The length of <see cref="JsonString"/> of <paramref name="s"/>, quotes included.</summary>
-    internal static int JsonStringLength(ReadOnlySpan<char> s)
-    {
-        var length = s.Length + 2;
-        var i = s.IndexOfAnyExcept(Plain);
-        if (i < 0)
-        {
-            return length;
-        }
-
-        for (; i < s.Length; i++)
-        {
-            var c = s[i];
-            length += c < 0x80 ? ExtraLength[c] : 5;
-        }
-
-        return length;
     }
 
     /// <summary>Writes <see cref="JsonString"/> of <paramref name="s"/> into <paramref name="destination"/>; returns the chars written.</summary>
