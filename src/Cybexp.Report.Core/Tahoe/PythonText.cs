@@ -157,9 +157,21 @@ public static class PythonText
     /// <summary>Python's <c>json.dumps(s)</c> for a str.</summary>
     public static string JsonString(string s)
     {
-        var sb = new StringBuilder(s.Length + 2);
-        AppendJsonString(sb, s);
-        return sb.ToString();
+        if (!s.AsSpan().ContainsAnyExcept(Plain))
+        {
+            return string.Concat("\"", s, "\"");
+        }
+
+        var buffer = ArrayPool<char>.Shared.Rent((s.Length * 6) + 2);
+        try
+        {
+            var length = WriteJsonString(s, buffer);
+            return new string(buffer, 0, length);
+        }
+        finally
+        {
+            ArrayPool<char>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>
