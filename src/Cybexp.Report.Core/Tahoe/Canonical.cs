@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 
 namespace Cybexp.Report.Core.Tahoe;
@@ -34,45 +35,92 @@ public static class Canonical
     /// The canonical text of a list given its elements' canonical strings: de-duplicated, sorted ordinally
     /// (they are ASCII) and dumped as a JSON array of strings.
     /// </summary>
-    public static string OfCanonicalStrings(IEnumerable<string> canonicalElements)
-    {
-        var items = canonicalElements.Distinct(StringComparer.Ordinal).ToArray();
-        Array.Sort(items, StringComparer.Ordinal);
-        var sb = new StringBuilder(16 + (items.Length * 16));
-        sb.Append('[');
-        for (var i = 0; i < items.Length; i++)
-        {
-            if (i > 0)
-            {
-                sb.Append(", ");
-            }
+    public static string OfCanonicalStrings(IEnumerable<string> canonicalElements) =>
+        OfCanonicalStringsInPlace(canonicalElements.ToArray());
 
-            PythonText.AppendJsonString(sb, items[i]);
+    // Sorts the array in place and skips duplicates while writing; writes in one pass into a pooled buffer sized for
+    // the worst case (every char escaped as \uXXXX), as this is the hot path of instance hashing.
+    internal static string OfCanonicalStringsInPlace(string[] items)
+    {
+        Array.Sort(items, StringComparer.Ordinal);
+        var bound = 2;
+        foreach (var item in items)
+        {
+            bound += (item.Length * 6) + 4;
         }
 
-        return sb.Append(']').ToString();
+        var buffer = ArrayPool<char>.Shared.Rent(bound);
+        try
+        {
+            var dest = buffer.AsSpan();
+            dest[0] = '[';
+            var j = 1;
+            for (var i = 0; i < items.Length; i++)
+            {
+                if (i > 0)
+                {
+                    if (string.Equals(items[i - 1], items[i], StringComparison.Ordinal))
+                    {
+                        continue;
+                    }
+
+                    dest[j++] = ',';
+                    dest[j++] = ' ';
+                }
+
+                j += PythonText.WriteJsonString(items[i], dest[j..]);
+            }
+
+            dest[j++] = ']';
+            return new string(dest[..j]);
+        }
+        finally
+        {
+            ArrayPool<char>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>The canonical text of a dict given each key's canonical value string.</summary>
-    public static string OfCanonicalEntries(IEnumerable<KeyValuePair<string, string>> entries)
-    {
-        var items = entries.ToArray();
-        Array.Sort(items, (a, b) => CodePointComparer.Instance.Compare(a.Key, b.Key));
-        var sb = new StringBuilder(16 + (items.Length * 32));
-        sb.Append('{');
-        for (var i = 0; i < items.Length; i++)
-        {
-            if (i > 0)
-            {
-                sb.Append(", ");
-            }
+    public static string OfCanonicalEntries(IEnumerable<KeyValuePair<string, string>> entries) =>
+        OfCanonicalEntriesInPlace(entries.ToArray());
 
-            PythonText.AppendJsonString(sb, items[i].Key);
-            sb.Append(": ");
-            PythonText.AppendJsonString(sb, items[i].Value);
+    // Sorts the array in place by key code point and writes the dict in one pass into a pooled worst-case buffer.
+    internal static string OfCanonicalEntriesInPlace(KeyValuePair<string, string>[] items)
+    {
+        Array.Sort(items, static (a, b) => CodePointComparer.Instance.Compare(a.Key, b.Key));
+        var bound = 2;
+        foreach (var item in items)
+        {
+            bound += ((item.Key.Length + item.Value.Length) * 6) + 8;
         }
 
-        return sb.Append('}').ToString();
+        var buffer = ArrayPool<char>.Shared.Rent(bound);
+        try
+        {
+            var dest = buffer.AsSpan();
+            dest[0] = '{';
+            var j = 1;
+            for (var i = 0; i < items.Length; i++)
+            {
+                if (i > 0)
+                {
+                    dest[j++] = ',';
+                    dest[j++] = ' ';
+                }
+
+                j += PythonText.WriteJsonString(items[i].Key, dest[j..]);
+                dest[j++] = ':';
+                dest[j++] = ' ';
+                j += PythonText.WriteJsonString(items[i].Value, dest[j..]);
+            }
+
+            dest[j++] = '}';
+            return new string(dest[..j]);
+        }
+        finally
+        {
+            ArrayPool<char>.Shared.Return(buffer);
+        }
     }
 
     private static string OfList(TahoeList list)
@@ -83,7 +131,7 @@ public static class Canonical
             strings[i] = Of(list[i]);
         }
 
-        return OfCanonicalStrings(strings);
+        return OfCanonicalStringsInPlace(strings);
     }
 
     private static string OfDict(TahoeDict dict)
@@ -95,7 +143,7 @@ public static class Canonical
             entries[i] = new(e.Key, Of(e.Value));
         }
 
-        return OfCanonicalEntries(entries);
+        return OfCanonicalEntriesInPlace(entries);
     }
 
     /// <summary>

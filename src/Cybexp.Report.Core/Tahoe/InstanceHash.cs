@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -18,17 +19,33 @@ public readonly record struct InstanceHash : IComparable<InstanceHash>
     /// <exception cref="ArgumentException">The text holds a lone surrogate, which UTF-8 cannot encode (Python raises too).</exception>
     public static InstanceHash Of(string unique)
     {
-        byte[] bytes;
+        ArgumentNullException.ThrowIfNull(unique);
+        var max = StrictUtf8.GetMaxByteCount(unique.Length);
+        byte[]? rented = null;
+        var buffer = max <= 2048 ? stackalloc byte[2048] : (rented = ArrayPool<byte>.Shared.Rent(max));
         try
         {
-            bytes = StrictUtf8.GetBytes(unique);
-        }
-        catch (EncoderFallbackException e)
-        {
-            throw new ArgumentException("the text cannot be encoded as UTF-8 (it holds a lone surrogate)", nameof(unique), e);
-        }
+            int length;
+            try
+            {
+                length = StrictUtf8.GetBytes(unique, buffer);
+            }
+            catch (EncoderFallbackException e)
+            {
+                throw new ArgumentException("the text cannot be encoded as UTF-8 (it holds a lone surrogate)", nameof(unique), e);
+            }
 
-        return new InstanceHash(Convert.ToHexStringLower(SHA256.HashData(bytes)));
+            Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+            SHA256.HashData(buffer[..length], digest);
+            return new InstanceHash(Convert.ToHexStringLower(digest));
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
     }
 
     /// <summary>Parses 64 hex digits in either case; anything else is rejected.</summary>

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 
@@ -7,6 +8,30 @@ namespace Cybexp.Report.Core.Tahoe;
 public static class PythonText
 {
     private static readonly char[] HexDigits = "0123456789abcdef".ToCharArray();
+
+    // Printable ASCII except the quote and the backslash: the characters json.dumps writes unescaped.
+    private static readonly SearchValues<char> Plain =
+        SearchValues.Create(" !#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~");
+
+    // Extra chars json.dumps needs for each ASCII char beyond the char itself: 1 for a short escape, 5 for \uXXXX;
+    // zero marks a char written as it is.
+    private static readonly byte[] ExtraLength = BuildExtraLength();
+
+    private static byte[] BuildExtraLength()
+    {
+        var table = new byte[0x80];
+        for (var c = 0; c < 0x80; c++)
+        {
+            table[c] = c switch
+            {
+                '"' or '\\' or '\n' or '\r' or '\t' or '\b' or '\f' => 1,
+                < 0x20 or 0x7f => 5,
+                _ => 0,
+            };
+        }
+
+        return table;
+    }
 
     /// <summary>Python <c>str.isspace()</c> for one UTF-16 unit (all Python whitespace lies in the BMP).</summary>
     public static bool IsSpace(char c) => c switch
@@ -42,14 +67,18 @@ public static class PythonText
     {
         sb.Append('"');
         var runStart = 0;
-        for (var i = 0; i < s.Length; i++)
+        var span = s.AsSpan();
+        while (true)
         {
-            var c = s[i];
-            if (c >= ' ' && c <= '~' && c != '"' && c != '\\')
+            // Jump over the run of characters written as they are (vectorised search).
+            var next = span[runStart..].IndexOfAnyExcept(Plain);
+            if (next < 0)
             {
-                continue;
+                break;
             }
 
+            var i = runStart + next;
+            var c = s[i];
             sb.Append(s, runStart, i - runStart);
             runStart = i + 1;
             switch (c)
@@ -76,13 +105,81 @@ public static class PythonText
         sb.Append('"');
     }
 
+    /// <summary>Writes <see cref="JsonString"/> of <paramref name="s"/> into <paramref name="destination"/>; returns the chars written.</summary>
+    internal static int WriteJsonString(ReadOnlySpan<char> s, Span<char> destination)
+    {
+        destination[0] = '"';
+        var j = 1;
+
+        // Copy the leading plain run in one go (vectorised search), then go char by char: canonical texts nest
+        // escapes densely, where a per-char table lookup beats repeated searches.
+        var start = s.IndexOfAnyExcept(Plain);
+        if (start < 0)
+        {
+            start = s.Length;
+        }
+
+        s[..start].CopyTo(destination[1..]);
+        j += start;
+        for (var i = start; i < s.Length; i++)
+        {
+            var c = s[i];
+            if (c < 0x80 && ExtraLength[c] == 0)
+            {
+                destination[j++] = c;
+                continue;
+            }
+
+            destination[j++] = '\\';
+            switch (c)
+            {
+                case '"': destination[j++] = '"'; break;
+                case '\\': destination[j++] = '\\'; break;
+                case '\n': destination[j++] = 'n'; break;
+                case '\r': destination[j++] = 'r'; break;
+                case '\t': destination[j++] = 't'; break;
+                case '\b': destination[j++] = 'b'; break;
+                case '\f': destination[j++] = 'f'; break;
+                default:
+                    destination[j++] = 'u';
+                    destination[j++] = HexDigits[(c >> 12) & 0xf];
+                    destination[j++] = HexDigits[(c >> 8) & 0xf];
+                    destination[j++] = HexDigits[(c >> 4) & 0xf];
+                    destination[j++] = HexDigits[c & 0xf];
+                    break;
+            }
+        }
+
+        destination[j++] = '"';
+        return j;
+    }
+
     /// <summary>Python's <c>json.dumps(s)</c> for a str.</summary>
     public static string JsonString(string s)
     {
-        var sb = new StringBuilder(s.Length + 2);
-        AppendJsonString(sb, s);
-        return sb.ToString();
+        if (!s.AsSpan().ContainsAnyExcept(Plain))
+        {
+            return string.Concat("\"", s, "\"");
+        }
+
+        var buffer = ArrayPool<char>.Shared.Rent((s.Length * 6) + 2);
+        try
+        {
+            var length = WriteJsonString(s, buffer);
+            return new string(buffer, 0, length);
+        }
+        finally
+        {
+            ArrayPool<char>.Shared.Return(buffer);
+        }
     }
+
+    /// <summary>
+    /// Python's <c>str(float)</c>: as <see cref="FloatRepr"/> for finite values, but <c>nan</c>, <c>inf</c> and
+    /// <c>-inf</c> (not json.dumps' <c>NaN</c>/<c>Infinity</c>). The event unique text uses this form.
+    /// </summary>
+    public static string FloatStr(double value) =>
+        double.IsNaN(value) ? "nan" : double.IsInfinity(value) ? (value > 0 ? "inf" : "-inf") : FloatRepr(value);
 
     /// <summary>
     /// Python's <c>repr(float)</c> (also <c>str(float)</c> and <c>json.dumps</c> of a float): shortest round-trip digits,

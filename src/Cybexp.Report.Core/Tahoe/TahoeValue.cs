@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Numerics;
+using System.Runtime.InteropServices;
 
 namespace Cybexp.Report.Core.Tahoe;
 
@@ -325,6 +326,10 @@ public sealed class TahoeDict : TahoeValue
 
         return builder.Count == 0 ? Empty : new TahoeDict(builder.ToImmutable());
     }
+
+    /// <summary>Builds a dict from entries whose keys the caller guarantees distinct; takes ownership of the array.</summary>
+    internal static TahoeDict FromDistinctKeys(KeyValuePair<string, TahoeValue>[] entries) =>
+        entries.Length == 0 ? Empty : new TahoeDict(ImmutableCollectionsMarshal.AsImmutableArray(entries));
 
     /// <summary>Looks up <paramref name="key"/>.</summary>
     public bool TryGet(string key, out TahoeValue value)

@@ -50,7 +50,7 @@ public static class UniqueText
                     return false;
                 }
 
-                unique = string.Concat("event", subType, orgid, PythonText.FloatRepr(ts), Canonical.Of(data));
+                unique = string.Concat("event", subType, orgid, PythonText.FloatStr(ts), Canonical.Of(data));
                 break;
             case "object" when subType == "query":
                 if (!TryFirst(data, "qtype", out var qtype) || !TryFirst(data, "qhash", out var qhash) ||
