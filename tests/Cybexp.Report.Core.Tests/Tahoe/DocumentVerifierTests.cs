@@ -22,7 +22,7 @@ public class DocumentVerifierTests
             var selfCheck = expected.GetProperty("hash_equals_sha256_of_unique").EnumerateObject().ToList();
             var id = c.GetProperty("id").GetString()!;
             if (!expected.TryGetProperty("error", out _) && selfCheck.Count > 0 && selfCheck.All(p => p.Value.GetBoolean()) &&
-                !KnownUniqueTextDefects.Contains(id) && !Store(id).Any(HasPlaceholderRefs))
+                !Store(id).Any(HasPlaceholderRefs))
             {
                 ids.Add(id);
             }
@@ -30,11 +30,6 @@ public class DocumentVerifierTests
 
         return ids;
     }
-
-    // event-015 has a NaN timestamp: the original's unique text holds Python str(nan) = "nan", but
-    // UniqueText writes "NaN" (json.dumps form), so this verifier reports its _hash as wrong. UniqueText owns
-    // that rule; the case comes back here once it writes str(float) for event timestamps.
-    private static readonly HashSet<string> KnownUniqueTextDefects = ["event-015"];
 
     /// <summary>
     /// The stored documents of a vector case. The vectors write non-finite floats as <c>{"$nonfinite": "NaN"}</c>;
