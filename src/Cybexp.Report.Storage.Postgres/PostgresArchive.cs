@@ -433,12 +433,45 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
 
         // Streams one row per event; the connection is held until the caller finishes or abandons the enumeration.
         await using var conn = await Guard(() => store.OpenConnectionAsync(cancellationToken)).ConfigureAwait(false);
-        await using var cmd = new NpgsqlCommand("SELECT hash, ts, category, refs FROM events WHERE orgid = ANY($1) ORDER BY seq;", conn);
+        // Only references to stored attributes: objects are not graph nodes, missing documents are unknown.
+        await using var cmd = new NpgsqlCommand(
+            "SELECT e.seq, e.hash, e.ts, e.category, a.ref_hash FROM events e " +
+            "LEFT JOIN (SELECT r.event_hash, r.ref_hash FROM event_refs r JOIN instances i ON i.hash = r.ref_hash AND i.itype = 'attribute') a ON a.event_hash = e.hash " +
+            "WHERE e.orgid = ANY($1) ORDER BY e.seq, a.ref_hash;",
+            conn);
         cmd.Parameters.Add(Array(NpgsqlDbType.Text, visibility.OrgIds));
         await using var r = await Guard(() => cmd.ExecuteReaderAsync(cancellationToken)).ConfigureAwait(false);
+        long current = -1;
+        InstanceHash hash = default;
+        double ts = 0;
+        var category = string.Empty;
+        var refs = new List<InstanceHash>();
         while (await Guard(() => r.ReadAsync(cancellationToken)).ConfigureAwait(false))
         {
-            yield return new EventEdges(InstanceHash.FromBytes(r.GetFieldValue<byte[]>(0)), r.GetDouble(1), r.GetString(2), UnpackRefs(r.GetFieldValue<byte[]>(3)));
+            var seq = r.GetInt64(0);
+            if (seq != current)
+            {
+                if (current >= 0)
+                {
+                    yield return new EventEdges(hash, ts, category, [.. refs]);
+                }
+
+                current = seq;
+                hash = InstanceHash.FromBytes(r.GetFieldValue<byte[]>(1));
+                ts = r.GetDouble(2);
+                category = r.GetString(3);
+                refs.Clear();
+            }
+
+            if (!r.IsDBNull(4))
+            {
+                refs.Add(InstanceHash.FromBytes(r.GetFieldValue<byte[]>(4)));
+            }
+        }
+
+        if (current >= 0)
+        {
+            yield return new EventEdges(hash, ts, category, [.. refs]);
         }
     }
 

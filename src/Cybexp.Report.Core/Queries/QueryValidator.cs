@@ -53,7 +53,7 @@ public static partial class QueryValidator
         {
             if (!Known.Contains(e.Key))
             {
-                return Fail($"unknown field {Show(e.Key)} (accepted: {string.Join(", ", Known.Order(StringComparer.Ordinal))})");
+                return Fail($"unknown field '{(e.Key.Length > 40 ? e.Key[..40] + "…" : e.Key)}' (accepted: {string.Join(", ", Known.Order(StringComparer.Ordinal))})");
             }
         }
 
