@@ -67,9 +67,36 @@ public sealed class RelatedEngine(IArchiveStore archive)
         {
             { SummaryGraph: true } => SummaryGraph(attribute, all),
             { Summary: true } => Summary(all),
-            _ => TahoeValue.List(all.Where(d => query.ReturnType == "all" || d.Itype == query.ReturnType).Select(d => (TahoeValue)d.Document)),
+            _ => TahoeValue.List(await FullDocumentsAsync(all.Where(d => query.ReturnType == "all" || d.Itype == query.ReturnType), visibility, cancellationToken).ConfigureAwait(false)),
         };
         return new ReportResult(data, query.Page, next);
+    }
+
+    /// <summary>
+    /// The documents as stored, except that a session's <c>_ref</c> lists only the events the user may see: the
+    /// hashes of other orgs' events would tell the user they exist. (A session's hash does not cover <c>_ref</c>.)
+    /// </summary>
+    private async Task<IEnumerable<TahoeValue>> FullDocumentsAsync(IEnumerable<ArchiveDocument> docs, Visibility visibility, CancellationToken ct)
+    {
+        var result = new List<TahoeValue>();
+        foreach (var d in docs)
+        {
+            if (d.Itype != "session")
+            {
+                result.Add(d.Document);
+                continue;
+            }
+
+            var hidden = (await archive.GetDocumentsAsync(d.Ref, ct).ConfigureAwait(false))
+                .Where(r => r.Itype == "event" && !visibility.OrgIds.Contains(r.OrgId ?? string.Empty))
+                .Select(r => r.Hash)
+                .ToHashSet();
+            result.Add(hidden.Count == 0
+                ? d.Document
+                : d.Document.With("_ref", TahoeValue.List(d.Ref.Where(r => !hidden.Contains(r)).Select(r => (TahoeValue)TahoeValue.String(r.Value)))));
+        }
+
+        return result;
     }
 
     private static ReportResult Empty(ReportQuery query) =>
