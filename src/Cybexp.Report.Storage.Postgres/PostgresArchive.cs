@@ -181,7 +181,12 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             "UPDATE instances SET doc = u.d FROM unnest($1, $2) AS u (h, d) WHERE instances.hash = u.h;",
             Array(NpgsqlDbType.Bytea, hashes),
             Array(NpgsqlDbType.Text, docs.Select(d => d.Text))));
-        batch.BatchCommands.Add(Command("DELETE FROM event_refs WHERE event_hash = ANY($1);", Array(NpgsqlDbType.Bytea, hashes)));
+        // The old reference rows, found by primary key from the event row still holding the old content (refs, orgid,
+        // ts): no secondary index on the largest table, and each delete goes to one shard when distributed.
+        batch.BatchCommands.Add(Command(
+            "DELETE FROM event_refs r USING events e, generate_series(0, length(e.refs) / 32 - 1) AS g (i) " +
+            "WHERE e.hash = ANY($1) AND r.ref_hash = substring(e.refs FROM g.i * 32 + 1 FOR 32) AND r.orgid = e.orgid AND r.ts = e.ts AND r.event_seq = e.seq;",
+            Array(NpgsqlDbType.Bytea, hashes)));
         batch.BatchCommands.Add(Command("DELETE FROM session_events WHERE session_hash = ANY($1);", Array(NpgsqlDbType.Bytea, hashes)));
     }
 

@@ -83,6 +83,7 @@ public sealed partial class PostgresStore : ICybexpStore
     /// </param>
     /// <exception cref="StoreUnavailableException">The server refuses the connection or cannot be reached.</exception>
     /// <exception cref="ArgumentException">The connection string or schema name is malformed.</exception>
+    /// <exception cref="InvalidOperationException">No schema was given and the connection's search_path names none that exists.</exception>
     public static async Task<PostgresStore> OpenAsync(string connectionString, TimeProvider time, CancellationToken cancellationToken, string? schema = null)
     {
         ArgumentNullException.ThrowIfNull(connectionString);

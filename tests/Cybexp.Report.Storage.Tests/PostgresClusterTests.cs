@@ -266,6 +266,27 @@ public sealed class PostgresClusterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Open_WithoutASchema_UsesTheConnectionsSearchPath()
+    {
+        var schema = _schemas.NewName();
+        await using (var conn = await PostgresSchemas.ConnectAsync(Ct))
+        await using (var create = new NpgsqlCommand($"CREATE SCHEMA \"{schema}\";", conn))
+        {
+            await create.ExecuteNonQueryAsync(Ct);
+        }
+
+        var server = await PostgresServer.GetAsync();
+        var cs = new NpgsqlConnectionStringBuilder(server.ConnectionString) { SearchPath = schema };
+        await using var plain = await PostgresStore.OpenAsync(cs.ConnectionString, TimeProvider.System, Ct);
+        Assert.Null(plain.Schema);
+        var id = await plain.Queries.EnqueueAsync(Count("u"), Ct);
+
+        // The same tables, seen through a store opened on the schema by name.
+        await using var named = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
+        Assert.Equal(QueryStatus.Wait, (await named.Queries.GetAsync(id, Ct))!.Status);
+    }
+
+    [Fact]
     public async Task Description_NamesHostAndDatabase_WithoutThePassword()
     {
         var server = await PostgresServer.GetAsync();

@@ -10,12 +10,13 @@ namespace Cybexp.Report.Storage.Tests;
 
 /// <summary>
 /// The PostgreSQL server the tests share, started once per test run. <c>CYBEXP_TEST_POSTGRES</c> names an existing
-/// server (an Npgsql connection string); otherwise a throw-away cluster is created: <c>initdb</c> into a temporary
-/// folder (as the unprivileged <c>postgres</c> OS user when the tests run as root, which PostgreSQL refuses), a random
-/// free port on 127.0.0.1 only, the unix socket inside that folder, password authentication, and <c>pg_ctl stop</c>
-/// plus deletion of the folder when the test process exits. Without PostgreSQL binaries every test using it fails
-/// with the reason; on CI (<c>CI=true</c>) that is the required outcome, and locally the inherited contract tests
-/// (plain <c>[Fact]</c>s) have no way to skip.
+/// server (an Npgsql connection string). Otherwise a throw-away cluster is made with the binaries found in
+/// <c>CYBEXP_TEST_PG_BIN</c>, <c>/usr/lib/postgresql/*/bin</c> (newest first), <c>/usr/pgsql-*/bin</c> or on PATH:
+/// <c>initdb</c> into a temporary folder (as the unprivileged <c>postgres</c> OS user when the tests run as root, which
+/// PostgreSQL refuses), a random free port on 127.0.0.1 only, the unix socket inside that folder, password
+/// authentication, and <c>pg_ctl stop</c> plus deletion of the folder when the test process exits. Without PostgreSQL
+/// binaries every test using it fails with the reason: on CI (<c>CI=true</c>) that is the required outcome, and
+/// locally the inherited contract tests (plain <c>[Fact]</c>s) have no way to skip.
 /// </summary>
 internal sealed class PostgresServer
 {
@@ -39,7 +40,7 @@ internal sealed class PostgresServer
         }
 
         var bin = FindBinaries() ?? throw new InvalidOperationException(
-            "PostgreSQL server binaries (initdb, pg_ctl) were not found in /usr/lib/postgresql/*/bin, /usr/pgsql-*/bin or on PATH. " +
+            "PostgreSQL server binaries (initdb, pg_ctl) were not found in CYBEXP_TEST_PG_BIN, /usr/lib/postgresql/*/bin, /usr/pgsql-*/bin or on PATH. " +
             "Install the server (Debian: apt-get install postgresql) or set CYBEXP_TEST_POSTGRES to a connection string." +
             (IsCi ? " CI=true: the PostgreSQL tests are required here." : string.Empty));
         var cluster = await ThrowAwayCluster.StartAsync(bin).ConfigureAwait(false);
@@ -53,6 +54,13 @@ internal sealed class PostgresServer
     {
         static int Version(string dir) =>
             double.TryParse(Path.GetFileName(Path.GetDirectoryName(dir)), NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? (int)(v * 10) : 0;
+
+        // CYBEXP_TEST_PG_BIN names the folder holding initdb and pg_ctl, and then no other place is searched.
+        var given = Environment.GetEnvironmentVariable("CYBEXP_TEST_PG_BIN");
+        if (!string.IsNullOrEmpty(given))
+        {
+            return File.Exists(Path.Combine(given, "initdb")) && File.Exists(Path.Combine(given, "pg_ctl")) ? given : null;
+        }
 
         var candidates = new List<string>();
         foreach (var root in new[] { "/usr/lib/postgresql", "/usr/local/lib/postgresql" })

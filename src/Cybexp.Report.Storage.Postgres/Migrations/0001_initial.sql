@@ -36,7 +36,8 @@ CREATE TABLE instances (
 );
 
 -- Events with the fields access control and time filters use; refs holds the event's _ref hashes, 32 bytes each,
--- concatenated in ascending order (graph engines stream events with their references from this one table).
+-- concatenated in ascending order (graph engines stream events with their references from this one table). It always
+-- matches the event's rows in event_refs.
 CREATE TABLE events (
     hash     bytea PRIMARY KEY,
     seq      bigint NOT NULL,              -- instances.seq
@@ -59,7 +60,8 @@ CREATE TABLE event_refs (
     category   text COLLATE "C" NOT NULL,
     PRIMARY KEY (ref_hash, orgid, ts, event_seq)
 );
-CREATE INDEX event_refs_event ON event_refs (event_hash);
+-- No index on the event: when an event's content is replaced, its old rows are found by primary key from the old
+-- events row (refs, orgid, ts, seq).
 
 -- Sessions hold events through their _ref.
 CREATE TABLE session_events (
