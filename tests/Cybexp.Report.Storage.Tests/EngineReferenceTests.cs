@@ -314,3 +314,112 @@ public sealed class EngineReferenceTests : IDisposable
             .OrderBy(Canonical.Of, StringComparer.Ordinal)))))
         : data;
 }
+
+/// <summary>The count time series and the bounded answers of the engines on awkward input.</summary>
+public sealed class EngineEdgeTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cybexp-edges-").FullName;
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+            // left to the OS temp cleaner
+        }
+    }
+
+    private async Task<(ICybexpStore Store, Dataset Data)> LoadAsync(string name)
+    {
+        var ds = Datasets.Named(name);
+        var store = await SqliteStore.OpenAsync(Path.Combine(_dir, name + ".db"), TimeProvider.System, CancellationToken.None);
+        await store.Archive.WriteAsync([.. ds.Everything], CancellationToken.None);
+        return (store, ds);
+    }
+
+    private static Task<ReportOutcome> RunAsync(ICybexpStore store, string qtype, string json, InstanceHash user, double now = 1625097600.0) =>
+        new ReportRunner(store, null).RunAsync(new QueryInput(qtype, Canonical.Of(PythonJson.Parse(json)), false, user.Value), now, CancellationToken.None);
+
+    [Fact]
+    public async Task CountInterval_GivesEveryBucketFromFirstToLastEvent_AndTheTotal()
+    {
+        var (store, ds) = await LoadAsync("D3_medium");
+        await using var _ = store;
+        var carol = ds.Users["carol"];
+        var vis = ds.VisibilityOf(carol);
+        var outcome = await RunAsync(store, "count", """{"sub_type":"ipv4","data":"203.0.113.1","interval":"30d"}""", carol);
+        Assert.Equal(QueryStatus.Ready, outcome.Status);
+        var data = outcome.Report["data"]!.AsDict;
+        var attr = AttributeHash.Of("ipv4", TahoeValue.String("203.0.113.1"));
+        var times = ds.Events.Where(e => e.Ref.Contains(attr) && vis.OrgIds.Contains(e.OrgId!)).Select(e => e.Timestamp!.Value).ToList();
+        Assert.Equal(TahoeValue.Int(times.Count), data["total"]);
+        var buckets = data["buckets"]!.AsList.Items.Select(b => (Start: (double)((TahoeInt)b.AsDict["start"]!).Value, Count: (long)((TahoeInt)b.AsDict["count"]!).Value)).ToList();
+        const double width = 30 * 86400;
+        Assert.Equal(Math.Floor(times.Min() / width) * width, buckets[0].Start);
+        Assert.True(buckets[^1].Start <= times.Max() && times.Max() < buckets[^1].Start + width);
+        Assert.All(buckets.Zip(buckets.Skip(1)), p => Assert.Equal(width, p.Second.Start - p.First.Start));
+        Assert.All(buckets, b => Assert.Equal(times.Count(t => t >= b.Start && t < b.Start + width), b.Count));
+        Assert.Contains(buckets, b => b.Count == 0);
+    }
+
+    [Fact]
+    public async Task CountInterval_OverABoundedRange_CoversTheRange_AndRefusesTooManyBuckets()
+    {
+        var (store, ds) = await LoadAsync("D1_tiny");
+        await using var _ = store;
+        var carol = ds.Users["carol"];
+        var ranged = await RunAsync(store, "count", """{"sub_type":"ipv4","data":"198.51.100.7","interval":"1d","from":"2020-01-01","to":"2020-01-10"}""", carol);
+        Assert.Equal(10, ranged.Report["data"]!.AsDict["buckets"]!.AsList.Count);
+        var tooFine = await RunAsync(store, "count", """{"sub_type":"ipv4","data":"198.51.100.7","interval":"1h","from":"1990-01-01","to":"2020-01-10"}""", carol);
+        Assert.Equal(QueryStatus.Failed, tooFine.Status);
+        Assert.Contains("'interval'", tooFine.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Related_PageBeyondTheEnd_IsEmptyWithNoNextPage()
+    {
+        var (store, ds) = await LoadAsync("D4_paging");
+        await using var _ = store;
+        var outcome = await RunAsync(store, "related", """{"sub_type":"ipv4","data":"192.0.2.99","page":1000000}""", ds.Users["carol"]);
+        Assert.Equal(QueryStatus.Ready, outcome.Status);
+        Assert.Equal(TahoeDict.Empty, outcome.Report["data"]);
+        Assert.Equal(TahoeValue.Null, outcome.Report["next_page"]);
+        var first = await RunAsync(store, "related", """{"sub_type":"ipv4","data":"192.0.2.99"}""", ds.Users["carol"]);
+        Assert.Equal(TahoeValue.Int(2), first.Report["next_page"]);
+    }
+
+    [Fact]
+    public async Task ThreatRank_Explain_AndRanking_AreReports()
+    {
+        var (store, ds) = await LoadAsync("D3_medium");
+        await using var _ = store;
+        var carol = ds.Users["carol"];
+        var target = ds.Events.First(e => e.Category != "malicious");
+        var explained = await RunAsync(store, "threatrank", $$"""{"_hash":"{{target.Hash}}","explain":true}""", carol);
+        Assert.Equal(QueryStatus.Ready, explained.Status);
+        var d = explained.Report["data"]!.AsDict;
+        Assert.IsType<TahoeFloat>(d["threatrank"]);
+        Assert.All(d["paths"]!.AsList.Items, p => Assert.NotEmpty(p.AsDict["nodes"]!.AsList.Items));
+        var ranking = await RunAsync(store, "threatrank", """{"from":"2020-01-01","to":"2021-07-01","top":5}""", carol);
+        Assert.Equal(QueryStatus.Ready, ranking.Status);
+        var ranked = ranking.Report["data"]!.AsList.Items.Select(r => ((TahoeFloat)r.AsDict["threatrank"]!).Value).ToList();
+        Assert.InRange(ranked.Count, 1, 5);
+        Assert.Equal(ranked.Order(), ranked);
+    }
+
+    [Fact]
+    public async Task UnknownUser_Fails_WithoutTouchingTheArchive()
+    {
+        var (store, _) = await LoadAsync("D1_tiny");
+        await using var __ = store;
+        var before = await store.Archive.VersionAsync(CancellationToken.None);
+        var outcome = await RunAsync(store, "count", """{"sub_type":"ipv4","data":"198.51.100.7"}""", InstanceHash.Of("nobody"));
+        Assert.Equal(QueryStatus.Failed, outcome.Status);
+        Assert.Contains("unknown user", outcome.Error, StringComparison.Ordinal);
+        Assert.Equal(before, await store.Archive.VersionAsync(CancellationToken.None));
+    }
+}

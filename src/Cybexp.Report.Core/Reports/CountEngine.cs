@@ -24,8 +24,9 @@ public sealed class CountEngine(IArchiveStore archive)
         }
 
         var span = await archive.EventTimeSpanAsync(attribute, filter, visibility, cancellationToken).ConfigureAwait(false);
-        var lower = double.IsFinite(filter.Lower) ? filter.Lower : span?.First;
-        var upper = double.IsFinite(filter.Upper) ? filter.Upper : span?.Last;
+        // The series spans the range the query names; an open side (the default end is "now") ends at the events.
+        var lower = (query.From is not null || query.Last is not null) && double.IsFinite(filter.Lower) ? filter.Lower : span?.First;
+        var upper = (query.To is not null || query.Last is not null) && double.IsFinite(filter.Upper) ? filter.Upper : span?.Last;
         var buckets = new List<TahoeValue>();
         if (lower is { } lo && upper is { } hi && hi >= lo)
         {
