@@ -44,7 +44,7 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
             var now = store.Time.NowSeconds();
             // One statement: the sub-select locks the oldest claimable row, skipping rows other workers hold.
             await using var cmd = new NpgsqlCommand(
-                "UPDATE queries SET status = 'processing', attempts = attempts + 1, lease_token = $1 || '#' || (attempts + 1), lease_expires = $2 " +
+                "UPDATE queries SET status = 'processing', attempts = attempts + 1, claims = claims + 1, lease_token = $1 || '#' || id || '#' || (claims + 1), lease_expires = $2 " +
                 "WHERE id = (SELECT id FROM queries WHERE status = 'wait' OR (status = 'processing' AND lease_expires < $3) " +
                 "ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1) " +
                 $"RETURNING {Columns};",

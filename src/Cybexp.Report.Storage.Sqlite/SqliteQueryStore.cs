@@ -44,7 +44,7 @@ internal sealed class SqliteQueryStore(SqliteStore store) : IQueryStore
         await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var cmd = conn.CreateCommand();
         cmd.CommandText =
-            "UPDATE queries SET status = 'processing', attempts = attempts + 1, lease_token = $worker || '#' || (attempts + 1), lease_expires = $expires " +
+            "UPDATE queries SET status = 'processing', attempts = attempts + 1, claims = claims + 1, lease_token = $worker || '#' || id || '#' || (claims + 1), lease_expires = $expires " +
             "WHERE id = (SELECT id FROM queries WHERE status = 'wait' OR (status = 'processing' AND lease_expires < $now) ORDER BY id LIMIT 1) " +
             $"RETURNING {Columns};";
         cmd.Parameters.AddWithValue("$worker", workerId);

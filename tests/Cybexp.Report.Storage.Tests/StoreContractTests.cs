@@ -334,6 +334,21 @@ public abstract class StoreContractTests
     }
 
     [Fact]
+    public async Task Release_ThenReclaimBySameWorker_GivesANewLease_SoTheOldClaimCannotComplete()
+    {
+        await using var store = await NewStoreAsync();
+        var id = await store.Queries.EnqueueAsync(Count(), Ct);
+        var first = (await store.Queries.ClaimNextAsync("w1", TimeSpan.FromSeconds(30), Ct))!;
+        Assert.True(await store.Queries.ReleaseAsync(first, Ct));
+        var second = (await store.Queries.ClaimNextAsync("w1", TimeSpan.FromSeconds(30), Ct))!;
+        Assert.Equal(first.Attempt, second.Attempt);
+        Assert.NotEqual(first.LeaseToken, second.LeaseToken);
+        Assert.False(await store.Queries.CompleteAsync(first, Ready(), Ct));
+        Assert.True(await store.Queries.CompleteAsync(second, Ready(), Ct));
+        Assert.Equal(QueryStatus.Ready, (await store.Queries.GetAsync(id, Ct))!.Status);
+    }
+
+    [Fact]
     public async Task Requeue_RestartsAnEndedQuery_ButNotOneInProgress()
     {
         await using var store = await NewStoreAsync();
