@@ -47,9 +47,13 @@ public sealed class ReportRunner(ICybexpStore store, QueryDecryptor? decryptor, 
         new(QueryStatus.Failed, ReportDocument.Create(input.QType, input.UserId, now, QueryStatus.Failed, ReportResult.Single(TahoeValue.String(message))), message);
 
     /// <summary>Decodes and validates the query without running it (for <c>--explain</c>): the query and its time range.</summary>
-    public (ReportQuery Query, TimeRange Range) Prepare(QueryInput input, double now)
+    public (ReportQuery Query, TimeRange Range) Prepare(QueryInput input, double now) => PrepareWithoutStore(input, decryptor, now);
+
+    /// <summary>As <see cref="Prepare"/>, needing no store: only decoding, validation and the time range.</summary>
+    /// <exception cref="ReportFailedException">The query is invalid; the message says why.</exception>
+    public static (ReportQuery Query, TimeRange Range) PrepareWithoutStore(QueryInput input, QueryDecryptor? decryptor, double now)
     {
-        var qdata = Decode(input);
+        var qdata = Decode(input, decryptor);
         var validation = QueryValidator.Validate(input.QType, qdata);
         if (!validation.IsValid)
         {
@@ -85,7 +89,7 @@ public sealed class ReportRunner(ICybexpStore store, QueryDecryptor? decryptor, 
         };
     }
 
-    private TahoeValue Decode(QueryInput input)
+    private static TahoeValue Decode(QueryInput input, QueryDecryptor? decryptor)
     {
         string text;
         if (input.Encrypted)
