@@ -30,8 +30,8 @@ public readonly record struct WorkerCounters(long Ready, long Failed, long Lease
 /// </remarks>
 public sealed class ReportWorker
 {
-    // Bounds the final writes (complete, release) and the notification once a report is computed; they run even
-    // after the shutdown deadline fired, so a finished report is not thrown away for lack of a few milliseconds.
+    // Bounds the claim, the final writes (complete, release) and the notification; they are not cancelled by shutdown
+    // (a finished report is not thrown away for lack of a few milliseconds), only by a database that hangs.
     private static readonly TimeSpan FinalWriteTimeout = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(250);
 
@@ -105,12 +105,10 @@ public sealed class ReportWorker
             QueryClaim? claim;
             try
             {
-                claim = await _queries.ClaimNextAsync(_options.WorkerId, _options.Lease, stoppingToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                slots.Release();
-                break;
+                // Not cancelled by shutdown: a claim that commits while its caller gives up would stay 'processing'
+                // until its lease expires. The timeout only bounds a hung database.
+                using var claimTimeout = new CancellationTokenSource(FinalWriteTimeout, _time);
+                claim = await _queries.ClaimNextAsync(_options.WorkerId, _options.Lease, claimTimeout.Token).ConfigureAwait(false);
             }
             catch (Exception e)
             {
