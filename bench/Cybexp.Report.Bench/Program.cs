@@ -9,4 +9,11 @@ if (args.Length > 0 && args[0] == "threatrank-latency")
     return;
 }
 
+if (args.Length > 0 && args[0] == "worker-throughput")
+{
+    // Whole-system load run through the worker: [--queries N] [--store S].
+    await Cybexp.Report.Bench.WorkerThroughputBenchmark.RunAsync(args[1..]).ConfigureAwait(false);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

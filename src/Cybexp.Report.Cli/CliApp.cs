@@ -45,6 +45,7 @@ public static class CliApp
             Commands.EncryptCommand.Create(io),
             Commands.DecryptCommand.Create(io),
             Commands.QueryCommand.Create(io),
+            Commands.WorkerCommand.Create(io),
         ];
     }
 }

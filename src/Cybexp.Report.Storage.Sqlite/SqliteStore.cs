@@ -104,7 +104,7 @@ public sealed class SqliteStore : ICybexpStore
         try
         {
             await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
-            await ExecAsync(conn, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;", cancellationToken).ConfigureAwait(false);
+            await ExecAsync(conn, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY; PRAGMA busy_timeout=10000;", cancellationToken).ConfigureAwait(false);
             return conn;
         }
         catch

@@ -1,0 +1,400 @@
+using System.Runtime.CompilerServices;
+using Cybexp.Report.Core.Crypto;
+using Cybexp.Report.Core.Reports;
+using Cybexp.Report.Core.Storage;
+using Cybexp.Report.Core.Tahoe;
+using Cybexp.Report.Service.Notification;
+using Microsoft.Extensions.Logging;
+
+namespace Cybexp.Report.Service.Worker;
+
+/// <summary>What a worker has done since it started.</summary>
+/// <param name="Ready">Queries it completed with a report.</param>
+/// <param name="Failed">Queries it completed as failed (bad input, unknown user, gave up after too many attempts…).</param>
+/// <param name="LeaseLost">Claims it lost to lease expiry; it wrote nothing for them.</param>
+/// <param name="Released">Claims it gave back to the queue (shutdown, or the store went away).</param>
+public readonly record struct WorkerCounters(long Ready, long Failed, long LeaseLost, long Released);
+
+/// <summary>
+/// The report worker: claims waiting queries with a lease, computes up to <see cref="WorkerOptions.Parallelism"/>
+/// reports at once, and stores each report with its final status in one transaction fenced on the lease, then
+/// notifies the submitter. A query whose claims keep expiring (its workers died) ends failed after
+/// <see cref="WorkerOptions.MaxAttempts"/>. Idle, it sleeps until the store signals new work or the poll interval
+/// passes. On cancellation it stops claiming, lets in-flight queries finish within
+/// <see cref="WorkerOptions.ShutdownDeadline"/> and releases the rest. A store that goes away is retried with
+/// exponential back-off; no query is lost (at worst a claim expires and another worker takes it over).
+/// </summary>
+/// <remarks>
+/// Delivery is at-least-once computation, exactly-once completion: a query may be computed twice (its first worker
+/// died or lost its lease) but only the claim that still holds the lease writes, and only that one notifies.
+/// </remarks>
+public sealed class ReportWorker
+{
+    // Bounds the claim, the final writes (complete, release) and the notification; they are not cancelled by shutdown
+    // (a finished report is not thrown away for lack of a few milliseconds), only by a database that hangs.
+    private static readonly TimeSpan FinalWriteTimeout = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(250);
+
+    private readonly IQueryStore _queries;
+    private readonly WorkerOptions _options;
+    private readonly INotifier _notifier;
+    private readonly TimeProvider _time;
+    private readonly ILogger _log;
+    private readonly ReportRunner _runner;
+    private readonly string _storeDescription;
+    private long _ready;
+    private long _failed;
+    private long _leaseLost;
+    private long _released;
+
+    /// <summary>Creates a worker over <paramref name="store"/>; nothing runs until <see cref="RunAsync"/>.</summary>
+    /// <param name="store">The store holding the archive, identities and the query queue.</param>
+    /// <param name="options">Lease, parallelism, attempts, intervals (validated here).</param>
+    /// <param name="decryptor">The cluster's private key for encrypted query data, or null (such queries then fail).</param>
+    /// <param name="notifier">Tells submitters that their query ended.</param>
+    /// <param name="time">The clock for leases, waits and the reports' "now".</param>
+    /// <param name="logs">Where the worker logs (category <c>Cybexp.Report.Service.Worker.ReportWorker</c>).</param>
+    public ReportWorker(ICybexpStore store, WorkerOptions options, QueryDecryptor? decryptor, INotifier notifier, TimeProvider time, ILoggerFactory logs)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(notifier);
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentNullException.ThrowIfNull(logs);
+        options.Validate();
+        _queries = store.Queries;
+        _options = options;
+        _notifier = notifier;
+        _time = time;
+        _log = logs.CreateLogger<ReportWorker>();
+        _runner = new ReportRunner(store, decryptor, new ThreatRankGraphCache(store.Archive));
+        _storeDescription = store.Description;
+    }
+
+    /// <summary>The options in force.</summary>
+    public WorkerOptions Options => _options;
+
+    /// <summary>A snapshot of what this worker has done.</summary>
+    public WorkerCounters Counters => new(
+        Interlocked.Read(ref _ready), Interlocked.Read(ref _failed), Interlocked.Read(ref _leaseLost), Interlocked.Read(ref _released));
+
+    /// <summary>
+    /// Runs until <paramref name="stoppingToken"/> is cancelled, then shuts down gracefully and returns (it does not
+    /// throw for that cancellation, nor for any one query's failure).
+    /// </summary>
+    public async Task RunAsync(CancellationToken stoppingToken)
+    {
+        _log.LogInformation(
+            "worker {WorkerId} started on {Store}: parallelism {Parallelism}, lease {Lease} s, poll {Poll} s, max attempts {MaxAttempts}",
+            _options.WorkerId, _storeDescription, _options.Parallelism, _options.Lease.TotalSeconds, _options.PollInterval.TotalSeconds, _options.MaxAttempts);
+        using var slots = new SemaphoreSlim(_options.Parallelism, _options.Parallelism);
+        using var drain = new CancellationTokenSource();
+        var running = new List<Task>();
+        var backoff = TimeSpan.Zero;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await slots.WaitAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            QueryClaim? claim;
+            try
+            {
+                // Not cancelled by shutdown: a claim that commits while its caller gives up would stay 'processing'
+                // until its lease expires. The timeout only bounds a hung database.
+                using var claimTimeout = new CancellationTokenSource(FinalWriteTimeout, _time);
+                claim = await _queries.ClaimNextAsync(_options.WorkerId, _options.Lease, claimTimeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                slots.Release();
+                backoff = NextBackoff(backoff);
+                LogStoreTrouble(e, "could not claim a query", backoff);
+                if (!await PauseAsync(backoff, stoppingToken).ConfigureAwait(false))
+                {
+                    break;
+                }
+
+                continue;
+            }
+
+            if (backoff > TimeSpan.Zero)
+            {
+                _log.LogInformation("the store answers again: claiming resumed");
+                backoff = TimeSpan.Zero;
+            }
+
+            if (claim is null)
+            {
+                slots.Release();
+                if (!await WaitForWorkAsync(stoppingToken).ConfigureAwait(false))
+                {
+                    break;
+                }
+
+                continue;
+            }
+
+            running.RemoveAll(t => t.IsCompleted);
+            var token = drain.Token;
+            running.Add(Task.Run(() => ProcessAsync(claim, slots, token), CancellationToken.None));
+        }
+
+        await ShutDownAsync(running, drain).ConfigureAwait(false);
+    }
+
+    private async Task ShutDownAsync(List<Task> running, CancellationTokenSource drain)
+    {
+        running.RemoveAll(t => t.IsCompleted);
+        if (running.Count > 0)
+        {
+            _log.LogInformation("worker {WorkerId} stopping: waiting up to {Deadline} s for {Count} queries in flight", _options.WorkerId, _options.ShutdownDeadline.TotalSeconds, running.Count);
+            try
+            {
+                await Task.WhenAll(running).WaitAsync(_options.ShutdownDeadline, _time, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // In-flight computations see the drain token, stop, and release their claims.
+                _log.LogInformation("worker {WorkerId}: shutdown deadline reached, releasing the queries still in flight", _options.WorkerId);
+                await drain.CancelAsync().ConfigureAwait(false);
+                await Task.WhenAll(running).ConfigureAwait(false);
+            }
+        }
+
+        var c = Counters;
+        _log.LogInformation(
+            "worker {WorkerId} stopped: {Ready} ready, {Failed} failed, {Released} released, {LeaseLost} lost to lease expiry",
+            _options.WorkerId, c.Ready, c.Failed, c.Released, c.LeaseLost);
+    }
+
+    /// <summary>Sleeps until the store signals work, the poll interval passes, or stop; false on stop.</summary>
+    private async Task<bool> WaitForWorkAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await _queries.WaitForWorkAsync(_options.PollInterval, stoppingToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            return false;
+        }
+        catch (Exception e)
+        {
+            // Waiting is only an optimisation: fall back on the poll interval.
+            _log.LogWarning("waiting for work failed ({Reason}); polling instead", e.Message);
+            return await PauseAsync(_options.PollInterval, stoppingToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<bool> PauseAsync(TimeSpan delay, CancellationToken stoppingToken)
+    {
+        try
+        {
+            await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private TimeSpan NextBackoff(TimeSpan current)
+    {
+        var next = current == TimeSpan.Zero ? FirstBackoff : current * 2;
+        return next > _options.MaxBackoff ? _options.MaxBackoff : next;
+    }
+
+    private void LogStoreTrouble(Exception e, string what, TimeSpan backoff)
+    {
+        if (e is StoreUnavailableException)
+        {
+            _log.LogError("{What}: {Reason}; retrying in {Backoff} s", what, e.Message, backoff.TotalSeconds);
+        }
+        else
+        {
+            _log.LogError(e, "{What}: unexpected store error; retrying in {Backoff} s", what, backoff.TotalSeconds);
+        }
+    }
+
+    private async Task ProcessAsync(QueryClaim claim, SemaphoreSlim slots, CancellationToken drainToken)
+    {
+        try
+        {
+            await ProcessClaimAsync(claim, drainToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // Nothing above lets an exception out on purpose; this keeps a bug from taking the worker down.
+            _log.LogError(e, "query {QueryId}: unexpected worker error; its lease will expire and another attempt will follow", claim.QueryId);
+        }
+        finally
+        {
+            slots.Release();
+        }
+    }
+
+    private async Task ProcessClaimAsync(QueryClaim claim, CancellationToken drainToken)
+    {
+        var query = claim.Query;
+        var input = new QueryInput(query.QType, query.QData, query.Encrypted, query.UserId);
+        if (claim.Attempt > _options.MaxAttempts)
+        {
+            var message = $"gave up after {claim.Attempt - 1} attempts: the workers processing this query stopped before finishing it (last lease expired)";
+            _log.LogWarning("query {QueryId}: {Message}", claim.QueryId, message);
+            await FinishAsync(claim, ReportRunner.Failed(input, Now(), message)).ConfigureAwait(false);
+            return;
+        }
+
+        using var compute = CancellationTokenSource.CreateLinkedTokenSource(drainToken);
+        using var stopRenewal = CancellationTokenSource.CreateLinkedTokenSource(drainToken);
+        var leaseLost = new StrongBox<bool>();
+        var renewal = RenewAsync(claim, compute, leaseLost, stopRenewal.Token);
+        ReportOutcome? outcome = null;
+        try
+        {
+            outcome = await _runner.RunAsync(input, Now(), compute.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (compute.IsCancellationRequested)
+        {
+            // The lease was lost, or the shutdown deadline passed: decided below.
+        }
+        catch (StoreUnavailableException e)
+        {
+            _log.LogWarning("query {QueryId}: the store went away while computing ({Reason}); the query goes back to the queue", claim.QueryId, e.Message);
+        }
+        catch (Exception e)
+        {
+            _log.LogError(e, "query {QueryId} ({QType}): the report failed with an unexpected error", claim.QueryId, query.QType);
+            outcome = ReportRunner.Failed(input, Now(), $"the report could not be computed because of an internal error ({e.GetType().Name}: {e.Message})");
+        }
+        finally
+        {
+            await stopRenewal.CancelAsync().ConfigureAwait(false);
+            await renewal.ConfigureAwait(false);
+        }
+
+        if (leaseLost.Value)
+        {
+            // Another worker owns the query now; the fenced writes would be refused anyway, so do not try.
+            Interlocked.Increment(ref _leaseLost);
+            _log.LogWarning("query {QueryId}: lease lost while computing; the result is discarded", claim.QueryId);
+            return;
+        }
+
+        if (outcome is null)
+        {
+            await ReleaseAsync(claim).ConfigureAwait(false);
+            return;
+        }
+
+        await FinishAsync(claim, outcome).ConfigureAwait(false);
+    }
+
+    /// <summary>Renews the lease every <see cref="WorkerOptions.RenewEvery"/>; when the claim is lost it cancels the computation.</summary>
+    private async Task RenewAsync(QueryClaim claim, CancellationTokenSource compute, StrongBox<bool> leaseLost, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                await Task.Delay(_options.RenewEvery, _time, cancellationToken).ConfigureAwait(false);
+                if (!await _queries.RenewAsync(claim, _options.Lease, cancellationToken).ConfigureAwait(false))
+                {
+                    leaseLost.Value = true;
+                    await compute.CancelAsync().ConfigureAwait(false);
+                    return;
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                // Keep computing: the lease may still hold when the store is back; the fenced completion decides.
+                _log.LogWarning("query {QueryId}: could not renew the lease ({Reason}); retrying", claim.QueryId, e.Message);
+            }
+        }
+    }
+
+    private async Task FinishAsync(QueryClaim claim, ReportOutcome outcome)
+    {
+        using var timeout = new CancellationTokenSource(FinalWriteTimeout, _time);
+        var stored = new QueryOutcome(outcome.Status, TahoeJsonWriter.Write(outcome.Report), outcome.ReportHash, outcome.Error);
+        bool completed;
+        try
+        {
+            // At-least-once checkpoint: report and final status commit together, only while this claim holds.
+            completed = await _queries.CompleteAsync(claim, stored, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            _log.LogWarning("query {QueryId}: could not store the report ({Reason}); the query goes back to the queue", claim.QueryId, e.Message);
+            await ReleaseAsync(claim).ConfigureAwait(false);
+            return;
+        }
+
+        if (!completed)
+        {
+            Interlocked.Increment(ref _leaseLost);
+            _log.LogWarning("query {QueryId}: lease lost before the report was stored; nothing was written", claim.QueryId);
+            return;
+        }
+
+        if (outcome.Status == QueryStatus.Ready)
+        {
+            Interlocked.Increment(ref _ready);
+            _log.LogDebug("query {QueryId} ({QType}) ready", claim.QueryId, claim.Query.QType);
+        }
+        else
+        {
+            Interlocked.Increment(ref _failed);
+            _log.LogInformation("query {QueryId} ({QType}) failed: {Error}", claim.QueryId, claim.Query.QType, outcome.Error);
+        }
+
+        if (claim.Query.Notify is { } socket)
+        {
+            try
+            {
+                await _notifier.NotifyAsync(claim.QueryId, socket, timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                _log.LogWarning("query {QueryId}: notification failed: {Reason}", claim.QueryId, e.Message);
+            }
+        }
+    }
+
+    private async Task ReleaseAsync(QueryClaim claim)
+    {
+        using var timeout = new CancellationTokenSource(FinalWriteTimeout, _time);
+        try
+        {
+            if (await _queries.ReleaseAsync(claim, timeout.Token).ConfigureAwait(false))
+            {
+                Interlocked.Increment(ref _released);
+                _log.LogInformation("query {QueryId}: released back to the queue", claim.QueryId);
+            }
+            else
+            {
+                Interlocked.Increment(ref _leaseLost);
+                _log.LogWarning("query {QueryId}: could not release it, the lease was already lost", claim.QueryId);
+            }
+        }
+        catch (Exception e)
+        {
+            // The lease will expire and another worker (or this one) takes the query over.
+            _log.LogWarning("query {QueryId}: could not release it ({Reason}); it returns to the queue when its lease expires", claim.QueryId, e.Message);
+        }
+    }
+
+    private double Now() => _options.FixedNow ?? _time.NowSeconds();
+}
