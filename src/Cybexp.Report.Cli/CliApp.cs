@@ -44,6 +44,7 @@ public static class CliApp
             Commands.KeygenCommand.Create(io),
             Commands.EncryptCommand.Create(io),
             Commands.DecryptCommand.Create(io),
+            Commands.TokenCommand.Create(io),
         ];
     }
 }
