@@ -33,6 +33,9 @@ internal sealed record NotifyRequest(string Host, int Port, string Nonce);
 /// <summary>What the original's <c>POST /query</c> accepts (for the OpenAPI document).</summary>
 internal sealed record LegacyQueryRequest(string Type, object Data, bool? Redo);
 
+/// <summary>Endpoint metadata naming the JSON body an endpoint reads (for the OpenAPI document).</summary>
+internal sealed record JsonRequestBody(Type Type);
+
 /// <summary>Builds the JSON answers.</summary>
 internal static class ApiResults
 {

@@ -52,7 +52,7 @@ internal static class QueryRequests
         var encrypted = fields["encrypted"];
         if ((data is null) == (encrypted is null))
         {
-            return Fail("give exactly one of 'data' (the query as a JSON object) and 'encrypted' (the base64 blob from cybexp-report encrypt)");
+            return Fail("give exactly one of 'data' and 'encrypted': 'data' is the query as a JSON object, 'encrypted' the base64 blob from cybexp-report encrypt");
         }
 
         var notify = ParseNotify(fields["notify"], out var notifyError);

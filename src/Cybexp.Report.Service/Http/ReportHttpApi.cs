@@ -6,9 +6,11 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.OpenApi;
 
 namespace Cybexp.Report.Service.Http;
 
@@ -69,7 +71,7 @@ public static class ReportHttpApi
             document.Info.Description = "Submit report queries (count, related, threatrank), follow them and fetch their reports. "
                 + "Authenticate with 'Authorization: Bearer <JWT>' (HS256, payload _hash = user hash).";
             return Task.CompletedTask;
-        }));
+        }).AddOperationTransformer(DescribeJsonBodyAsync));
 
         var app = builder.Build();
         var log = (logs ?? NullLoggerFactory.Instance).CreateLogger("Cybexp.Report.Service.Http");
@@ -88,7 +90,7 @@ public static class ReportHttpApi
             .WithMetadata(new ProducesResponseTypeMetadata(StatusCodes.Status401Unauthorized, typeof(ApiMessage), [ApiResults.Json]));
         secured.MapPost("/api/v1/queries", (Func<HttpContext, Task<IResult>>)queries.SubmitAsync)
             .WithName("SubmitQuery").WithSummary("Queue a query: {\"type\", \"data\"} or {\"type\", \"encrypted\"}, optional \"notify\".")
-            .Accepts<SubmitQueryRequest>(ApiResults.Json)
+            .WithMetadata(new JsonRequestBody(typeof(SubmitQueryRequest)))
             .Produces<QueryAccepted>(StatusCodes.Status202Accepted)
             .Produces<ApiMessage>(StatusCodes.Status400BadRequest)
             .Produces<ApiMessage>(StatusCodes.Status413PayloadTooLarge);
@@ -103,7 +105,7 @@ public static class ReportHttpApi
             .Produces<ApiMessage>(StatusCodes.Status404NotFound);
         secured.MapPost("/query", (Func<HttpContext, Task<IResult>>)queries.LegacyQueryAsync)
             .WithName("LegacyQuery").WithSummary("The original CYBEX-P API: 201 with the report, or 202 check back later.")
-            .Accepts<LegacyQueryRequest>(ApiResults.Json)
+            .WithMetadata(new JsonRequestBody(typeof(LegacyQueryRequest)))
             .Produces(StatusCodes.Status201Created, contentType: ApiResults.Json)
             .Produces<CheckBackLater>(StatusCodes.Status202Accepted)
             .Produces<ApiMessage>(StatusCodes.Status400BadRequest);
@@ -127,6 +129,23 @@ public static class ReportHttpApi
         }
 
         return [.. addresses.Select(a => new Uri(a, UriKind.Absolute))];
+    }
+
+    // Bodies are read by hand (for exact limits and messages), and Accepts<T>() would refuse requests whose
+    // Content-Type is not JSON; the document gets the request schema from this metadata instead.
+    private static async Task DescribeJsonBodyAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+    {
+        if (context.Description.ActionDescriptor.EndpointMetadata.OfType<JsonRequestBody>().FirstOrDefault() is not { } body)
+        {
+            return;
+        }
+
+        var schema = await context.GetOrCreateSchemaAsync(body.Type, null, cancellationToken).ConfigureAwait(false);
+        operation.RequestBody = new OpenApiRequestBody
+        {
+            Required = true,
+            Content = new Dictionary<string, OpenApiMediaType>(StringComparer.Ordinal) { [ApiResults.Json] = new() { Schema = schema } },
+        };
     }
 
     private static List<string> CheckUrls(IReadOnlyList<string>? urls)
