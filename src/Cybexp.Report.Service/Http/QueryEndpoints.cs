@@ -18,7 +18,7 @@ internal sealed class QueryEndpoints(ICybexpStore store, ReportHttpApiOptions op
     {
         var ct = context.RequestAborted;
         var user = BearerAuthentication.UserOf(context);
-        var body = await RequestBody.ReadJsonAsync(context.Request, options.MaxBodyBytes, DuplicateKeys.Reject, m => m, ct).ConfigureAwait(false);
+        var body = await RequestBody.ReadJsonAsync(context.Request, options.MaxBodyBytes, DuplicateKeys.Reject, m => m, time, ct).ConfigureAwait(false);
         if (body.Refusal is not null)
         {
             return body.Refusal;
@@ -100,7 +100,7 @@ internal sealed class QueryEndpoints(ICybexpStore store, ReportHttpApiOptions op
     {
         var ct = context.RequestAborted;
         var user = BearerAuthentication.UserOf(context);
-        var body = await RequestBody.ReadJsonAsync(context.Request, options.MaxBodyBytes, DuplicateKeys.LastWins, InvalidFormat, ct).ConfigureAwait(false);
+        var body = await RequestBody.ReadJsonAsync(context.Request, options.MaxBodyBytes, DuplicateKeys.LastWins, InvalidFormat, time, ct).ConfigureAwait(false);
         if (body.Refusal is not null)
         {
             return body.Refusal;

@@ -61,7 +61,8 @@ public static class ReportHttpApi
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxRequestBodySize = options.MaxBodyBytes;
+            // The API enforces MaxBodyBytes itself (413 with a message); the server's limit only bounds draining.
+            kestrel.Limits.MaxRequestBodySize = options.MaxBodyBytes > long.MaxValue / RequestBody.DrainFactor ? null : options.MaxBodyBytes * RequestBody.DrainFactor;
         });
         builder.WebHost.UseUrls([.. urls]);
         builder.Services.AddRoutingCore();

@@ -16,13 +16,26 @@ internal sealed record BodyRead(TahoeValue? Value, IResult? Refusal, string? Err
 /// </summary>
 internal static class RequestBody
 {
+    /// <summary>
+    /// A refused body up to this many times the limit is read and discarded before the 413 goes out, so a client
+    /// that sends its whole body before reading the answer gets the 413 rather than a reset connection; the
+    /// connection stays usable. Larger bodies are not read: the answer goes out and the server closes the connection.
+    /// </summary>
+    public const int DrainFactor = 16;
+
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>Reads and parses the body; <paramref name="malformed"/> turns a parse error into the 400 message.</summary>
-    public static async Task<BodyRead> ReadJsonAsync(HttpRequest request, long maxBytes, DuplicateKeys duplicates, Func<string, string> malformed, CancellationToken cancellationToken)
+    public static async Task<BodyRead> ReadJsonAsync(HttpRequest request, long maxBytes, DuplicateKeys duplicates, Func<string, string> malformed, TimeProvider time, CancellationToken cancellationToken)
     {
         if (request.ContentLength is { } declared && declared > maxBytes)
         {
+            if (declared <= maxBytes * DrainFactor)
+            {
+                await DrainAsync(request.Body, time, cancellationToken).ConfigureAwait(false);
+            }
+
             return TooLarge(maxBytes);
         }
 
@@ -42,6 +55,7 @@ internal static class RequestBody
 
         if (bytes.Length > maxBytes)
         {
+            await DrainAsync(request.Body, time, cancellationToken).ConfigureAwait(false);
             return TooLarge(maxBytes);
         }
 
@@ -76,6 +90,25 @@ internal static class RequestBody
     {
         var message = $"the request body is larger than the limit of {maxBytes} bytes";
         return BodyRead.Refused(ApiResults.Message(StatusCodes.Status413PayloadTooLarge, message), message);
+    }
+
+    // Discards the rest of the body, up to the server's own limit (DrainFactor times the API's) and for a bounded
+    // time; whatever stops the draining, the 413 is answered all the same.
+    private static async Task DrainAsync(Stream body, TimeProvider time, CancellationToken cancellationToken)
+    {
+        using var timeout = new CancellationTokenSource(DrainTimeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
+        var chunk = new byte[16 * 1024];
+        try
+        {
+            while (await body.ReadAsync(chunk, linked.Token).ConfigureAwait(false) > 0)
+            {
+            }
+        }
+        catch (Exception e) when (e is BadHttpRequestException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            // Too long or too slow: the server closes the connection after the answer.
+        }
     }
 
     // Reads at most maxBytes + 1 bytes: one byte past the limit is enough to know the body is too large.
