@@ -48,7 +48,7 @@ internal sealed class BearerAuthentication(string secret, IIdentityStore identit
         var validation = await JwtTokens.ValidateAsync(token, secret, time, http.RequestAborted).ConfigureAwait(false);
         if (!validation.IsValid)
         {
-            log.LogInformation("refused a token: {Reason}", validation.Detail);
+            log.LogInformation("refused a token: {Reason}", validation.Error);
             return Unauthorized(InvalidOrMissing);
         }
 

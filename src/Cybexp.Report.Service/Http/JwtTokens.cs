@@ -6,25 +6,14 @@ using Microsoft.IdentityModel.Tokens;
 
 namespace Cybexp.Report.Service.Http;
 
-/// <summary>Why a bearer token was refused.</summary>
-public enum TokenProblem
-{
-    /// <summary>The token is accepted.</summary>
-    None,
-
-    /// <summary>Not a well-formed JWT, a wrong algorithm or signature, an expired or not-yet-valid token, or no <c>_hash</c> claim.</summary>
-    Invalid,
-}
-
 /// <summary>The outcome of validating a token: the user hash it names, or why it was refused.</summary>
 /// <param name="UserHash">The payload's <c>_hash</c> when valid.</param>
 /// <param name="SubType">The payload's <c>sub_type</c>, when present.</param>
-/// <param name="Problem">What was wrong, or <see cref="TokenProblem.None"/>.</param>
-/// <param name="Detail">A short reason for logs (never sent to the client).</param>
-public sealed record TokenValidation(string? UserHash, string? SubType, TokenProblem Problem, string? Detail)
+/// <param name="Error">Why the token was refused (for logs; clients only learn that it was), or null.</param>
+public sealed record TokenValidation(string? UserHash, string? SubType, string? Error)
 {
     /// <summary>True when the token is accepted.</summary>
-    public bool IsValid => Problem == TokenProblem.None;
+    public bool IsValid => Error is null;
 }
 
 /// <summary>
@@ -104,16 +93,16 @@ public static class JwtTokens
         var result = await handler.ValidateTokenAsync(token, parameters).ConfigureAwait(false);
         if (!result.IsValid)
         {
-            return new TokenValidation(null, null, TokenProblem.Invalid, result.Exception?.GetType().Name ?? "invalid token");
+            return new TokenValidation(null, null, result.Exception?.GetType().Name ?? "invalid token");
         }
 
         var hash = ClaimText(result.ClaimsIdentity, HashClaim);
         if (string.IsNullOrEmpty(hash))
         {
-            return new TokenValidation(null, null, TokenProblem.Invalid, "the token has no _hash claim");
+            return new TokenValidation(null, null, "the token has no _hash claim");
         }
 
-        return new TokenValidation(hash, ClaimText(result.ClaimsIdentity, SubTypeClaim), TokenProblem.None, null);
+        return new TokenValidation(hash, ClaimText(result.ClaimsIdentity, SubTypeClaim), null);
     }
 
     // exp and nbf are optional (the original's tokens have neither); present ones are checked without leeway.
