@@ -36,6 +36,9 @@ internal sealed record LegacyQueryRequest(string Type, object Data, bool? Redo);
 /// <summary>Endpoint metadata naming the JSON body an endpoint reads (for the OpenAPI document).</summary>
 internal sealed record JsonRequestBody(Type Type);
 
+/// <summary>Endpoint metadata marking endpoints that need a bearer token (for the OpenAPI document).</summary>
+internal sealed record BearerTokenRequired;
+
 /// <summary>Builds the JSON answers.</summary>
 internal static class ApiResults
 {

@@ -33,6 +33,8 @@ namespace Cybexp.Report.Service.Http;
 /// </remarks>
 public static class ReportHttpApi
 {
+    private const string BearerScheme = "bearer";
+
     /// <summary>The message when no JWT secret is configured.</summary>
     public const string MissingSecretMessage =
         "the HTTP API needs a JWT secret to check tokens: pass --jwt-secret or set CYBEXP_JWT_SECRET (there is no default)";
@@ -66,13 +68,9 @@ public static class ReportHttpApi
         });
         builder.WebHost.UseUrls([.. urls]);
         builder.Services.AddRoutingCore();
-        builder.Services.AddOpenApi(openApi => openApi.AddDocumentTransformer((document, _, _) =>
-        {
-            document.Info.Title = "CYBEX-P report module";
-            document.Info.Description = "Submit report queries (count, related, threatrank), follow them and fetch their reports. "
-                + "Authenticate with 'Authorization: Bearer <JWT>' (HS256, payload _hash = user hash).";
-            return Task.CompletedTask;
-        }).AddOperationTransformer(DescribeJsonBodyAsync));
+        builder.Services.AddOpenApi(openApi => openApi
+            .AddDocumentTransformer(DescribeDocument)
+            .AddOperationTransformer(DescribeOperationAsync));
 
         var app = builder.Build();
         var log = (logs ?? NullLoggerFactory.Instance).CreateLogger("Cybexp.Report.Service.Http");
@@ -88,6 +86,7 @@ public static class ReportHttpApi
         var queries = new QueryEndpoints(store, options, time, log);
         var secured = app.MapGroup(string.Empty)
             .AddEndpointFilter(new BearerAuthentication(secret, store.Identity, time, log))
+            .WithMetadata(new BearerTokenRequired())
             .WithMetadata(new ProducesResponseTypeMetadata(StatusCodes.Status401Unauthorized, typeof(ApiMessage), [ApiResults.Json]));
         secured.MapPost("/api/v1/queries", (Func<HttpContext, Task<IResult>>)queries.SubmitAsync)
             .WithName("SubmitQuery").WithSummary("Queue a query: {\"type\", \"data\"} or {\"type\", \"encrypted\"}, optional \"notify\".")
@@ -132,11 +131,35 @@ public static class ReportHttpApi
         return [.. addresses.Select(a => new Uri(a, UriKind.Absolute))];
     }
 
-    // Bodies are read by hand (for exact limits and messages), and Accepts<T>() would refuse requests whose
-    // Content-Type is not JSON; the document gets the request schema from this metadata instead.
-    private static async Task DescribeJsonBodyAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+    private static Task DescribeDocument(OpenApiDocument document, OpenApiDocumentTransformerContext context, CancellationToken cancellationToken)
     {
-        if (context.Description.ActionDescriptor.EndpointMetadata.OfType<JsonRequestBody>().FirstOrDefault() is not { } body)
+        document.Info.Title = "CYBEX-P report module";
+        document.Info.Description = "Submit report queries (count, related, threatrank), follow them and fetch their reports. "
+            + "Every endpoint but /ping, /healthz and this document needs 'Authorization: Bearer <JWT>' "
+            + "(HS256, payload {sub_type, _hash, jti} with _hash = the user's hash; cybexp-report token prints one).";
+        document.Components ??= new OpenApiComponents();
+        document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>(StringComparer.Ordinal);
+        document.Components.SecuritySchemes[BearerScheme] = new OpenApiSecurityScheme
+        {
+            Type = SecuritySchemeType.Http,
+            Scheme = "bearer",
+            BearerFormat = "JWT",
+            Description = "A CYBEX-P access token (HS256).",
+        };
+        return Task.CompletedTask;
+    }
+
+    // Bodies are read by hand (for exact limits and messages), and Accepts<T>() would refuse requests whose
+    // Content-Type is not JSON; the document gets the request schema from JsonRequestBody metadata instead.
+    private static async Task DescribeOperationAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+    {
+        var metadata = context.Description.ActionDescriptor.EndpointMetadata;
+        if (metadata.OfType<BearerTokenRequired>().Any())
+        {
+            operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerScheme, context.Document)] = [] }];
+        }
+
+        if (metadata.OfType<JsonRequestBody>().FirstOrDefault() is not { } body)
         {
             return;
         }

@@ -53,6 +53,9 @@ public sealed class ServiceEndpointTests
         Assert.True(submit.GetProperty("requestBody").GetProperty("content").TryGetProperty("application/json", out _));
         Assert.True(submit.GetProperty("responses").TryGetProperty("202", out _));
         Assert.True(submit.GetProperty("responses").TryGetProperty("413", out _));
+        Assert.Equal("bearer", doc.GetProperty("components").GetProperty("securitySchemes").GetProperty("bearer").GetProperty("scheme").GetString());
+        Assert.True(submit.GetProperty("security")[0].TryGetProperty("bearer", out _));
+        Assert.False(paths.GetProperty("/ping").GetProperty("get").TryGetProperty("security", out _));
     }
 
     [Fact]
