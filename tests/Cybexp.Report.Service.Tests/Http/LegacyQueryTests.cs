@@ -96,6 +96,24 @@ public sealed class LegacyQueryTests
     }
 
     [Fact]
+    public async Task Redo_WhileAWorkerHoldsTheQuery_WaitsForThatRun()
+    {
+        await using var api = await StartWithoutWorkerAsync();
+        Assert.Equal(202, (await api.PostAsync("/query", ApiHarness.Carol, CountQuery)).Status);
+        var claim = await api.Store.Queries.ClaimNextAsync("test", TimeSpan.FromSeconds(30), CancellationToken.None);
+        Assert.NotNull(claim);
+
+        var redo = await api.PostAsync("/query", ApiHarness.Carol, """{"type": "count", "data": {"sub_type": "ipv4", "data": "198.51.100.7"}, "redo": true}""");
+        Assert.Equal(202, redo.Status);
+        Assert.Equal(CheckBackLater, redo.Body);
+        Assert.Equal(1, await api.QueryCountAsync());
+
+        // The claim still holds: the worker's run completes and is the answer.
+        await api.CompleteAsync(claim);
+        Assert.Equal(201, (await api.PostAsync("/query", ApiHarness.Carol, CountQuery)).Status);
+    }
+
+    [Fact]
     public async Task SameQueryInTheNextClockHour_IsANewQuery()
     {
         await using var api = await StartWithoutWorkerAsync();

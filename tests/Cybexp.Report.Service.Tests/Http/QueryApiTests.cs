@@ -50,6 +50,22 @@ public sealed class QueryApiTests
     }
 
     [Fact]
+    public async Task Submit_Answers202WithTheIdAndItsLocation()
+    {
+        await using var api = await ApiHarness.StartAsync(worker: false);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/queries") { Content = new StringContent(CountQuery, Encoding.UTF8, "application/json") };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", ApiHarness.TokenFor(ApiHarness.Carol));
+        using var response = await api.Client.SendAsync(request);
+
+        Assert.Equal(202, (int)response.StatusCode);
+        var body = await response.Content.ReadAsStringAsync();
+        var id = System.Text.Json.JsonDocument.Parse(body).RootElement.GetProperty("id").GetInt64();
+        Assert.Equal($$"""{"id":{{id}},"status":"wait"}""", body);
+        Assert.Equal($"/api/v1/queries/{id}", response.Headers.Location?.OriginalString);
+        Assert.Equal("wait", (await api.GetAsync($"/api/v1/queries/{id}", ApiHarness.Carol)).Json.GetProperty("status").GetString());
+    }
+
+    [Fact]
     public async Task Related_SubmitWaitReport_GivesTheVectorSummary()
     {
         await using var api = await ApiHarness.StartAsync();
