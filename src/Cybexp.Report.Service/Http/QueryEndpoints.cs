@@ -14,6 +14,11 @@ internal sealed class QueryEndpoints(ICybexpStore store, ReportHttpApiOptions op
 {
     private const double SecondsPerHour = 3600;
 
+    // Find-or-enqueue of POST /query is two store calls: serialised here so that identical requests arriving together
+    // in this process make one query. (Several API processes on one store may still each queue one.) Never
+    // disposed: it lives as long as the API, and a SemaphoreSlim whose wait handle is never asked for holds nothing.
+    private readonly SemaphoreSlim _findOrEnqueue = new(1, 1);
+
     public async Task<IResult> SubmitAsync(HttpContext context)
     {
         var ct = context.RequestAborted;
@@ -133,31 +138,39 @@ internal sealed class QueryEndpoints(ICybexpStore store, ReportHttpApiOptions op
         var hourStart = Math.Floor(now / SecondsPerHour) * SecondsPerHour;
 
         long id;
-        var existing = await store.Queries.FindRecentAsync(userId, qtype, qhash, hourStart, ct).ConfigureAwait(false);
-        if (existing is not null && !redo && HasEnded(existing))
+        await _findOrEnqueue.WaitAsync(ct).ConfigureAwait(false);
+        try
         {
-            return ApiResults.Document(StatusCodes.Status201Created, existing.ReportJson);
-        }
-
-        if (existing is not null && !redo && existing.Status == QueryStatus.Processing)
-        {
-            return ApiResults.CheckBackLater();
-        }
-
-        if (existing is not null)
-        {
-            // Waiting, or redo: the original re-arms the same query. A redo of a query a worker holds right now
-            // cannot be requeued; its current run is the fresh answer.
-            id = existing.Id;
-            if (redo && await store.Queries.RequeueAsync(id, ct).ConfigureAwait(false))
+            var existing = await store.Queries.FindRecentAsync(userId, qtype, qhash, hourStart, ct).ConfigureAwait(false);
+            if (existing is not null && !redo && HasEnded(existing))
             {
-                log.LogInformation("query {Id} ({Type}) requeued by {User} (redo)", id, qtype, user.Hash);
+                return ApiResults.Document(StatusCodes.Status201Created, existing.ReportJson);
+            }
+
+            if (existing is not null && !redo && existing.Status == QueryStatus.Processing)
+            {
+                return ApiResults.CheckBackLater();
+            }
+
+            if (existing is not null)
+            {
+                // Waiting, or redo: the original re-arms the same query. A redo of a query a worker holds right now
+                // cannot be requeued; its current run is the fresh answer.
+                id = existing.Id;
+                if (redo && await store.Queries.RequeueAsync(id, ct).ConfigureAwait(false))
+                {
+                    log.LogInformation("query {Id} ({Type}) requeued by {User} (redo)", id, qtype, user.Hash);
+                }
+            }
+            else
+            {
+                id = await store.Queries.EnqueueAsync(new QuerySubmission(qtype, canonical, false, userId, qhash, null), ct).ConfigureAwait(false);
+                log.LogInformation("query {Id} ({Type}) submitted by {User} through /query", id, qtype, user.Hash);
             }
         }
-        else
+        finally
         {
-            id = await store.Queries.EnqueueAsync(new QuerySubmission(qtype, canonical, false, userId, qhash, null), ct).ConfigureAwait(false);
-            log.LogInformation("query {Id} ({Type}) submitted by {User} through /query", id, qtype, user.Hash);
+            _findOrEnqueue.Release();
         }
 
         var ended = await store.Queries.WaitForEndAsync(id, options.LegacyQueryWait, ct).ConfigureAwait(false);
