@@ -46,6 +46,7 @@ public static class CliApp
             Commands.DecryptCommand.Create(io),
             Commands.QueryCommand.Create(io),
             Commands.WorkerCommand.Create(io),
+            Commands.TokenCommand.Create(io),
         ];
     }
 }
