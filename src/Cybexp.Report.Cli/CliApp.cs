@@ -44,6 +44,10 @@ public static class CliApp
             Commands.KeygenCommand.Create(io),
             Commands.EncryptCommand.Create(io),
             Commands.DecryptCommand.Create(io),
+            Commands.IngestCommand.Create(io),
+            Commands.UserCommand.Create(io),
+            Commands.OrgCommand.Create(io),
+            Commands.GenerateCommand.Create(io),
         ];
     }
 }
