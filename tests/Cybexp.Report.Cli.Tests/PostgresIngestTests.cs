@@ -25,13 +25,16 @@ public sealed class PostgresIngestTests : IAsyncLifetime, IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     /// <summary>A <c>postgres:</c> store spec for a new, migrated schema.</summary>
-    private async Task<string> NewStoreAsync()
+    private async Task<string> NewStoreAsync() => (await NewSchemaStoreAsync()).Spec;
+
+    /// <summary>A <c>postgres:</c> store spec for a new, migrated schema, and the schema's name.</summary>
+    private async Task<(string Spec, string Schema)> NewSchemaStoreAsync()
     {
         var schema = _schemas.NewName();
         await (await _schemas.OpenAsync(TimeProvider.System, Ct, schema)).DisposeAsync();
         var server = await PostgresServer.GetAsync();
         var cs = new NpgsqlConnectionStringBuilder(server.ConnectionString) { SearchPath = schema };
-        return "postgres:" + cs.ConnectionString;
+        return ("postgres:" + cs.ConnectionString, schema);
     }
 
     [Fact]
@@ -77,6 +80,56 @@ public sealed class PostgresIngestTests : IAsyncLifetime, IDisposable
 
     [Fact]
     public async Task UsersAndOrgs_EndToEnd_OnPostgres() => await IdentityCommandsTests.ScenarioAsync(await NewStoreAsync());
+
+    [Fact]
+    public async Task Ingest_ServerGoingAwayMidIngest_ExitsOne_AndARerunCompletesConsistently()
+    {
+        var (store, schema) = await NewSchemaStoreAsync();
+        var application = "cybexp-ingest-" + Guid.NewGuid().ToString("N")[..12];
+        var spec = store + ";Application Name=" + application;
+        var file = Path.Combine(_dir, "g.ndjson");
+        await using (var writer = new StreamWriter(file))
+        {
+            await new ArchiveGenerator(new GeneratorOptions(2000, Seed: 9)).WriteAsync(writer, Ct);
+        }
+
+        var total = File.ReadLines(file).Count();
+        var ingest = RunAsync("ingest", "--store", spec, "--json", "--batch", "50", file);
+
+        // Kill the ingest's server sessions once the first batches are in, and keep killing them until it gives up.
+        await using (var admin = await PostgresSchemas.ConnectAsync(Ct))
+        {
+            await using var stored = new NpgsqlCommand($"SELECT count(*) FROM \"{schema}\".instances;", admin);
+            while (!ingest.IsCompleted && (long)(await stored.ExecuteScalarAsync(Ct))! == 0)
+            {
+                await Task.Delay(10, Ct);
+            }
+
+            Assert.False(ingest.IsCompleted, "the ingest ended before the server went away; give it more work");
+            while (!ingest.IsCompleted)
+            {
+                await using var kill = new NpgsqlCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1;", admin);
+                kill.Parameters.AddWithValue(application);
+                await kill.ExecuteScalarAsync(Ct);
+                await Task.Delay(20, Ct);
+            }
+        }
+
+        var failed = await ingest;
+        Assert.Equal(1, failed.Code);
+        Assert.Contains("error: the store failed during the ingest", failed.Err, StringComparison.Ordinal);
+        Assert.Empty(failed.Out);
+
+        var rerun = await RunAsync("ingest", "--store", spec, "--json", file);
+        Assert.True(rerun.Code == 0, rerun.Err);
+        var summary = JsonDocument.Parse(rerun.Out).RootElement;
+        Assert.Equal(total, summary.GetProperty("read").GetInt32());
+        Assert.Equal(total, summary.GetProperty("inserted").GetInt32() + summary.GetProperty("duplicates").GetInt32());
+        Assert.Equal(0, summary.GetProperty("updated").GetInt32());
+        Assert.Equal(0, summary.GetProperty("dangling_references").GetInt32());
+        var again = JsonDocument.Parse((await RunAsync("ingest", "--store", spec, "--json", file)).Out).RootElement;
+        Assert.Equal(total, again.GetProperty("duplicates").GetInt32());
+    }
 
     [Fact]
     public async Task Ingest_RefusedConnection_ExitsOne_WithAClearMessage()
