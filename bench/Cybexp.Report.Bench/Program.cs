@@ -16,4 +16,11 @@ if (args.Length > 0 && args[0] == "worker-throughput")
     return;
 }
 
+if (args.Length > 0 && args[0] == "ingest")
+{
+    // Ingest throughput, memory and store size: [--events N] [--store postgres:…] [--seed S] [--batch B].
+    await Cybexp.Report.Bench.IngestBenchmark.RunAsync(args[1..], CancellationToken.None);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

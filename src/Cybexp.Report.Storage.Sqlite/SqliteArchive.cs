@@ -10,10 +10,18 @@ namespace Cybexp.Report.Storage.Sqlite;
 /// <summary>The archive in SQLite: documents, the event/reference index, sessions and identity tables.</summary>
 internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
 {
+    /// <summary>Page cache of a writing connection: 64 MiB (negative: KiB).</summary>
+    private const string WriteCachePragma = "PRAGMA cache_size=-65536;";
+
     public async Task<WriteSummary> WriteAsync(IReadOnlyList<ArchiveDocument> batch, CancellationToken cancellationToken)
     {
         int inserted = 0, duplicates = 0, updated = 0;
         await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+
+        // Inserts land at random places in the hash-keyed indexes (instances.hash, event_refs): with SQLite's default
+        // 2 MiB page cache nearly every insert re-reads pages from the OS. A larger cache on the writing connection
+        // (the pool keeps it with the connection) keeps the index pages of a batch in memory.
+        await SqliteStore.ExecAsync(conn, WriteCachePragma, cancellationToken).ConfigureAwait(false);
         await using var tx = (SqliteTransaction)await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await using var w = new Writer(conn, tx);
         foreach (var doc in batch)

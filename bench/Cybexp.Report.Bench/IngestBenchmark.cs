@@ -1,0 +1,243 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Cybexp.Report.Core.Storage;
+using Cybexp.Report.Core.Tahoe;
+using Cybexp.Report.Service.Generation;
+using Cybexp.Report.Service.Hosting;
+using Cybexp.Report.Service.Ingest;
+
+namespace Cybexp.Report.Bench;
+
+/// <summary>
+/// The ingest load run outside BenchmarkDotNet:
+/// <c>dotnet run -c Release --project bench/Cybexp.Report.Bench -- ingest [--events N] [--store postgres:…] [--seed S] [--batch B]</c>.
+/// Generates N events (about 5 attributes each) to a temporary file, then ingests it into a fresh SQLite file and,
+/// when a PostgreSQL store is given (<c>--store</c> or <c>CYBEXP_BENCH_POSTGRES</c>), into PostgreSQL; prints
+/// events per second beside the targets, CPU time, peak working set and store bytes per event.
+/// </summary>
+public static class IngestBenchmark
+{
+    private const double SqliteTarget = 50_000;
+    private const double PostgresTarget = 25_000;
+    private const double MemoryTargetMiB = 300;
+
+    /// <summary>Runs the benchmark with command-line style arguments.</summary>
+    public static async Task RunAsync(string[] args, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var events = 200_000;
+        var seed = 42;
+        var batch = IngestDefaults.Batch;
+        string? postgres = Environment.GetEnvironmentVariable("CYBEXP_BENCH_POSTGRES");
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--events": events = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--seed": seed = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--batch": batch = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--store": postgres = args[++i]; break;
+                default: throw new ArgumentException($"unknown argument '{args[i]}' (accepted: --events N, --seed S, --batch B, --store postgres:CONNECTION_STRING)");
+            }
+        }
+
+        if (postgres is not null && !postgres.StartsWith("postgres", StringComparison.OrdinalIgnoreCase))
+        {
+            postgres = "postgres:" + postgres;
+        }
+
+        var dir = Directory.CreateTempSubdirectory("cybexp-ingest-bench-").FullName;
+        try
+        {
+            var input = Path.Combine(dir, "archive.ndjson");
+            var watch = Stopwatch.StartNew();
+            GeneratorSummary summary;
+            await using (var writer = new StreamWriter(input, append: false, new UTF8Encoding(false), 1 << 16))
+            {
+                summary = await new ArchiveGenerator(new GeneratorOptions(events, seed)).WriteAsync(writer, cancellationToken).ConfigureAwait(false);
+            }
+
+            var attributesPerEvent = await AttributesPerEventAsync(input, cancellationToken).ConfigureAwait(false);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"input: {summary.Events:N0} events, {summary.Documents:N0} documents, {new FileInfo(input).Length / 1048576.0:F0} MiB NDJSON, {attributesPerEvent:F1} attributes per event; generated in {watch.Elapsed.TotalSeconds:F1} s"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"machine: {Environment.ProcessorCount} logical cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 1073741824.0:F0} GiB available to .NET, batch {batch}"));
+
+            await ReadOnlyAsync(input, summary.Events, cancellationToken).ConfigureAwait(false);
+
+            var sqlitePath = Path.Combine(dir, "bench.db");
+            await IngestAsync("sqlite:" + sqlitePath, input, summary.Events, batch, SqliteTarget, cancellationToken).ConfigureAwait(false);
+            var bytes = new[] { "", "-wal", "-shm" }.Select(s => sqlitePath + s).Where(File.Exists).Sum(p => new FileInfo(p).Length);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"sqlite store size: {bytes / 1048576.0:F0} MiB, {(double)bytes / summary.Events:F0} bytes per event (database file plus WAL)"));
+
+            if (postgres is not null)
+            {
+                await IngestAsync(postgres, input, summary.Events, batch, PostgresTarget, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                Console.WriteLine("postgres: skipped (give --store postgres:CONNECTION_STRING or set CYBEXP_BENCH_POSTGRES)");
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>Reading, parsing and verifying alone: the share of the ingest that is not the store.</summary>
+    private static async Task ReadOnlyAsync(string input, long events, CancellationToken cancellationToken)
+    {
+        var process = Process.GetCurrentProcess();
+        var cpu = process.TotalProcessorTime;
+        var watch = Stopwatch.StartNew();
+        long documents = 0;
+        using (var reader = new StreamReader(input))
+        {
+            await foreach (var record in TahoeDocumentReader.ReadAsync(reader, cancellationToken).ConfigureAwait(false))
+            {
+                if (record.Document is { } doc && DocumentVerifier.Verify(doc).Count == 0 && ArchiveDocument.TryCreate(doc, out var archived, out _))
+                {
+                    _ = StoredDocumentText.Of(archived!);
+                    documents++;
+                }
+            }
+        }
+
+        process.Refresh();
+        var seconds = watch.Elapsed.TotalSeconds;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"read+verify only (no store): {documents:N0} documents in {seconds:F1} s wall, {(process.TotalProcessorTime - cpu).TotalSeconds:F1} s CPU = {events / seconds:N0} events/s"));
+    }
+
+    private static async Task<IngestSummary> IngestAsync(string spec, string input, long events, int batch, double target, CancellationToken cancellationToken)
+    {
+        var name = spec[..spec.IndexOf(':', StringComparison.Ordinal)];
+        await using var store = await StoreLocator.OpenAsync(spec, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+        var process = Process.GetCurrentProcess();
+        GC.Collect();
+        var cpu = process.TotalProcessorTime;
+        long rejected = 0;
+        var timed = new TimedArchive(store.Archive);
+        var watch = Stopwatch.StartNew();
+        IngestSummary summary;
+        using (var reader = new StreamReader(input))
+        {
+            summary = await new ArchiveIngestor(timed, batch).IngestAsync(
+                TahoeDocumentReader.ReadAsync(reader, cancellationToken),
+                (_, _) =>
+                {
+                    rejected++;
+                    return Task.CompletedTask;
+                },
+                progress: null,
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        var seconds = watch.Elapsed.TotalSeconds;
+        process.Refresh();
+        var cpuSeconds = (process.TotalProcessorTime - cpu).TotalSeconds;
+        var rate = events / seconds;
+        var peak = process.PeakWorkingSet64 / 1048576.0;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{name} ({store.Description}): {summary.Inserted:N0} inserted, {summary.Duplicates:N0} duplicates, {summary.Rejected:N0} rejected, {summary.DanglingReferences:N0} dangling references"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{name} ingest: {seconds:F1} s wall, {cpuSeconds:F1} s CPU (this process) -> {rate:N0} events/s (target >= {target:N0}: {(rate >= target ? "met" : "NOT met")}); {events / cpuSeconds:N0} events per CPU-second"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{name} time inside the store: {timed.Writes.TotalSeconds:F1} s in WriteAsync (batches), {timed.Dangling.TotalSeconds:F1} s counting dangling references; the rest is reading and verifying"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{name} peak working set (whole run so far): {peak:F0} MiB (target <= {MemoryTargetMiB:F0} MiB: {(peak <= MemoryTargetMiB ? "met" : "NOT met")})"));
+        return summary;
+    }
+
+    private static async Task<double> AttributesPerEventAsync(string input, CancellationToken cancellationToken)
+    {
+        // Attribute values inside the events' data (objects' attributes included), over the first 10,000 events.
+        long events = 0, refs = 0;
+        using var reader = new StreamReader(input);
+        await foreach (var record in TahoeDocumentReader.ReadAsync(reader, cancellationToken).ConfigureAwait(false))
+        {
+            if (record.Document is { } doc && doc["itype"] is TahoeString { Value: "event" } && doc["data"] is TahoeDict data)
+            {
+                events++;
+                refs += Leaves(data);
+                if (events == 10_000)
+                {
+                    break;
+                }
+            }
+        }
+
+        return events == 0 ? 0 : (double)refs / events;
+    }
+
+    private static long Leaves(TahoeValue value) => value switch
+    {
+        TahoeDict d => d.Entries.Sum(e => Leaves(e.Value)),
+        TahoeList l => l.Items.Sum(Leaves),
+        _ => 1,
+    };
+
+    /// <summary>The archive with the wall time spent in its writes and in the dangling-reference count.</summary>
+    private sealed class TimedArchive(IArchiveStore inner) : IArchiveStore
+    {
+        public TimeSpan Writes { get; private set; }
+
+        public TimeSpan Dangling { get; private set; }
+
+        public async Task<WriteSummary> WriteAsync(IReadOnlyList<ArchiveDocument> batch, CancellationToken cancellationToken)
+        {
+            var start = Stopwatch.GetTimestamp();
+            var result = await inner.WriteAsync(batch, cancellationToken).ConfigureAwait(false);
+            Writes += Stopwatch.GetElapsedTime(start);
+            return result;
+        }
+
+        public async Task<long> CountDanglingReferencesAsync(CancellationToken cancellationToken)
+        {
+            var start = Stopwatch.GetTimestamp();
+            var result = await inner.CountDanglingReferencesAsync(cancellationToken).ConfigureAwait(false);
+            Dangling += Stopwatch.GetElapsedTime(start);
+            return result;
+        }
+
+        public Task<IReadOnlyDictionary<string, long>> CountByItypeAsync(CancellationToken cancellationToken) => inner.CountByItypeAsync(cancellationToken);
+
+        public Task<long> CountEventsAsync(InstanceHash instance, EventFilter filter, Visibility visibility, CancellationToken cancellationToken) =>
+            inner.CountEventsAsync(instance, filter, visibility, cancellationToken);
+
+        public Task<IReadOnlyList<BucketCount>> CountEventsByBucketAsync(InstanceHash instance, EventFilter filter, Visibility visibility, double origin, double bucketSeconds, CancellationToken cancellationToken) =>
+            inner.CountEventsByBucketAsync(instance, filter, visibility, origin, bucketSeconds, cancellationToken);
+
+        public Task<(double First, double Last)?> EventTimeSpanAsync(InstanceHash instance, EventFilter filter, Visibility visibility, CancellationToken cancellationToken) =>
+            inner.EventTimeSpanAsync(instance, filter, visibility, cancellationToken);
+
+        public Task<IReadOnlyList<InstanceHash>> PageEventsAsync(InstanceHash instance, EventFilter filter, Visibility visibility, int skip, int take, CancellationToken cancellationToken) =>
+            inner.PageEventsAsync(instance, filter, visibility, skip, take, cancellationToken);
+
+        public Task<IReadOnlyList<ArchiveDocument>> GetDocumentsAsync(IReadOnlyCollection<InstanceHash> hashes, CancellationToken cancellationToken) =>
+            inner.GetDocumentsAsync(hashes, cancellationToken);
+
+        public Task<IReadOnlyList<InstanceHash>> SessionsOfEventAsync(InstanceHash eventHash, CancellationToken cancellationToken) =>
+            inner.SessionsOfEventAsync(eventHash, cancellationToken);
+
+        public Task<IReadOnlyList<InstanceHash>> EventsOfSessionAsync(InstanceHash session, Visibility visibility, int take, CancellationToken cancellationToken) =>
+            inner.EventsOfSessionAsync(session, visibility, take, cancellationToken);
+
+        public IAsyncEnumerable<EventEdges> VisibleEventsAsync(Visibility visibility, CancellationToken cancellationToken) =>
+            inner.VisibleEventsAsync(visibility, cancellationToken);
+
+        public Task<IReadOnlySet<InstanceHash>> AttributesAmongAsync(IReadOnlyCollection<InstanceHash> hashes, CancellationToken cancellationToken) =>
+            inner.AttributesAmongAsync(hashes, cancellationToken);
+
+        public Task<long> VersionAsync(CancellationToken cancellationToken) => inner.VersionAsync(cancellationToken);
+    }
+
+    /// <summary>The CLI's default batch, repeated here so the benchmark measures what users run.</summary>
+    private static class IngestDefaults
+    {
+        public const int Batch = 2000;
+    }
+}
