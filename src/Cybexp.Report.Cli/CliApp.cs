@@ -47,6 +47,8 @@ public static class CliApp
             Commands.QueryCommand.Create(io),
             Commands.WorkerCommand.Create(io),
             Commands.TokenCommand.Create(io),
+            Commands.ServeCommand.Create(io),
+            Commands.DemoCommand.Create(io),
             Commands.IngestCommand.Create(io),
             Commands.UserCommand.Create(io),
             Commands.OrgCommand.Create(io),
