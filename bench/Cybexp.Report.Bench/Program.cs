@@ -23,4 +23,11 @@ if (args.Length > 0 && args[0] == "ingest")
     return;
 }
 
+if (args.Length > 0 && args[0] == "engines")
+{
+    // Report latency through the pipeline on generated data: [--events N] [--queries Q] [--store S].
+    await Cybexp.Report.Bench.EngineLatencyBenchmark.RunAsync(args[1..], CancellationToken.None);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
