@@ -45,7 +45,7 @@ public static class EngineLatencyBenchmark
             var counts = await store.Archive.CountByItypeAsync(ct).ConfigureAwait(false);
             if (!counts.ContainsKey("event"))
             {
-                await new ArchiveIngestor(store.Archive, 5000).IngestAsync(Records(generator.Documents()), (r, _) => throw new InvalidOperationException(r.Reason), null, ct).ConfigureAwait(false);
+                await new ArchiveIngestor(store.Archive, 5000).IngestAsync(TahoeDocumentRecords.From(generator.Documents()), (r, _) => throw new InvalidOperationException(r.Reason), null, ct).ConfigureAwait(false);
                 Console.WriteLine($"ingested {events:N0} generated events into {store.Description} in {watch.Elapsed.TotalSeconds:F1} s");
             }
 
@@ -105,16 +105,5 @@ public static class EngineLatencyBenchmark
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             Directory.Delete(dir, recursive: true);
         }
-    }
-
-    private static async IAsyncEnumerable<TahoeDocumentRecord> Records(IEnumerable<TahoeDict> docs)
-    {
-        long line = 0;
-        foreach (var d in docs)
-        {
-            yield return new TahoeDocumentRecord(++line, d, null);
-        }
-
-        await Task.CompletedTask.ConfigureAwait(false);
     }
 }

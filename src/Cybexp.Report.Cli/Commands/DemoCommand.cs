@@ -70,7 +70,7 @@ public static class DemoCommand
         await using var store = await SqliteStore.OpenAsync(path, TimeProvider.System, ct).ConfigureAwait(false);
         var generator = new ArchiveGenerator(options);
         var summary = await new ArchiveIngestor(store.Archive).IngestAsync(
-            Records(generator.Documents()),
+            TahoeDocumentRecords.From(generator.Documents()),
             (reject, _) => throw new InvalidOperationException($"generated document rejected: {reject.Reason}"),
             null,
             ct).ConfigureAwait(false);
@@ -139,17 +139,6 @@ public static class DemoCommand
         }
 
         return ExitCodes.Ok;
-    }
-
-    private static async IAsyncEnumerable<TahoeDocumentRecord> Records(IEnumerable<TahoeDict> docs)
-    {
-        long line = 0;
-        foreach (var d in docs)
-        {
-            yield return new TahoeDocumentRecord(++line, d, null);
-        }
-
-        await Task.CompletedTask.ConfigureAwait(false);
     }
 
     private static async Task<TahoeDict> AskAsync(HttpClient http, TextWriter o, string type, string data, CancellationToken ct)

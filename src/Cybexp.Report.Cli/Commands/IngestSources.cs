@@ -141,21 +141,9 @@ internal sealed class IngestSources(CliIo io, IReadOnlyList<string> files) : IAs
         await io.Err.WriteLineAsync(("error: " + message).AsMemory(), cancellationToken).ConfigureAwait(false);
     }
 
-    private static StreamReader OpenFile(string path) =>
-        new(
-            path,
-            new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true),
-            detectEncodingFromByteOrderMarks: true,
-            new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.Read, Options = FileOptions.Asynchronous | FileOptions.SequentialScan, BufferSize = 64 * 1024 });
+    private static StreamReader OpenFile(string path) => DocumentFiles.Open(path);
 
-    private static string Describe(Exception e) => e switch
-    {
-        FileNotFoundException => "no such file",
-        DirectoryNotFoundException => "no such directory",
-        UnauthorizedAccessException => "permission denied",
-        DecoderFallbackException => "not valid UTF-8",
-        _ => e.Message,
-    };
+    private static string Describe(Exception e) => DocumentFiles.Describe(e);
 
     /// <summary>
     /// The rejects file of one input, created on the first reject. When the input has no reject, a rejects file left by

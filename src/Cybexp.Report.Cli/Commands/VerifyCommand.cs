@@ -105,21 +105,9 @@ public static class VerifyCommand
         }
     }
 
-    private static StreamReader OpenFile(string path) =>
-        new(
-            path,
-            new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true),
-            detectEncodingFromByteOrderMarks: true,
-            new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.Read, Options = FileOptions.Asynchronous | FileOptions.SequentialScan, BufferSize = 64 * 1024 });
+    private static StreamReader OpenFile(string path) => DocumentFiles.Open(path);
 
-    private static string Describe(Exception e) => e switch
-    {
-        FileNotFoundException => "no such file",
-        DirectoryNotFoundException => "no such directory",
-        UnauthorizedAccessException => "permission denied",
-        DecoderFallbackException => "not valid UTF-8",
-        _ => e.Message,
-    };
+    private static string Describe(Exception e) => DocumentFiles.Describe(e);
 
     /// <summary>The reader's error without its leading <c>line N:</c> when N is the record's own line.</summary>
     private static string Reason(TahoeDocumentRecord record)

@@ -548,3 +548,19 @@ public static partial class TahoeDocumentReader
         private static partial Regex ParserPosition();
     }
 }
+
+/// <summary>Documents already in memory as reader records (for ingesting generated data without a file).</summary>
+public static class TahoeDocumentRecords
+{
+    /// <summary>One record per document, numbered from line 1.</summary>
+    public static async IAsyncEnumerable<TahoeDocumentRecord> From(IEnumerable<TahoeDict> documents)
+    {
+        long line = 0;
+        foreach (var d in documents)
+        {
+            yield return new TahoeDocumentRecord(++line, d, null);
+        }
+
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+}
