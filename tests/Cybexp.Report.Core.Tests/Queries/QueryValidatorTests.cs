@@ -78,3 +78,25 @@ public class QueryValidatorTests
         Assert.Equal(6 * 3600, c.IntervalSeconds);
     }
 }
+
+public class QueryDataDecodingTests
+{
+    [Fact]
+    public void DeeplyNestedQueryData_FailsWithAClearMessage_InBoundedTime()
+    {
+        var deep = new string('[', 100_000) + new string(']', 100_000);
+        Assert.False(PythonJson.TryParse(deep, DuplicateKeys.Reject, out _, out var error));
+        Assert.Contains("nested deeper than", error, StringComparison.Ordinal);
+        var failure = Assert.Throws<Cybexp.Report.Core.Reports.ReportFailedException>(() =>
+            Cybexp.Report.Core.Reports.ReportRunner.PrepareWithoutStore(new Cybexp.Report.Core.Reports.QueryInput("count", deep, false, "u"), null, 1_700_000_000));
+        Assert.Contains("must be a JSON object", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EncryptedQueryData_WithoutAKey_Fails_SayingSo()
+    {
+        var failure = Assert.Throws<Cybexp.Report.Core.Reports.ReportFailedException>(() =>
+            Cybexp.Report.Core.Reports.ReportRunner.PrepareWithoutStore(new Cybexp.Report.Core.Reports.QueryInput("count", "AAAA", true, "u"), null, 1_700_000_000));
+        Assert.Contains("no private key", failure.Message, StringComparison.Ordinal);
+    }
+}
