@@ -180,6 +180,34 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
         },
         cancellationToken);
 
+    public Task HeartbeatAsync(string workerId, CancellationToken cancellationToken) => store.RunAsync(
+        async conn =>
+        {
+            await using var cmd = new NpgsqlCommand("INSERT INTO workers (id, last_seen) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen;", conn);
+            cmd.Parameters.AddWithValue(workerId);
+            cmd.Parameters.AddWithValue(store.Time.NowSeconds());
+            return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        },
+        cancellationToken);
+
+    public Task RetireWorkerAsync(string workerId, CancellationToken cancellationToken) => store.RunAsync(
+        async conn =>
+        {
+            await using var cmd = new NpgsqlCommand("DELETE FROM workers WHERE id = $1;", conn);
+            cmd.Parameters.AddWithValue(workerId);
+            return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        },
+        cancellationToken);
+
+    public Task<int> CountLiveWorkersAsync(double since, CancellationToken cancellationToken) => store.RunAsync(
+        async conn =>
+        {
+            await using var cmd = new NpgsqlCommand("SELECT count(*) FROM workers WHERE last_seen >= $1;", conn);
+            cmd.Parameters.AddWithValue(since);
+            return (int)(long)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        },
+        cancellationToken);
+
     public Task WaitForWorkAsync(TimeSpan pollInterval, CancellationToken cancellationToken)
     {
         // Take the signal before starting the listener: its first LISTEN wakes this waiter, so an enqueue made before

@@ -163,6 +163,34 @@ internal sealed class SqliteQueryStore(SqliteStore store) : IQueryStore
         return result;
     }
 
+    public async Task HeartbeatAsync(string workerId, CancellationToken cancellationToken)
+    {
+        await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "INSERT INTO workers (id, last_seen) VALUES ($id, $now) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen;";
+        cmd.Parameters.AddWithValue("$id", workerId);
+        cmd.Parameters.AddWithValue("$now", store.Time.NowSeconds());
+        await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task RetireWorkerAsync(string workerId, CancellationToken cancellationToken)
+    {
+        await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "DELETE FROM workers WHERE id = $id;";
+        cmd.Parameters.AddWithValue("$id", workerId);
+        await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<int> CountLiveWorkersAsync(double since, CancellationToken cancellationToken)
+    {
+        await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "SELECT count(*) FROM workers WHERE last_seen >= $since;";
+        cmd.Parameters.AddWithValue("$since", since);
+        return Convert.ToInt32(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
+    }
+
     public Task WaitForWorkAsync(TimeSpan pollInterval, CancellationToken cancellationToken) =>
         Signal.Enqueued.WaitAsync(pollInterval, store.Time, cancellationToken);
 

@@ -127,6 +127,41 @@ public sealed class ServiceEndToEndTests : IDisposable
     }
 
     [Fact]
+    public async Task QueryCommand_GoesThroughTheQueue_WhenAServiceRuns_AndInProcessOtherwise()
+    {
+        var (store, host, http) = await StartAsync();
+        var spec = "sqlite:" + Path.Combine(_dir, "e2e.db");
+        await using (store)
+        {
+            await using (host)
+            using (http)
+            {
+                // The worker's first heartbeat is written as it starts; wait until it is visible.
+                for (var i = 0; i < 50 && await store.Queries.CountLiveWorkersAsync(TimeProvider.System.NowSeconds() - 15, CancellationToken.None) == 0; i++)
+                {
+                    await Task.Delay(100);
+                }
+
+                var output = new StringWriter();
+                var error = new StringWriter();
+                var code = await CliApp.RunAsync(["query", "--store", spec, "--user", "analyst@org1.example", "--type", "count", "--data", """{"sub_type":"ipv4","data":"198.51.100.7"}""", "--json"], output, error, new StringReader(string.Empty));
+                Assert.True(code == 0, error.ToString());
+                Assert.Contains("sent to the running report service", error.ToString(), StringComparison.Ordinal);
+                var report = PythonJson.Parse(output.ToString().Trim()).AsDict;
+                Assert.Equal(TahoeValue.Int(1), report["data"]);
+                Assert.Equal(TahoeValue.Float(1_700_000_000), report["timestamp"]); // computed by the service (its fixed now)
+            }
+
+            // The service stopped and retired its heartbeat: the next query is computed in-process.
+            var output2 = new StringWriter();
+            var error2 = new StringWriter();
+            var code2 = await CliApp.RunAsync(["query", "--store", spec, "--user", "analyst@org1.example", "--type", "count", "--data", """{"sub_type":"ipv4","data":"198.51.100.7"}""", "--json"], output2, error2, new StringReader(string.Empty));
+            Assert.Equal(0, code2);
+            Assert.DoesNotContain("sent to the running report service", error2.ToString(), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Demo_Once_PrintsEveryReport_AndTheCurlCommands()
     {
         var output = new StringWriter();

@@ -413,6 +413,21 @@ public abstract class StoreContractTests
     }
 
     [Fact]
+    public async Task Heartbeats_CountLiveWorkers_UntilTheyAgeOrRetire()
+    {
+        await using var store = await NewStoreAsync();
+        Assert.Equal(0, await store.Queries.CountLiveWorkersAsync(Time.NowSeconds() - 15, Ct));
+        await store.Queries.HeartbeatAsync("w1", Ct);
+        await store.Queries.HeartbeatAsync("w2", Ct);
+        await store.Queries.HeartbeatAsync("w1", Ct);
+        Assert.Equal(2, await store.Queries.CountLiveWorkersAsync(Time.NowSeconds() - 15, Ct));
+        await store.Queries.RetireWorkerAsync("w2", Ct);
+        Assert.Equal(1, await store.Queries.CountLiveWorkersAsync(Time.NowSeconds() - 15, Ct));
+        Time.Advance(TimeSpan.FromSeconds(20));
+        Assert.Equal(0, await store.Queries.CountLiveWorkersAsync(Time.NowSeconds() - 15, Ct));
+    }
+
+    [Fact]
     public async Task Ping_AnswersTrue_ForAnOpenStore()
     {
         await using var store = await NewStoreAsync();

@@ -20,6 +20,8 @@ public static class QueryCommand
         {"itype":"report","sub_type":…,"userid":…,"timestamp":…,"current_page":…,"next_page":…,"data":…,"_hash":…,"status":…}
         (a readable summary without --json). Exit status 0 when ready, 2 when failed (bad query, unknown user,
         failed decryption…), 1 when the store cannot be used.
+        When report workers serve the store (their heartbeat is recent), the query goes through the queue and is
+        computed by them; otherwise, with --in-process, or with --now, it is computed here.
         With --explain nothing runs: it prints {"qtype":…,"qdata":{…},"start":S,"end":E} (epoch seconds; 0 means
         unbounded) or the validation error (exit 2).
         Query data: --data JSON, or --data-file FILE holding plain JSON, or with --key PRIVATE.pem an encrypted blob
@@ -41,15 +43,22 @@ public static class QueryCommand
         var json = new Option<bool>("--json") { Description = "Print the report document as JSON." };
         var explain = new Option<bool>("--explain") { Description = "Print the normalised query and time range; run nothing." };
         var store = new Option<string?>("--store") { Description = "sqlite:PATH or postgres:CONNECTION_STRING (default: $CYBEXP_STORE or sqlite:cybexp-data/cybexp.db)." };
-        var command = new Command("query", Description) { user, type, data, dataFile, key, now, json, explain, store };
+        var inProcess = new Option<bool>("--in-process") { Description = "Compute here even when report workers serve the store." };
+        var command = new Command("query", Description) { user, type, data, dataFile, key, now, json, explain, store, inProcess };
         command.SetAction((p, ct) => RunAsync(
             io,
-            new Request(p.GetValue(user), p.GetValue(type)!, p.GetValue(data), p.GetValue(dataFile), p.GetValue(key), p.GetValue(now), p.GetValue(json), p.GetValue(explain), p.GetValue(store)),
+            new Request(p.GetValue(user), p.GetValue(type)!, p.GetValue(data), p.GetValue(dataFile), p.GetValue(key), p.GetValue(now), p.GetValue(json), p.GetValue(explain), p.GetValue(store), p.GetValue(inProcess)),
             ct));
         return command;
     }
 
-    private sealed record Request(string? User, string Type, string? Data, string? DataFile, string? Key, double? Now, bool Json, bool Explain, string? Store);
+    private sealed record Request(string? User, string Type, string? Data, string? DataFile, string? Key, double? Now, bool Json, bool Explain, string? Store, bool InProcess);
+
+    /// <summary>A worker whose last heartbeat is this recent counts as running (three beats).</summary>
+    private const double LiveWorkerSeconds = 15;
+
+    /// <summary>How long a query sent through the queue is waited for.</summary>
+    private static readonly TimeSpan QueueWait = TimeSpan.FromSeconds(120);
 
     private static async Task<int> RunAsync(CliIo io, Request r, CancellationToken ct)
     {
@@ -117,17 +126,43 @@ public static class QueryCommand
             db = await StoreLocator.OpenAsync(StoreLocator.Resolve(r.Store), TimeProvider.System, ct).ConfigureAwait(false);
             var userHash = (await db.Identity.FindUserAsync(r.User, ct).ConfigureAwait(false))?.Hash.Value
                            ?? (InstanceHash.TryParse(r.User, out var h) ? h.Value : r.User);
-            var outcome = await new ReportRunner(db, decryptor).RunAsync(new QueryInput(r.Type, qdata, encrypted, userHash), now, ct).ConfigureAwait(false);
-            if (r.Json)
+            TahoeDict report;
+            string status;
+            // Through the queue when a service serves this store (so the report is stored and computed where the
+            // service's key and settings are); here otherwise, or when asked to, or when "now" is fixed.
+            if (!r.InProcess && r.Now is null &&
+                await db.Queries.CountLiveWorkersAsync(now - LiveWorkerSeconds, ct).ConfigureAwait(false) > 0)
             {
-                await io.Out.WriteLineAsync(TahoeJsonWriter.Write(outcome.Report)).ConfigureAwait(false);
+                var qhash = encrypted ? null : InstanceHash.Of(qdata).Value;
+                var id = await db.Queries.EnqueueAsync(new QuerySubmission(r.Type, qdata, encrypted, userHash, qhash, null), ct).ConfigureAwait(false);
+                await io.Err.WriteLineAsync($"query {id} sent to the running report service").ConfigureAwait(false);
+                var ended = await db.Queries.WaitForEndAsync(id, QueueWait, ct).ConfigureAwait(false);
+                if (ended?.ReportJson is null)
+                {
+                    await io.Err.WriteLineAsync($"query {id} is still {ended?.Status ?? "unknown"} after {QueueWait.TotalSeconds} s; fetch it later (GET /api/v1/queries/{id}/report)").ConfigureAwait(false);
+                    return ExitCodes.Failure;
+                }
+
+                report = PythonJson.Parse(ended.ReportJson, DuplicateKeys.LastWins).AsDict;
+                status = ended.Status;
             }
             else
             {
-                ReportPrinter.Print(io.Out, outcome.Report);
+                var outcome = await new ReportRunner(db, decryptor).RunAsync(new QueryInput(r.Type, qdata, encrypted, userHash), now, ct).ConfigureAwait(false);
+                report = outcome.Report;
+                status = outcome.Status;
             }
 
-            return outcome.Status == QueryStatus.Ready ? ExitCodes.Ok : ExitCodes.Invalid;
+            if (r.Json)
+            {
+                await io.Out.WriteLineAsync(TahoeJsonWriter.Write(report)).ConfigureAwait(false);
+            }
+            else
+            {
+                ReportPrinter.Print(io.Out, report);
+            }
+
+            return status == QueryStatus.Ready ? ExitCodes.Ok : ExitCodes.Invalid;
         }
         catch (Exception e) when (e is StoreUnavailableException or ArgumentException)
         {

@@ -96,6 +96,15 @@ public interface IQueryStore
     /// </summary>
     Task WaitForWorkAsync(TimeSpan pollInterval, CancellationToken cancellationToken);
 
+    /// <summary>Records that worker <paramref name="workerId"/> is alive now (workers call it periodically).</summary>
+    Task HeartbeatAsync(string workerId, CancellationToken cancellationToken);
+
+    /// <summary>Removes the heartbeat of a worker that stops.</summary>
+    Task RetireWorkerAsync(string workerId, CancellationToken cancellationToken);
+
+    /// <summary>Number of workers whose last heartbeat is at or after <paramref name="since"/> (epoch seconds).</summary>
+    Task<int> CountLiveWorkersAsync(double since, CancellationToken cancellationToken);
+
     /// <summary>Waits until query <paramref name="id"/> ends or <paramref name="timeout"/> passes; returns its record.</summary>
     Task<QueryRecord?> WaitForEndAsync(long id, TimeSpan timeout, CancellationToken cancellationToken);
 }

@@ -87,6 +87,7 @@ public sealed class ReportWorker
         _log.LogInformation(
             "worker {WorkerId} started on {Store}: parallelism {Parallelism}, lease {Lease} s, poll {Poll} s, max attempts {MaxAttempts}",
             _options.WorkerId, _storeDescription, _options.Parallelism, _options.Lease.TotalSeconds, _options.PollInterval.TotalSeconds, _options.MaxAttempts);
+        var beating = HeartbeatLoopAsync(stoppingToken);
         using var slots = new SemaphoreSlim(_options.Parallelism, _options.Parallelism);
         using var drain = new CancellationTokenSource();
         var running = new List<Task>();
@@ -146,6 +147,45 @@ public sealed class ReportWorker
         }
 
         await ShutDownAsync(running, drain).ConfigureAwait(false);
+        await beating.ConfigureAwait(false);
+        try
+        {
+            using var retire = new CancellationTokenSource(FinalWriteTimeout, _time);
+            await _queries.RetireWorkerAsync(_options.WorkerId, retire.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is StoreUnavailableException or OperationCanceledException)
+        {
+            // The heartbeat simply ages out.
+            _log.LogDebug("could not remove the heartbeat of worker {WorkerId}: {Reason}", _options.WorkerId, e.Message);
+        }
+    }
+
+    /// <summary>
+    /// Announces this worker every <see cref="WorkerOptions.HeartbeatEvery"/> until stop, so clients such as
+    /// <c>cybexp-report query</c> can tell that a service is processing the queue. Failures only delay the next beat.
+    /// </summary>
+    private async Task HeartbeatLoopAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await _queries.HeartbeatAsync(_options.WorkerId, stoppingToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is StoreUnavailableException || (e is OperationCanceledException && !stoppingToken.IsCancellationRequested))
+            {
+                _log.LogDebug("heartbeat of worker {WorkerId} failed: {Reason}", _options.WorkerId, e.Message);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            if (!await PauseAsync(_options.HeartbeatEvery, stoppingToken).ConfigureAwait(false))
+            {
+                return;
+            }
+        }
     }
 
     private async Task ShutDownAsync(List<Task> running, CancellationTokenSource drain)

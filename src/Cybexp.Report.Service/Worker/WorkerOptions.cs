@@ -35,6 +35,9 @@ public sealed record WorkerOptions
     /// <summary>The longest pause between attempts to reach a store that went away. Default 30 s.</summary>
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How often the worker records its heartbeat; clients count a worker as running for three beats.</summary>
+    public TimeSpan HeartbeatEvery { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>When set, every report is computed as of this instant (epoch seconds) instead of the clock (<c>--now</c>).</summary>
     public double? FixedNow { get; init; }
 
