@@ -122,6 +122,20 @@ internal sealed class ScriptedStore(ICybexpStore inner) : ICybexpStore
 
         public Task WaitForWorkAsync(TimeSpan pollInterval, CancellationToken cancellationToken) => q.WaitForWorkAsync(pollInterval, cancellationToken);
 
+        public Task HeartbeatAsync(string workerId, CancellationToken cancellationToken)
+        {
+            s.ThrowIfDown();
+            return q.HeartbeatAsync(workerId, cancellationToken);
+        }
+
+        public Task RetireWorkerAsync(string workerId, CancellationToken cancellationToken)
+        {
+            s.ThrowIfDown();
+            return q.RetireWorkerAsync(workerId, cancellationToken);
+        }
+
+        public Task<int> CountLiveWorkersAsync(double since, CancellationToken cancellationToken) => q.CountLiveWorkersAsync(since, cancellationToken);
+
         public Task<QueryRecord?> WaitForEndAsync(long id, TimeSpan timeout, CancellationToken cancellationToken) => q.WaitForEndAsync(id, timeout, cancellationToken);
     }
 }
