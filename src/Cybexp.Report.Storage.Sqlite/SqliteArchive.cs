@@ -241,21 +241,29 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
 
     public async Task<IReadOnlyList<ArchiveDocument>> GetDocumentsAsync(IReadOnlyCollection<InstanceHash> hashes, CancellationToken cancellationToken)
     {
-        var result = new List<(long Seq, ArchiveDocument Doc)>(hashes.Count);
         if (hashes.Count == 0)
         {
             return [];
         }
 
+        // One statement per chunk of hashes (an IN list of blobs) rather than one per hash.
+        const int chunk = 500;
+        var result = new List<(long Seq, ArchiveDocument Doc)>(hashes.Count);
         await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var cmd = conn.CreateCommand();
-        cmd.CommandText = "SELECT seq, doc FROM instances WHERE hash = $h;";
-        var p = cmd.Parameters.Add("$h", SqliteType.Blob);
-        foreach (var h in hashes.Distinct())
+        foreach (var part in hashes.Distinct().Chunk(chunk))
         {
-            p.Value = h.ToBytes();
+            await using var cmd = conn.CreateCommand();
+            var names = new StringBuilder();
+            for (var i = 0; i < part.Length; i++)
+            {
+                var name = "$h" + i.ToString(CultureInfo.InvariantCulture);
+                names.Append(i == 0 ? string.Empty : ", ").Append(name);
+                cmd.Parameters.AddWithValue(name, part[i].ToBytes());
+            }
+
+            cmd.CommandText = $"SELECT seq, doc FROM instances WHERE hash IN ({names});";
             await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            if (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 result.Add((r.GetInt64(0), StoredDocumentText.Parse(r.GetString(1))));
             }
