@@ -76,12 +76,30 @@ public sealed class ArchiveDocument
     /// Checks <paramref name="document"/> (itype, sub_type, <c>_hash</c> equal to the hash of its content, edge lists,
     /// event fields) and builds the archive form, or says what is wrong.
     /// </summary>
-    public static bool TryCreate(TahoeDict document, out ArchiveDocument? result, out string error)
+    public static bool TryCreate(TahoeDict document, out ArchiveDocument? result, out string error) =>
+        TryCreate(document, recomputeHash: true, out result, out error);
+
+    /// <summary>
+    /// As <see cref="TryCreate(TahoeDict, out ArchiveDocument?, out string)"/> for a document that
+    /// <see cref="DocumentVerifier"/> has already found valid: the hash it recomputed is not computed again.
+    /// </summary>
+    public static bool TryCreateVerified(TahoeDict document, out ArchiveDocument? result, out string error) =>
+        TryCreate(document, recomputeHash: false, out result, out error);
+
+    private static bool TryCreate(TahoeDict document, bool recomputeHash, out ArchiveDocument? result, out string error)
     {
         result = null;
+        error = string.Empty;
         document = document.ContainsKey("_id") ? document.Without("_id") : document;
-        if (!UniqueText.TryCompute(document, out var unique, out error))
+        var unique = string.Empty;
+        if (recomputeHash && !UniqueText.TryCompute(document, out unique, out error))
         {
+            return false;
+        }
+
+        if (document["itype"] is not TahoeString || document["sub_type"] is not TahoeString)
+        {
+            error = "'itype' and 'sub_type' must be strings";
             return false;
         }
 
@@ -91,21 +109,24 @@ public sealed class ArchiveDocument
             return false;
         }
 
-        InstanceHash computed;
-        try
+        if (recomputeHash)
         {
-            computed = InstanceHash.Of(unique);
-        }
-        catch (ArgumentException e)
-        {
-            error = e.Message;
-            return false;
-        }
+            InstanceHash computed;
+            try
+            {
+                computed = InstanceHash.Of(unique);
+            }
+            catch (ArgumentException e)
+            {
+                error = e.Message;
+                return false;
+            }
 
-        if (computed != hash)
-        {
-            error = $"'_hash' does not match the content (content hashes to {computed})";
-            return false;
+            if (computed != hash)
+            {
+                error = $"'_hash' does not match the content (content hashes to {computed})";
+                return false;
+            }
         }
 
         var itype = document["itype"]!.AsString;

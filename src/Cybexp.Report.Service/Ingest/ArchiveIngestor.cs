@@ -89,6 +89,7 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int batchSize = 2000)
             return string.Join("; ", problems);
         }
 
-        return ArchiveDocument.TryCreate(record.Document, out doc, out var error) ? null : error;
+        // The verifier recomputed the hash already; do not hash the document a second time.
+        return ArchiveDocument.TryCreateVerified(record.Document, out doc, out var error) ? null : error;
     }
 }
