@@ -32,6 +32,7 @@ public sealed class SettingsTests : IDisposable
         Assert.Equal(3, s.Worker.MaxAttempts);
         Assert.Equal(TimeSpan.FromSeconds(2), s.Worker.PollInterval);
         Assert.Equal(TimeSpan.FromSeconds(10), s.Worker.ShutdownDeadline);
+        Assert.Equal(4, s.Worker.ThreatRankGraphs);
         Assert.Equal($"{Environment.MachineName}/{Environment.ProcessId}", s.Worker.WorkerId);
         Assert.Equal("localhost", s.Notifier.ApiHost);
         Assert.Equal(NotifierOptions.LoopbackOnly, s.Notifier.AllowedHosts);
@@ -50,6 +51,7 @@ public sealed class SettingsTests : IDisposable
             ["CYBEXP_STORE"] = "sqlite:from-env.db",
             ["CYBEXP_WORKER__PARALLELISM"] = "5",
             ["CYBEXP_WORKER__MAX_ATTEMPTS"] = "4",
+            ["CYBEXP_WORKER__THREAT_RANK_GRAPHS"] = "2",
             ["CYBEXP_API_HOST"] = "env-host",
             ["UNRELATED"] = "x",
         };
@@ -58,16 +60,18 @@ public sealed class SettingsTests : IDisposable
         Assert.Equal("file.pem", s.Key);
         Assert.Equal(5, s.Worker.Parallelism);
         Assert.Equal(4, s.Worker.MaxAttempts);
+        Assert.Equal(2, s.Worker.ThreatRankGraphs);
         Assert.Equal(TimeSpan.FromSeconds(12), s.Worker.Lease);
         Assert.Equal(TimeSpan.FromSeconds(0.5), s.Worker.PollInterval);
         Assert.Equal("env-host", s.Notifier.ApiHost);
         Assert.Equal(["a.example", "10.0.0.1"], s.Notifier.AllowedHosts);
 
-        var flagged = Load(json, env, new() { ["Store"] = "sqlite:from-flag.db", ["Worker:Parallelism"] = "9", ["Notify:Allow"] = "b.example,c.example", ["Worker:Now"] = "1625097600" });
+        var flagged = Load(json, env, new() { ["Store"] = "sqlite:from-flag.db", ["Worker:Parallelism"] = "9", ["Notify:Allow"] = "b.example,c.example", ["Worker:Now"] = "1625097600", ["Worker:ThreatRankGraphs"] = "0" });
         Assert.Equal("sqlite:from-flag.db", flagged.Store);
         Assert.Equal(9, flagged.Worker.Parallelism);
         Assert.Equal(["b.example", "c.example"], flagged.Notifier.AllowedHosts);
         Assert.Equal(1_625_097_600, flagged.Worker.FixedNow);
+        Assert.Equal(0, flagged.Worker.ThreatRankGraphs);
     }
 
     [Fact]

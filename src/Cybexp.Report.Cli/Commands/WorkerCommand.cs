@@ -39,7 +39,8 @@ public static class WorkerCommand
             AllowMultipleArgumentsPerToken = true,
         };
         var now = new Option<double?>("--now") { Description = "Compute every report as of this instant, in epoch seconds (key Worker:Now; for tests and replays)." };
-        var command = new Command("worker", Description) { store, key, parallelism, lease, poll, apiHost, notifyAllow, now };
+        var graphs = new Option<int?>("--threatrank-graphs") { Description = "ThreatRank graphs built at start and kept current, one per org set, most shared first (key Worker:ThreatRankGraphs; default 4; 0 = build on first use)." };
+        var command = new Command("worker", Description) { store, key, parallelism, lease, poll, apiHost, notifyAllow, now, graphs };
         command.SetAction((parseResult, cancellationToken) =>
         {
             var flags = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
@@ -52,6 +53,7 @@ public static class WorkerCommand
                 ["ApiHost"] = parseResult.GetValue(apiHost),
                 ["Notify:Allow"] = parseResult.GetValue(notifyAllow) is { Length: > 0 } hosts ? string.Join(',', hosts) : null,
                 ["Worker:Now"] = Invariant(parseResult.GetValue(now)),
+                ["Worker:ThreatRankGraphs"] = Invariant(parseResult.GetValue(graphs)),
             };
             CybexpSettings settings;
             Microsoft.Extensions.Configuration.IConfigurationRoot configuration;

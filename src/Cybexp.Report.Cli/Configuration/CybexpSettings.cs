@@ -22,7 +22,7 @@ public sealed class SettingsException(string message, Exception? inner = null) :
 /// <item><term>Key</term><description>Path of the cluster's private key (PEM) for encrypted query data.</description></item>
 /// <item><term>ApiHost</term><description>Host that loopback notification addresses stand for; default <c>localhost</c>.</description></item>
 /// <item><term>Notify:Allow</term><description>Hosts notifications may go to besides the API host: a JSON array, or a comma-separated list; default loopback only.</description></item>
-/// <item><term>Worker:Id, Worker:Parallelism, Worker:Lease, Worker:Poll, Worker:MaxAttempts, Worker:ShutdownDeadline, Worker:Now</term>
+/// <item><term>Worker:Id, Worker:Parallelism, Worker:Lease, Worker:Poll, Worker:MaxAttempts, Worker:ShutdownDeadline, Worker:Now, Worker:ThreatRankGraphs</term>
 /// <description>See <see cref="WorkerOptions"/>; durations in seconds, <c>Now</c> in epoch seconds.</description></item>
 /// </list>
 /// <para>Environment variables: <c>CYBEXP_</c>, then the key with <c>__</c> between sections and <c>_</c> allowed
@@ -42,7 +42,7 @@ public sealed record CybexpSettings
     public const string HelpText = """
         Configuration: appsettings.json in the current directory (optional), then CYBEXP_* environment variables, then
         flags; later sources win. Keys: Store, Key, ApiHost, Notify:Allow, Worker:{Id, Parallelism, Lease, Poll,
-        MaxAttempts, ShutdownDeadline, Now}. Environment names: CYBEXP_ + key, sections joined by '__', '_' allowed
+        MaxAttempts, ShutdownDeadline, Now, ThreatRankGraphs}. Environment names: CYBEXP_ + key, sections joined by '__', '_' allowed
         between words: CYBEXP_STORE, CYBEXP_KEY, CYBEXP_API_HOST, CYBEXP_NOTIFY__ALLOW=host1,host2,
         CYBEXP_WORKER__PARALLELISM=8, CYBEXP_WORKER__LEASE=30, CYBEXP_WORKER__MAX_ATTEMPTS=3.
         appsettings.json example: {"Store": "postgres:Host=db;Database=cybexp;Username=report",
@@ -118,6 +118,7 @@ public sealed record CybexpSettings
             MaxAttempts = Integer(configuration, "Worker:MaxAttempts") ?? defaults.MaxAttempts,
             ShutdownDeadline = Seconds(configuration, "Worker:ShutdownDeadline") ?? defaults.ShutdownDeadline,
             FixedNow = Number(configuration, "Worker:Now"),
+            ThreatRankGraphs = Integer(configuration, "Worker:ThreatRankGraphs") ?? defaults.ThreatRankGraphs,
         };
         try
         {

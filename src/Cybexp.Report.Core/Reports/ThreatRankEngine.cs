@@ -16,6 +16,37 @@ public sealed class ThreatRankGraphCache(IArchiveStore archive, int capacity = 1
 {
     private readonly ConcurrentDictionary<string, Lazy<Task<Entry>>> _graphs = new(StringComparer.Ordinal);
 
+    /// <summary>The graphs held now (built, possibly older than the archive), in order of their org lists.</summary>
+    public IReadOnlyList<HeldGraph> Held =>
+        [.. _graphs.Where(g => g.Value.IsValueCreated && g.Value.Value.IsCompletedSuccessfully)
+            .OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => g.Value.Value.Result)
+            .Select(e => new HeldGraph(e.Visibility, e.Version, e.Graph.EventCount))];
+
+    /// <summary>
+    /// Builds the graph of each of <paramref name="visibilities"/> and prepares its calculator (default decay) as of
+    /// <paramref name="now"/>, so that the first query of those users does not pay for it. Graphs already current
+    /// are left as they are.
+    /// </summary>
+    public async Task WarmAsync(IEnumerable<Visibility> visibilities, double now, CancellationToken cancellationToken)
+    {
+        foreach (var visibility in visibilities)
+        {
+            using var lease = await CalculatorAsync(visibility, now, ThreatRankCalculator.DefaultDecay, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Brings every held graph up to date with the archive and prepares its calculator as of <paramref name="now"/>
+    /// (graphs whose archive version is current cost one version look-up). Returns how many graphs were checked.
+    /// </summary>
+    public async Task<int> RefreshAsync(double now, CancellationToken cancellationToken)
+    {
+        var held = Held;
+        await WarmAsync(held.Select(h => h.Visibility), now, cancellationToken).ConfigureAwait(false);
+        return held.Count;
+    }
+
     /// <summary>The graph of the events <paramref name="visibility"/> may see, current with the archive.</summary>
     public async Task<ThreatRankGraph> GetAsync(Visibility visibility, CancellationToken cancellationToken) =>
         (await EntryAsync(visibility, cancellationToken).ConfigureAwait(false)).Graph;
@@ -94,16 +125,19 @@ public sealed class ThreatRankGraphCache(IArchiveStore archive, int capacity = 1
             builder.AddEvent(e.Hash.Value, e.Timestamp, e.Category == "malicious", e.Ref.Select(r => r.Value));
         }
 
-        return new Entry(version, builder.Build());
+        return new Entry(version, visibility, builder.Build());
     }
 
-    private sealed record Entry(long Version, ThreatRankGraph Graph)
+    private sealed record Entry(long Version, Visibility Visibility, ThreatRankGraph Graph)
     {
         public SemaphoreSlim Lock { get; } = new(1, 1);
 
         public Dictionary<double, (ThreatRankCalculator Calculator, double From, double Until)> Calculators { get; } = [];
     }
 }
+
+/// <summary>A graph a <see cref="ThreatRankGraphCache"/> holds: whose it is, the archive version it was built from, its size.</summary>
+public sealed record HeldGraph(Visibility Visibility, long ArchiveVersion, int Events);
 
 /// <summary>Exclusive use of a prepared calculator; dispose to let others use it.</summary>
 public sealed class CalculatorLease(ThreatRankCalculator calculator, SemaphoreSlim gate) : IDisposable

@@ -4,6 +4,7 @@ using Cybexp.Report.Core.Reports;
 using Cybexp.Report.Core.Storage;
 using Cybexp.Report.Core.Tahoe;
 using Cybexp.Report.Service.Notification;
+using Cybexp.Report.Service.Reports;
 using Microsoft.Extensions.Logging;
 
 namespace Cybexp.Report.Service.Worker;
@@ -41,6 +42,7 @@ public sealed class ReportWorker
     private readonly TimeProvider _time;
     private readonly ILogger _log;
     private readonly ReportRunner _runner;
+    private readonly ThreatRankPreloader _preloader;
     private readonly string _storeDescription;
     private long _ready;
     private long _failed;
@@ -67,7 +69,10 @@ public sealed class ReportWorker
         _notifier = notifier;
         _time = time;
         _log = logs.CreateLogger<ReportWorker>();
-        _runner = new ReportRunner(store, decryptor, new ThreatRankGraphCache(store.Archive));
+        var graphs = new ThreatRankGraphCache(store.Archive);
+        _runner = new ReportRunner(store, decryptor, graphs);
+        _preloader = new ThreatRankPreloader(
+            store, graphs, options.ThreatRankGraphs, options.GraphRefreshEvery, Now, time, _log);
         _storeDescription = store.Description;
     }
 
@@ -88,6 +93,7 @@ public sealed class ReportWorker
             "worker {WorkerId} started on {Store}: parallelism {Parallelism}, lease {Lease} s, poll {Poll} s, max attempts {MaxAttempts}",
             _options.WorkerId, _storeDescription, _options.Parallelism, _options.Lease.TotalSeconds, _options.PollInterval.TotalSeconds, _options.MaxAttempts);
         var beating = HeartbeatLoopAsync(stoppingToken);
+        var preloading = _preloader.RunAsync(stoppingToken);
         using var slots = new SemaphoreSlim(_options.Parallelism, _options.Parallelism);
         using var drain = new CancellationTokenSource();
         var running = new List<Task>();
@@ -148,6 +154,7 @@ public sealed class ReportWorker
 
         await ShutDownAsync(running, drain).ConfigureAwait(false);
         await beating.ConfigureAwait(false);
+        await preloading.ConfigureAwait(false);
         try
         {
             using var retire = new CancellationTokenSource(FinalWriteTimeout, _time);

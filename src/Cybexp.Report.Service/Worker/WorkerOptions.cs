@@ -38,6 +38,16 @@ public sealed record WorkerOptions
     /// <summary>How often the worker records its heartbeat; clients count a worker as running for three beats.</summary>
     public TimeSpan HeartbeatEvery { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How many ThreatRank graphs (one per set of orgs, those most users share first) the worker builds at start and
+    /// keeps in step with the archive, so that no query waits for a graph to be built. Default 4; 0 builds graphs
+    /// only when a query needs one.
+    /// </summary>
+    public int ThreatRankGraphs { get; init; } = 4;
+
+    /// <summary>How often held ThreatRank graphs are checked against the archive and rebuilt when it changed. Default 5 s.</summary>
+    public TimeSpan GraphRefreshEvery { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>When set, every report is computed as of this instant (epoch seconds) instead of the clock (<c>--now</c>).</summary>
     public double? FixedNow { get; init; }
 
@@ -63,6 +73,8 @@ public sealed record WorkerOptions
         Require(PollInterval >= TimeSpan.FromMilliseconds(10) && PollInterval <= TimeSpan.FromHours(1), $"the poll interval must be from 0.01 s to 1 hour, got {Seconds(PollInterval)} s");
         Require(ShutdownDeadline >= TimeSpan.Zero && ShutdownDeadline <= TimeSpan.FromHours(1), $"the shutdown deadline must be from 0 s to 1 hour, got {Seconds(ShutdownDeadline)} s");
         Require(MaxBackoff >= TimeSpan.FromMilliseconds(10), $"the maximum back-off must be at least 0.01 s, got {Seconds(MaxBackoff)} s");
+        Require(ThreatRankGraphs is >= 0 and <= 64, $"the number of threatrank graphs held must be from 0 to 64, got {ThreatRankGraphs}");
+        Require(GraphRefreshEvery >= TimeSpan.FromMilliseconds(100) && GraphRefreshEvery <= TimeSpan.FromHours(1), $"the threatrank graph refresh interval must be from 0.1 s to 1 hour, got {Seconds(GraphRefreshEvery)} s");
         Require(FixedNow is null || double.IsFinite(FixedNow.Value), "the fixed 'now' must be a finite number of epoch seconds");
     }
 
