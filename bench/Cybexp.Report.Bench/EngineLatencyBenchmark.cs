@@ -17,6 +17,8 @@ namespace Cybexp.Report.Bench;
 /// </summary>
 public static class EngineLatencyBenchmark
 {
+    private const int Warmup = 20;
+
     /// <summary>Runs the benchmark.</summary>
     public static async Task RunAsync(string[] args, CancellationToken ct)
     {
@@ -43,7 +45,8 @@ public static class EngineLatencyBenchmark
             var generator = new ArchiveGenerator(options);
             var watch = Stopwatch.StartNew();
             var counts = await store.Archive.CountByItypeAsync(ct).ConfigureAwait(false);
-            if (!counts.ContainsKey("event"))
+            var ingested = !counts.ContainsKey("event");
+            if (ingested)
             {
                 await new ArchiveIngestor(store.Archive, 5000).IngestAsync(TahoeDocumentRecords.From(generator.Documents()), (r, _) => throw new InvalidOperationException(r.Reason), null, ct).ConfigureAwait(false);
                 Console.WriteLine($"ingested {events:N0} generated events into {store.Description} in {watch.Elapsed.TotalSeconds:F1} s");
@@ -51,7 +54,9 @@ public static class EngineLatencyBenchmark
 
             var analyst = (await store.Identity.FindUserAsync(ArchiveGenerator.UserEmail(1, options.Orgs), ct).ConfigureAwait(false))!;
             var now = options.Start + (options.Days * 86400.0);
-            var runner = new ReportRunner(store, null);
+            // As a worker does (ThreatRankPreloader): the graph of the user's org set is built before queries arrive.
+            var graphs = new ThreatRankGraphCache(store.Archive);
+            var runner = new ReportRunner(store, null, graphs);
             var rng = new Random(1);
             var vis = await store.Identity.VisibilityOfAsync(analyst.Hash, ct).ConfigureAwait(false);
             var sample = new List<EventEdges>();
@@ -65,19 +70,29 @@ public static class EngineLatencyBenchmark
 
             var attrs = sample.SelectMany(e => e.Ref).Distinct().ToList();
             var attrDocs = (await store.Archive.GetDocumentsAsync(attrs.Take(500).ToList(), ct).ConfigureAwait(false)).Where(d => d.Itype == "attribute").ToList();
-            Console.WriteLine($"machine: {Environment.ProcessorCount} logical cores; {events:N0} events; {queries} queries per type; now = {now}");
+            Console.WriteLine($"machine: {Environment.ProcessorCount} logical cores; {events:N0} events; {queries} queries per type after {Warmup} warm-up queries; now = {now}");
+            var warm = Stopwatch.StartNew();
+            await graphs.WarmAsync([vis], now, ct).ConfigureAwait(false);
+            var graph = await graphs.GetAsync(vis, ct).ConfigureAwait(false);
+            Console.WriteLine($"threatrank graph built and calculator prepared (worker start) in {warm.Elapsed.TotalSeconds:F2} s: {graph.EventCount:N0} events, {graph.AttributeCount:N0} attributes, {graph.EdgeCount:N0} edges, {graph.ApproximateBytes / (1024 * 1024)} MiB of arrays");
 
             async Task MeasureAsync(string label, string target, Func<int, (string QType, TahoeValue Qdata)> make)
             {
                 var times = new List<double>();
                 var failed = 0;
-                for (var i = 0; i < queries; i++)
+
+                // The first queries of a type JIT-compile its code path; a running worker has long done that. The
+                // warm-up queries use other inputs (offset by `queries`) so the measured ones are not cache hits.
+                for (var i = 0; i < Warmup + queries; i++)
                 {
-                    var (qtype, qdata) = make(i);
+                    var (qtype, qdata) = make(i < Warmup ? queries + i : i - Warmup);
                     var t = Stopwatch.StartNew();
                     var outcome = await runner.RunAsync(new QueryInput(qtype, Canonical.Of(qdata), false, analyst.Hash.Value), now, ct).ConfigureAwait(false);
-                    times.Add(t.Elapsed.TotalMilliseconds);
-                    failed += outcome.Status == QueryStatus.Failed ? 1 : 0;
+                    if (i >= Warmup)
+                    {
+                        times.Add(t.Elapsed.TotalMilliseconds);
+                        failed += outcome.Status == QueryStatus.Failed ? 1 : 0;
+                    }
                 }
 
                 times.Sort();
@@ -98,7 +113,8 @@ public static class EngineLatencyBenchmark
             var rank = Stopwatch.StartNew();
             var ranked = await runner.RunAsync(new QueryInput("threatrank", Canonical.Of(TahoeValue.Dict(("last", TahoeValue.String("30 d")), ("top", TahoeValue.Int(10)))), false, analyst.Hash.Value), now, ct).ConfigureAwait(false);
             Console.WriteLine($"{"threatrank ranking of 30 days",-34} {rank.Elapsed.TotalSeconds,9:F2} s   (target <= 30 s) {ranked.Status}");
-            Console.WriteLine($"peak working set: {Process.GetCurrentProcess().PeakWorkingSet64 / (1024 * 1024)} MiB (target <= 1536 MiB for 1M events)");
+            var self = Process.GetCurrentProcess();
+            Console.WriteLine($"working set now: {self.WorkingSet64 / (1024 * 1024)} MiB; peak: {self.PeakWorkingSet64 / (1024 * 1024)} MiB{(ingested ? " (includes the ingest above; run again on the ingested store for the worker's figure)" : string.Empty)} (target <= 1536 MiB for 1M events)");
         }
         finally
         {
