@@ -7,6 +7,8 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.AspNetCore.OpenApi;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Routing.Template;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -110,8 +112,31 @@ public static class ReportHttpApi
             .Produces<CheckBackLater>(StatusCodes.Status202Accepted)
             .Produces<ApiMessage>(StatusCodes.Status400BadRequest);
 
-        app.MapFallback(() => ApiResults.Message(StatusCodes.Status404NotFound, "no such endpoint; see /openapi/v1.json"));
+        app.MapFallback((Func<HttpContext, IResult>)(context => NoEndpoint(context, app.Services.GetRequiredService<EndpointDataSource>())));
         return app;
+    }
+
+    // A path that exists with other methods is 405 with an Allow header (RFC 9110 §15.5.6); any other path is 404.
+    private static IResult NoEndpoint(HttpContext context, EndpointDataSource endpoints)
+    {
+        var path = context.Request.Path;
+        var allowed = endpoints.Endpoints
+            .OfType<RouteEndpoint>()
+            .Where(e => e.RoutePattern.RawText is { } raw && !raw.Contains("{*", StringComparison.Ordinal) &&
+                        new TemplateMatcher(TemplateParser.Parse(raw), []).TryMatch(path, []))
+            .SelectMany(e => e.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? [])
+            .Distinct(StringComparer.Ordinal)
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        if (allowed.Count == 0)
+        {
+            return ApiResults.Message(StatusCodes.Status404NotFound, "no such endpoint; see /openapi/v1.json");
+        }
+
+        context.Response.Headers.Allow = string.Join(", ", allowed);
+        return ApiResults.Message(
+            StatusCodes.Status405MethodNotAllowed,
+            $"method {context.Request.Method} is not allowed on {path}; allowed: {string.Join(", ", allowed)}");
     }
 
     /// <summary>

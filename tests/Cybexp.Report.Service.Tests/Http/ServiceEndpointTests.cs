@@ -67,6 +67,21 @@ public sealed class ServiceEndpointTests
         Assert.StartsWith("no such endpoint", response.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("GET", "/query", "POST")]
+    [InlineData("DELETE", "/api/v1/queries/7", "GET")]
+    [InlineData("PUT", "/api/v1/queries", "POST")]
+    [InlineData("POST", "/ping", "GET")]
+    public async Task KnownPath_WithAnotherMethod_Is405WithAllow(string method, string path, string allow)
+    {
+        await using var api = await ApiHarness.StartAsync(worker: false);
+        using var request = new HttpRequestMessage(new HttpMethod(method), path);
+        using var response = await api.Client.SendAsync(request);
+        Assert.Equal(405, (int)response.StatusCode);
+        Assert.Equal([allow], response.Content.Headers.Allow.Concat(response.Headers.TryGetValues("Allow", out var a) ? a : []).Distinct());
+        Assert.Contains($"method {method} is not allowed on {path}", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Build_WithoutASecret_RefusesWithAClearMessage()
     {
