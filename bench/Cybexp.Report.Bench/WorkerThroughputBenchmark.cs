@@ -106,7 +106,12 @@ public static class WorkerThroughputBenchmark
         {
             if (fleet is not null)
             {
+                // The run failed: show what the worker processes said.
                 await fleet.DisposeAsync().ConfigureAwait(false);
+                foreach (var line in fleet.Output.Split('\n').TakeLast(40))
+                {
+                    await Console.Error.WriteLineAsync(line).ConfigureAwait(false);
+                }
             }
 
             if (store is not null)
@@ -175,8 +180,20 @@ public static class WorkerThroughputBenchmark
         await Task.WhenAll(submitters).ConfigureAwait(false);
 
         // Counting by status scans the table: every 50 ms costs little next to the workers, at most 50 ms of error.
-        while (await EndedAsync(store, ct).ConfigureAwait(false) < before + n)
+        var ended = before;
+        var progress = Stopwatch.StartNew();
+        while (await EndedAsync(store, ct).ConfigureAwait(false) is var now && now < before + n)
         {
+            if (now != ended)
+            {
+                ended = now;
+                progress.Restart();
+            }
+            else if (progress.Elapsed > TimeSpan.FromSeconds(60))
+            {
+                throw new InvalidOperationException($"no query ended for 60 s ({now - before} of {n} done): are the workers running? (see their logs)");
+            }
+
             await Task.Delay(50, ct).ConfigureAwait(false);
         }
 
@@ -303,12 +320,15 @@ public static class WorkerThroughputBenchmark
     private sealed class WorkerFleet : IAsyncDisposable
     {
         private readonly List<Process> _processes = [];
-        private readonly List<Task> _drains = [];
+        private readonly List<Task<string>> _drains = [];
         private readonly List<ICybexpStore> _stores = [];
         private readonly List<Task> _running = [];
         private readonly CancellationTokenSource _stop = new();
 
         public bool IsSeparate => _processes.Count > 0;
+
+        /// <summary>What the worker processes wrote, once they ended.</summary>
+        public string Output { get; private set; } = string.Empty;
 
         public static async Task<WorkerFleet> StartInProcessAsync(Setup run, ICybexpStore submitterStore, CancellationToken ct)
         {
@@ -433,7 +453,8 @@ public static class WorkerThroughputBenchmark
             }
 
             _processes.Clear();
-            await Task.WhenAll(_drains).ConfigureAwait(false);
+            var outputs = await Task.WhenAll(_drains).ConfigureAwait(false);
+            Output = string.Concat(outputs);
             _stop.Dispose();
         }
     }

@@ -4,7 +4,7 @@ using Npgsql;
 namespace Cybexp.Report.Storage.Postgres;
 
 /// <summary>
-/// The query queue in PostgreSQL. The claim is one <c>UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED)</c>:
+/// The query queue in PostgreSQL. The claim is one <c>UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED)</c>:
 /// concurrent workers in any process each take a different row without waiting on each other. Enqueue and release
 /// NOTIFY the store's work channel, completion its end channel; waiters listen through the store's listener and also
 /// wake on this instance's own writes.
@@ -53,13 +53,17 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
             {
                 var now = store.Time.NowSeconds();
 
-                // One statement: the sub-select locks the oldest claimable rows, skipping rows other workers hold. The
+                // One statement: the sub-selects lock the oldest waiting rows and the longest-expired leases (each
+                // through its own partial index, so queries in progress are never visited), skipping rows other
+                // workers hold; the oldest of them are claimed (the rest are unlocked when the statement ends). The
                 // identity version is read in the same statement, so it is at least as new as every identity change
                 // that committed before the claim.
                 await using var cmd = new NpgsqlCommand(
+                    "WITH waiting AS (SELECT id FROM queries WHERE status = 'wait' ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED), " +
+                    "expired AS (SELECT id FROM queries WHERE status = 'processing' AND lease_expires < $3 ORDER BY lease_expires LIMIT $4 FOR UPDATE SKIP LOCKED), " +
+                    "c AS (SELECT id FROM waiting UNION ALL SELECT id FROM expired ORDER BY id LIMIT $4) " +
                     "UPDATE queries q SET status = 'processing', attempts = q.attempts + 1, claims = q.claims + 1, lease_token = $1 || '#' || q.id || '#' || (q.claims + 1), lease_expires = $2 " +
-                    "FROM (SELECT id FROM queries WHERE status = 'wait' OR (status = 'processing' AND lease_expires < $3) ORDER BY id FOR UPDATE SKIP LOCKED LIMIT $4) c " +
-                    $"WHERE q.id = c.id RETURNING {QualifiedColumns}, (SELECT version FROM identity_version WHERE id = 1);",
+                    $"FROM c WHERE q.id = c.id RETURNING {QualifiedColumns}, (SELECT version FROM identity_version WHERE id = 1);",
                     conn);
                 cmd.Parameters.AddWithValue(workerId);
                 cmd.Parameters.AddWithValue(now + lease.TotalSeconds);

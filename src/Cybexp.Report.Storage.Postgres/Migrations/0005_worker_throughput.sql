@@ -21,3 +21,9 @@ CREATE TRIGGER orgs_identity_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCAT
     FOR EACH STATEMENT EXECUTE FUNCTION bump_identity_version();
 CREATE TRIGGER org_members_identity_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON org_members
     FOR EACH STATEMENT EXECUTE FUNCTION bump_identity_version();
+
+-- The claim reads waiting queries and expired leases through separate indexes: one index over both made every claim
+-- visit each query in progress (their leases hold, so they are skipped) before reaching a waiting one.
+CREATE INDEX queries_waiting ON queries (id) WHERE status = 'wait';
+CREATE INDEX queries_leases ON queries (lease_expires) WHERE status = 'processing';
+DROP INDEX queries_claim;
