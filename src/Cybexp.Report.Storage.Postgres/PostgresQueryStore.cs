@@ -286,7 +286,7 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
         // Take the signal before starting the listener: its first LISTEN wakes this waiter, so an enqueue made before
         // the listener was up costs a re-check, not a poll interval.
         var wait = store.Enqueued.WaitAsync(pollInterval, store.Time, cancellationToken);
-        store.Listener.EnsureStarted();
+        store.Listener.EnsureListening(work: true, end: false);
         return wait;
     }
 
@@ -297,7 +297,7 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
         {
             // Take the signal before reading, so an end between the read and the wait is not missed.
             var wait = store.Ended.WaitAsync(TimeSpan.FromMilliseconds(250), store.Time, cancellationToken);
-            store.Listener.EnsureStarted();
+            store.Listener.EnsureListening(work: false, end: true);
             var record = await GetAsync(id, cancellationToken).ConfigureAwait(false);
             var left = deadline - store.Time.GetUtcNow();
             if (record is null || record.Status is QueryStatus.Ready or QueryStatus.Failed || left <= TimeSpan.Zero)
