@@ -60,6 +60,34 @@ internal sealed class PostgresIdentity(PostgresStore store) : IIdentityStore
         },
         cancellationToken);
 
+    public Task<UserAccess> FindUserAccessAsync(InstanceHash user, CancellationToken cancellationToken) => store.RunAsync(
+        async conn =>
+        {
+            // One statement, so the user, their orgs and the version all come from one snapshot.
+            await using var cmd = new NpgsqlCommand(
+                "SELECT v.version, u.email, u.name, u.sub_type, " +
+                "ARRAY(SELECT m.org_hash FROM org_members m WHERE m.user_hash = $1 AND m.role = 0) " +
+                "FROM identity_version v LEFT JOIN users u ON u.hash = $1 WHERE v.id = 1;",
+                conn);
+            cmd.Parameters.AddWithValue(user.ToBytes());
+            await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (!await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                throw new InvalidOperationException("the identity_version row is missing");
+            }
+
+            var version = r.GetInt64(0);
+            if (r.IsDBNull(1))
+            {
+                return new UserAccess(null, new Visibility([]), version);
+            }
+
+            var record = new UserRecord(user, r.GetString(1), r.GetString(2), r.GetString(3));
+            var orgs = r.GetFieldValue<byte[][]>(4).Select(h => InstanceHash.FromBytes(h).Value);
+            return new UserAccess(record, new Visibility(orgs), version);
+        },
+        cancellationToken);
+
     public async Task<TahoeDict?> GetIdentityDocumentAsync(InstanceHash hash, CancellationToken cancellationToken)
     {
         var docs = await store.Archive.GetDocumentsAsync([hash], cancellationToken).ConfigureAwait(false);

@@ -3,25 +3,46 @@ using Npgsql;
 namespace Cybexp.Report.Storage.Postgres;
 
 /// <summary>
-/// One dedicated connection per store that LISTENs on the store's work and end channels and turns notifications from
-/// any process into the store's in-process signals. Started on the first wait; reconnects when the connection drops.
-/// After every (re)connect it wakes all waiters once, since a notification sent while it was not listening is lost.
+/// One dedicated connection per store that LISTENs on the channels this process waits on (the work channel once a
+/// worker waits for work, the end channel once someone waits for a query's end) and turns notifications from any
+/// process into the store's in-process signals. A worker process thus never receives the end notifications it has no
+/// use for. Started on the first wait; reconnects when the connection drops or another channel is wanted. After every
+/// (re)connect it wakes the waiters of its channels once, since a notification sent while it was not listening is lost.
 /// </summary>
 internal sealed class PostgresListener(string connectionString, PostgresStore store) : IAsyncDisposable
 {
+    private const int Work = 1;
+    private const int End = 2;
     private static readonly TimeSpan ReconnectDelay = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan IdleCheck = TimeSpan.FromSeconds(30);
 
     private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _gate = new();
+    private int _wanted;
     private int _started;
     private Task _loop = Task.CompletedTask;
 
-    /// <summary>Starts listening unless already started.</summary>
-    public void EnsureStarted()
+    // Cancelled to make the loop reconnect with the channels wanted now.
+    private CancellationTokenSource _reconnect = new();
+
+    /// <summary>Listens on the work and/or end channel from now on (starting the listener unless already started).</summary>
+    public void EnsureListening(bool work, bool end)
     {
+        var add = (work ? Work : 0) | (end ? End : 0);
+        if ((Interlocked.Or(ref _wanted, add) & add) == add)
+        {
+            return;
+        }
+
         if (Interlocked.CompareExchange(ref _started, 1, 0) == 0)
         {
             _loop = Task.Run(() => RunAsync(_stop.Token));
+            return;
+        }
+
+        lock (_gate)
+        {
+            _reconnect.Cancel();
         }
     }
 
@@ -30,19 +51,40 @@ internal sealed class PostgresListener(string connectionString, PostgresStore st
         await _stop.CancelAsync().ConfigureAwait(false);
         await _loop.ConfigureAwait(false);
         _stop.Dispose();
+        _reconnect.Dispose();
     }
 
     private async Task RunAsync(CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
+            // The token first, then the channels: a channel added in between cancels this token.
+            CancellationTokenSource reconnect;
+            lock (_gate)
+            {
+                if (_reconnect.IsCancellationRequested)
+                {
+                    _reconnect.Dispose();
+                    _reconnect = new CancellationTokenSource();
+                }
+
+                reconnect = _reconnect;
+            }
+
+            var channels = Volatile.Read(ref _wanted);
+            using var both = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, reconnect.Token);
             try
             {
-                await ListenAsync(cancellationToken).ConfigureAwait(false);
+                await ListenAsync(channels, both.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 return;
+            }
+            catch (OperationCanceledException) when (reconnect.IsCancellationRequested)
+            {
+                // Another channel is wanted: listen again on a new connection at once.
+                continue;
             }
             catch (Exception e) when (PostgresStore.IsUnavailable(e))
             {
@@ -61,7 +103,7 @@ internal sealed class PostgresListener(string connectionString, PostgresStore st
         }
     }
 
-    private async Task ListenAsync(CancellationToken cancellationToken)
+    private async Task ListenAsync(int channels, CancellationToken cancellationToken)
     {
         await using var conn = new NpgsqlConnection(connectionString);
         conn.Notification += (_, e) =>
@@ -76,9 +118,19 @@ internal sealed class PostgresListener(string connectionString, PostgresStore st
             }
         };
         await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await PostgresStore.ExecAsync(conn, null, $"LISTEN \"{store.WorkChannel}\"; LISTEN \"{store.EndChannel}\";", cancellationToken).ConfigureAwait(false);
-        store.Enqueued.Set();
-        store.Ended.Set();
+        var listen = ((channels & Work) != 0 ? $"LISTEN \"{store.WorkChannel}\"; " : string.Empty) +
+                     ((channels & End) != 0 ? $"LISTEN \"{store.EndChannel}\";" : string.Empty);
+        await PostgresStore.ExecAsync(conn, null, listen, cancellationToken).ConfigureAwait(false);
+        if ((channels & Work) != 0)
+        {
+            store.Enqueued.Set();
+        }
+
+        if ((channels & End) != 0)
+        {
+            store.Ended.Set();
+        }
+
         while (true)
         {
             if (!await conn.WaitAsync(IdleCheck, cancellationToken).ConfigureAwait(false))

@@ -4,7 +4,7 @@ using Npgsql;
 namespace Cybexp.Report.Storage.Postgres;
 
 /// <summary>
-/// The query queue in PostgreSQL. The claim is one <c>UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED)</c>:
+/// The query queue in PostgreSQL. The claim is one <c>UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED)</c>:
 /// concurrent workers in any process each take a different row without waiting on each other. Enqueue and release
 /// NOTIFY the store's work channel, completion its end channel; waiters listen through the store's listener and also
 /// wake on this instance's own writes.
@@ -12,6 +12,7 @@ namespace Cybexp.Report.Storage.Postgres;
 internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
 {
     private const string Columns = "id, qtype, qdata, encrypted, userid, qhash, status, attempts, submitted, finished, notify_host, notify_port, notify_nonce, report_hash, report, error, lease_token, lease_expires";
+    private const string QualifiedColumns = "q.id, q.qtype, q.qdata, q.encrypted, q.userid, q.qhash, q.status, q.attempts, q.submitted, q.finished, q.notify_host, q.notify_port, q.notify_nonce, q.report_hash, q.report, q.error, q.lease_token, q.lease_expires";
 
     public Task<long> EnqueueAsync(QuerySubmission submission, CancellationToken cancellationToken) => store.RunAsync(
         async conn =>
@@ -38,30 +39,50 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
         },
         cancellationToken);
 
-    public Task<QueryClaim?> ClaimNextAsync(string workerId, TimeSpan lease, CancellationToken cancellationToken) => store.RunAsync(
-        async conn =>
-        {
-            var now = store.Time.NowSeconds();
-            // One statement: the sub-select locks the oldest claimable row, skipping rows other workers hold.
-            await using var cmd = new NpgsqlCommand(
-                "UPDATE queries SET status = 'processing', attempts = attempts + 1, claims = claims + 1, lease_token = $1 || '#' || id || '#' || (claims + 1), lease_expires = $2 " +
-                "WHERE id = (SELECT id FROM queries WHERE status = 'wait' OR (status = 'processing' AND lease_expires < $3) " +
-                "ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1) " +
-                $"RETURNING {Columns};",
-                conn);
-            cmd.Parameters.AddWithValue(workerId);
-            cmd.Parameters.AddWithValue(now + lease.TotalSeconds);
-            cmd.Parameters.AddWithValue(now);
-            await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            if (!await r.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                return null;
-            }
+    public async Task<QueryClaim?> ClaimNextAsync(string workerId, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        var claims = await ClaimManyAsync(workerId, lease, 1, cancellationToken).ConfigureAwait(false);
+        return claims.Count > 0 ? claims[0] : null;
+    }
 
-            var record = Read(r);
-            return new QueryClaim(record.Id, r.GetString(16), record.Attempts, r.GetDouble(17), record);
-        },
-        cancellationToken);
+    public Task<IReadOnlyList<QueryClaim>> ClaimManyAsync(string workerId, TimeSpan lease, int max, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        return store.RunAsync<IReadOnlyList<QueryClaim>>(
+            async conn =>
+            {
+                var now = store.Time.NowSeconds();
+
+                // One statement: the sub-selects lock the oldest waiting rows and the longest-expired leases (each
+                // through its own partial index, so queries in progress are never visited), skipping rows other
+                // workers hold; the oldest of them are claimed (the rest are unlocked when the statement ends). The
+                // identity version is read in the same statement, so it is at least as new as every identity change
+                // that committed before the claim.
+                await using var cmd = new NpgsqlCommand(
+                    "WITH waiting AS (SELECT id FROM queries WHERE status = 'wait' ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED), " +
+                    "expired AS (SELECT id FROM queries WHERE status = 'processing' AND lease_expires < $3 ORDER BY lease_expires LIMIT $4 FOR UPDATE SKIP LOCKED), " +
+                    "c AS (SELECT id FROM waiting UNION ALL SELECT id FROM expired ORDER BY id LIMIT $4) " +
+                    "UPDATE queries q SET status = 'processing', attempts = q.attempts + 1, claims = q.claims + 1, lease_token = $1 || '#' || q.id || '#' || (q.claims + 1), lease_expires = $2 " +
+                    $"FROM c WHERE q.id = c.id RETURNING {QualifiedColumns}, (SELECT version FROM identity_version WHERE id = 1);",
+                    conn);
+                cmd.Parameters.AddWithValue(workerId);
+                cmd.Parameters.AddWithValue(now + lease.TotalSeconds);
+                cmd.Parameters.AddWithValue(now);
+                cmd.Parameters.AddWithValue((long)max);
+                var claims = new List<QueryClaim>();
+                await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    var record = Read(r);
+                    claims.Add(new QueryClaim(record.Id, r.GetString(16), record.Attempts, r.GetDouble(17), record) { IdentityVersion = r.GetInt64(18) });
+                }
+
+                // RETURNING follows no order: hand the claims out oldest first.
+                claims.Sort((a, b) => a.QueryId.CompareTo(b.QueryId));
+                return claims;
+            },
+            cancellationToken);
+    }
 
     public Task<bool> RenewAsync(QueryClaim claim, TimeSpan lease, CancellationToken cancellationToken) => store.RunAsync(
         async conn =>
@@ -74,32 +95,84 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
         },
         cancellationToken);
 
-    public Task<bool> CompleteAsync(QueryClaim claim, QueryOutcome outcome, CancellationToken cancellationToken) => store.RunAsync(
-        async conn =>
-        {
-            // Fenced on the lease token: a worker that lost its claim writes nothing and notifies no one.
-            await using var cmd = new NpgsqlCommand(
-                "WITH u AS (UPDATE queries SET status = $1, report = $2, report_hash = $3, error = $4, finished = $5, lease_token = NULL, lease_expires = NULL " +
-                "WHERE id = $6 AND lease_token = $7 AND status = 'processing' RETURNING id) " +
-                "SELECT id, pg_notify($8, id::text) FROM u;",
-                conn);
-            cmd.Parameters.AddWithValue(outcome.Status);
-            cmd.Parameters.AddWithValue(outcome.ReportJson);
-            cmd.Parameters.AddWithValue(outcome.ReportHash.Value);
-            cmd.Parameters.Add(Text(outcome.Error));
-            cmd.Parameters.AddWithValue(store.Time.NowSeconds());
-            cmd.Parameters.AddWithValue(claim.QueryId);
-            cmd.Parameters.AddWithValue(claim.LeaseToken);
-            cmd.Parameters.AddWithValue(store.EndChannel);
-            var done = await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not null;
-            if (done)
-            {
-                store.Ended.Set();
-            }
+    public async Task<bool> CompleteAsync(QueryClaim claim, QueryOutcome outcome, CancellationToken cancellationToken)
+    {
+        var done = await CompleteManyAsync([new QueryCompletion(claim, outcome)], cancellationToken).ConfigureAwait(false);
+        return done[0];
+    }
 
-            return done;
-        },
-        cancellationToken);
+    public Task<IReadOnlyList<bool>> CompleteManyAsync(IReadOnlyList<QueryCompletion> completions, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(completions);
+        if (completions.Count == 0)
+        {
+            return Task.FromResult<IReadOnlyList<bool>>([]);
+        }
+
+        return store.RunAsync<IReadOnlyList<bool>>(
+            async conn =>
+            {
+                // One statement, so one transaction: each row is fenced on its own lease token (a worker that lost a
+                // claim writes nothing for it and notifies no one), and each report is stored with its final status.
+                // Waiters re-read the queries they wait for, so one notification (same payload, sent once per
+                // transaction) serves every query completed here.
+                await using var cmd = new NpgsqlCommand(
+                    "WITH u AS (UPDATE queries q SET status = v.status, report = v.report, report_hash = v.report_hash, error = v.error, finished = $7, lease_token = NULL, lease_expires = NULL " +
+                    "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS v (id, token, status, report, report_hash, error) " +
+                    "WHERE q.id = v.id AND q.lease_token = v.token AND q.status = 'processing' RETURNING v.token) " +
+                    "SELECT token, pg_notify($8, 'ended') FROM u;",
+                    conn);
+                var n = completions.Count;
+                var ids = new long[n];
+                var tokens = new string[n];
+                var statuses = new string[n];
+                var reports = new string[n];
+                var hashes = new string[n];
+                var errors = new string?[n];
+                for (var i = 0; i < n; i++)
+                {
+                    var (claim, outcome) = completions[i];
+                    ids[i] = claim.QueryId;
+                    tokens[i] = claim.LeaseToken;
+                    statuses[i] = outcome.Status;
+                    reports[i] = outcome.ReportJson;
+                    hashes[i] = outcome.ReportHash.Value;
+                    errors[i] = outcome.Error;
+                }
+
+                cmd.Parameters.AddWithValue(ids);
+                cmd.Parameters.AddWithValue(tokens);
+                cmd.Parameters.AddWithValue(statuses);
+                cmd.Parameters.AddWithValue(reports);
+                cmd.Parameters.AddWithValue(hashes);
+                cmd.Parameters.Add(new NpgsqlParameter<string?[]> { TypedValue = errors, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text });
+                cmd.Parameters.AddWithValue(store.Time.NowSeconds());
+                cmd.Parameters.AddWithValue(store.EndChannel);
+                // Lease tokens are unique per claim: they say which completions were stored.
+                var stored = new HashSet<string>(StringComparer.Ordinal);
+                await using (var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        stored.Add(r.GetString(0));
+                    }
+                }
+
+                if (stored.Count > 0)
+                {
+                    store.Ended.Set();
+                }
+
+                var done = new bool[n];
+                for (var i = 0; i < n; i++)
+                {
+                    done[i] = stored.Remove(tokens[i]);
+                }
+
+                return done;
+            },
+            cancellationToken);
+    }
 
     public Task<bool> ReleaseAsync(QueryClaim claim, CancellationToken cancellationToken) => store.RunAsync(
         async conn =>
@@ -213,7 +286,7 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
         // Take the signal before starting the listener: its first LISTEN wakes this waiter, so an enqueue made before
         // the listener was up costs a re-check, not a poll interval.
         var wait = store.Enqueued.WaitAsync(pollInterval, store.Time, cancellationToken);
-        store.Listener.EnsureStarted();
+        store.Listener.EnsureListening(work: true, end: false);
         return wait;
     }
 
@@ -224,7 +297,7 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
         {
             // Take the signal before reading, so an end between the read and the wait is not missed.
             var wait = store.Ended.WaitAsync(TimeSpan.FromMilliseconds(250), store.Time, cancellationToken);
-            store.Listener.EnsureStarted();
+            store.Listener.EnsureListening(work: false, end: true);
             var record = await GetAsync(id, cancellationToken).ConfigureAwait(false);
             var left = deadline - store.Time.GetUtcNow();
             if (record is null || record.Status is QueryStatus.Ready or QueryStatus.Failed || left <= TimeSpan.Zero)

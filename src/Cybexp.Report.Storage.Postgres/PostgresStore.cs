@@ -104,6 +104,22 @@ public sealed partial class PostgresStore : ICybexpStore
             builder.ApplicationName = "cybexp-report";
         }
 
+        // The same few statements run for every report: let the server parse and plan them once per connection
+        // (an explicit Max Auto Prepare in the connection string wins, 0 turns it off).
+        if (!Given(connectionString, "maxautoprepare"))
+        {
+            builder.MaxAutoPrepare = 64;
+            builder.AutoPrepareMinUsages = 2;
+        }
+
+        // Pooled connections leave no session state behind (no SET, temporary tables, session advisory locks or
+        // LISTEN: the listener has its own unpooled connection), so the reset statements Npgsql would otherwise send
+        // with the next command of every pooled connection are pure cost.
+        if (!Given(connectionString, "noresetonclose"))
+        {
+            builder.NoResetOnClose = true;
+        }
+
         var store = new PostgresStore(builder, schema, time);
         try
         {
@@ -248,6 +264,13 @@ public sealed partial class PostgresStore : ICybexpStore
 
         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
         return resolved;
+    }
+
+    /// <summary>True when the connection string sets <paramref name="keyword"/> (lowercase, without spaces).</summary>
+    private static bool Given(string connectionString, string keyword)
+    {
+        var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
+        return given.Keys.Cast<string>().Any(k => string.Equals(k.Replace(" ", string.Empty, StringComparison.Ordinal), keyword, StringComparison.OrdinalIgnoreCase));
     }
 
     internal static async Task ExecAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string sql, CancellationToken cancellationToken)

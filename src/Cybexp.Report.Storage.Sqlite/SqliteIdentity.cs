@@ -59,6 +59,40 @@ internal sealed class SqliteIdentity(SqliteStore store) : IIdentityStore
         return new Visibility(orgs);
     }
 
+    public async Task<UserAccess> FindUserAccessAsync(InstanceHash user, CancellationToken cancellationToken)
+    {
+        await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = conn.CreateCommand();
+
+        // One statement, so the version, the user and their orgs come from one snapshot. Kind 0: version, 1: user, 2: org.
+        cmd.CommandText =
+            "SELECT 0, version, NULL, NULL, NULL FROM identity_version WHERE id = 1 " +
+            "UNION ALL SELECT 1, NULL, email, name, sub_type FROM users WHERE hash = $u " +
+            "UNION ALL SELECT 2, org_hash, NULL, NULL, NULL FROM org_members WHERE user_hash = $u AND role = 0;";
+        cmd.Parameters.AddWithValue("$u", user.ToBytes());
+        long? version = null;
+        UserRecord? record = null;
+        var orgs = new List<string>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            switch (r.GetInt32(0))
+            {
+                case 0:
+                    version = r.GetInt64(1);
+                    break;
+                case 1:
+                    record = new UserRecord(user, r.GetString(2), r.GetString(3), r.GetString(4));
+                    break;
+                default:
+                    orgs.Add(InstanceHash.FromBytes((byte[])r.GetValue(1)).Value);
+                    break;
+            }
+        }
+
+        return new UserAccess(record, new Visibility(record is null ? [] : orgs), version);
+    }
+
     public async Task<TahoeDict?> GetIdentityDocumentAsync(InstanceHash hash, CancellationToken cancellationToken)
     {
         var docs = await store.Archive.GetDocumentsAsync([hash], cancellationToken).ConfigureAwait(false);

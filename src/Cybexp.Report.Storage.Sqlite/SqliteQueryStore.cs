@@ -40,24 +40,37 @@ internal sealed class SqliteQueryStore(SqliteStore store) : IQueryStore
 
     public async Task<QueryClaim?> ClaimNextAsync(string workerId, TimeSpan lease, CancellationToken cancellationToken)
     {
+        var claims = await ClaimManyAsync(workerId, lease, 1, cancellationToken).ConfigureAwait(false);
+        return claims.Count > 0 ? claims[0] : null;
+    }
+
+    public async Task<IReadOnlyList<QueryClaim>> ClaimManyAsync(string workerId, TimeSpan lease, int max, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
         var now = store.Time.NowSeconds();
         await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var cmd = conn.CreateCommand();
+
+        // One statement (SQLite runs one writer at a time); the identity version is read in the same statement.
         cmd.CommandText =
             "UPDATE queries SET status = 'processing', attempts = attempts + 1, claims = claims + 1, lease_token = $worker || '#' || id || '#' || (claims + 1), lease_expires = $expires " +
-            "WHERE id = (SELECT id FROM queries WHERE status = 'wait' OR (status = 'processing' AND lease_expires < $now) ORDER BY id LIMIT 1) " +
-            $"RETURNING {Columns};";
+            "WHERE id IN (SELECT id FROM queries WHERE status = 'wait' OR (status = 'processing' AND lease_expires < $now) ORDER BY id LIMIT $max) " +
+            $"RETURNING {Columns}, (SELECT version FROM identity_version WHERE id = 1);";
         cmd.Parameters.AddWithValue("$worker", workerId);
         cmd.Parameters.AddWithValue("$expires", now + lease.TotalSeconds);
         cmd.Parameters.AddWithValue("$now", now);
+        cmd.Parameters.AddWithValue("$max", max);
+        var claims = new List<QueryClaim>();
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        if (!await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            return null;
+            var record = Read(r);
+            claims.Add(new QueryClaim(record.Id, r.GetString(16), record.Attempts, r.GetDouble(17), record) { IdentityVersion = r.GetInt64(18) });
         }
 
-        var record = Read(r);
-        return new QueryClaim(record.Id, r.GetString(16), record.Attempts, r.GetDouble(17), record);
+        // RETURNING follows no order: hand the claims out oldest first.
+        claims.Sort((a, b) => a.QueryId.CompareTo(b.QueryId));
+        return claims;
     }
 
     public async Task<bool> RenewAsync(QueryClaim claim, TimeSpan lease, CancellationToken cancellationToken)
@@ -73,20 +86,49 @@ internal sealed class SqliteQueryStore(SqliteStore store) : IQueryStore
 
     public async Task<bool> CompleteAsync(QueryClaim claim, QueryOutcome outcome, CancellationToken cancellationToken)
     {
+        var done = await CompleteManyAsync([new QueryCompletion(claim, outcome)], cancellationToken).ConfigureAwait(false);
+        return done[0];
+    }
+
+    public async Task<IReadOnlyList<bool>> CompleteManyAsync(IReadOnlyList<QueryCompletion> completions, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(completions);
+        var done = new bool[completions.Count];
+        if (completions.Count == 0)
+        {
+            return done;
+        }
+
         await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+
+        // One transaction for all: one commit instead of one per report. Each row is fenced on its own lease token, so
+        // a worker that lost a claim writes nothing for it.
+        await using var tx = (SqliteTransaction)await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await using var cmd = conn.CreateCommand();
-        // Fenced on the lease token: a worker that lost its claim writes nothing.
+        cmd.Transaction = tx;
         cmd.CommandText = "UPDATE queries SET status = $status, report = $report, report_hash = $rh, error = $error, finished = $now, lease_token = NULL, lease_expires = NULL " +
                           "WHERE id = $id AND lease_token = $token AND status = 'processing';";
-        cmd.Parameters.AddWithValue("$status", outcome.Status);
-        cmd.Parameters.AddWithValue("$report", outcome.ReportJson);
-        cmd.Parameters.AddWithValue("$rh", outcome.ReportHash.Value);
-        cmd.Parameters.AddWithValue("$error", (object?)outcome.Error ?? DBNull.Value);
+        var status = cmd.Parameters.Add("$status", SqliteType.Text);
+        var report = cmd.Parameters.Add("$report", SqliteType.Text);
+        var reportHash = cmd.Parameters.Add("$rh", SqliteType.Text);
+        var error = cmd.Parameters.Add("$error", SqliteType.Text);
         cmd.Parameters.AddWithValue("$now", store.Time.NowSeconds());
-        cmd.Parameters.AddWithValue("$id", claim.QueryId);
-        cmd.Parameters.AddWithValue("$token", claim.LeaseToken);
-        var done = await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
-        if (done)
+        var id = cmd.Parameters.Add("$id", SqliteType.Integer);
+        var token = cmd.Parameters.Add("$token", SqliteType.Text);
+        for (var i = 0; i < completions.Count; i++)
+        {
+            var (claim, outcome) = completions[i];
+            status.Value = outcome.Status;
+            report.Value = outcome.ReportJson;
+            reportHash.Value = outcome.ReportHash.Value;
+            error.Value = (object?)outcome.Error ?? DBNull.Value;
+            id.Value = claim.QueryId;
+            token.Value = claim.LeaseToken;
+            done[i] = await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+        }
+
+        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+        if (done.Any(d => d))
         {
             Signal.Ended.Set();
         }

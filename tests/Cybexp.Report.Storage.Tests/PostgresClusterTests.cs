@@ -104,6 +104,31 @@ public sealed class PostgresClusterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Listener_OfAWorker_AddsTheEndChannel_WhenSomeoneWaitsForAnEnd_AndKeepsHearingWork()
+    {
+        // a's clock never moves: no poll interval or re-check fires, so only notifications end its waits. A worker
+        // process listens on the work channel only; the first wait for an end must add the end channel.
+        var schema = _schemas.NewName();
+        await using var a = await _schemas.OpenAsync(new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(1_625_097_600)), Ct, schema);
+        await using var b = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
+        await a.Queries.WaitForWorkAsync(TimeSpan.FromSeconds(10), Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+
+        var id = await b.Queries.EnqueueAsync(Count("u"), Ct);
+        var claim = (await b.Queries.ClaimNextAsync("w", TimeSpan.FromMinutes(1), Ct))!;
+        var ending = a.Queries.WaitForEndAsync(id, TimeSpan.FromMinutes(1), Ct);
+        await Task.Delay(500, Ct);
+        Assert.False(ending.IsCompleted);
+        Assert.True(await b.Queries.CompleteAsync(claim, Ready(id), Ct));
+        Assert.Equal(QueryStatus.Ready, (await ending.WaitAsync(TimeSpan.FromSeconds(5), Ct))!.Status);
+
+        var working = a.Queries.WaitForWorkAsync(TimeSpan.FromSeconds(30), Ct);
+        await Task.Delay(300, Ct);
+        Assert.False(working.IsCompleted, "nothing was enqueued, yet the waiter woke");
+        await b.Queries.EnqueueAsync(Count("u"), Ct);
+        await working.WaitAsync(TimeSpan.FromSeconds(5), Ct);
+    }
+
+    [Fact]
     public async Task Listener_Reconnects_AfterItsConnectionIsKilled()
     {
         var schema = _schemas.NewName();

@@ -401,6 +401,171 @@ public abstract class StoreContractTests
     }
 
     [Fact]
+    public async Task ClaimMany_TakesUpToMaxOldestFirst_EachWithALeaseOfItsOwn()
+    {
+        await using var store = await NewStoreAsync();
+        var ids = new List<long>();
+        for (var i = 0; i < 5; i++)
+        {
+            ids.Add(await store.Queries.EnqueueAsync(Count("u" + i), Ct));
+        }
+
+        var first = await store.Queries.ClaimManyAsync("w1", TimeSpan.FromSeconds(30), 3, Ct);
+        Assert.Equal(ids.Take(3), first.Select(c => c.QueryId));
+        Assert.All(first, c => Assert.Equal(1, c.Attempt));
+        Assert.All(first, c => Assert.Equal(QueryStatus.Processing, c.Query.Status));
+        Assert.Equal(3, first.Select(c => c.LeaseToken).Distinct().Count());
+        var rest = await store.Queries.ClaimManyAsync("w2", TimeSpan.FromSeconds(30), 10, Ct);
+        Assert.Equal(ids.Skip(3), rest.Select(c => c.QueryId));
+        Assert.Empty(await store.Queries.ClaimManyAsync("w3", TimeSpan.FromSeconds(30), 10, Ct));
+        Assert.True(await store.Queries.CompleteAsync(first[1], Ready(), Ct));
+        Assert.Equal(QueryStatus.Ready, (await store.Queries.GetAsync(ids[1], Ct))!.Status);
+    }
+
+    [Fact]
+    public async Task ClaimMany_TakesExpiredLeasesAgain_CountingTheAttempt()
+    {
+        await using var store = await NewStoreAsync();
+        await store.Queries.EnqueueAsync(Count("a"), Ct);
+        await store.Queries.EnqueueAsync(Count("b"), Ct);
+        var stale = await store.Queries.ClaimManyAsync("w1", TimeSpan.FromSeconds(30), 5, Ct);
+        Assert.Equal(2, stale.Count);
+        Assert.Empty(await store.Queries.ClaimManyAsync("w2", TimeSpan.FromSeconds(30), 5, Ct));
+        Time.Advance(TimeSpan.FromSeconds(31));
+        var fresh = await store.Queries.ClaimManyAsync("w2", TimeSpan.FromSeconds(30), 5, Ct);
+        Assert.Equal(stale.Select(c => c.QueryId), fresh.Select(c => c.QueryId));
+        Assert.All(fresh, c => Assert.Equal(2, c.Attempt));
+        Assert.False(await store.Queries.CompleteAsync(stale[0], Ready(), Ct));
+        Assert.True(await store.Queries.CompleteAsync(fresh[0], Ready(), Ct));
+    }
+
+    [Fact]
+    public async Task CompleteMany_StoresEachOutcome_OnlyWhereItsOwnLeaseHolds()
+    {
+        await using var store = await NewStoreAsync();
+        var a = await store.Queries.EnqueueAsync(Count("a"), Ct);
+        var b = await store.Queries.EnqueueAsync(Count("b"), Ct);
+        var c = await store.Queries.EnqueueAsync(Count("c"), Ct);
+        var claims = await store.Queries.ClaimManyAsync("w1", TimeSpan.FromSeconds(30), 3, Ct);
+        Assert.Equal([a, b, c], claims.Select(x => x.QueryId));
+
+        // b's claim is lost: released and claimed again, so the first claim's token no longer holds.
+        Assert.True(await store.Queries.ReleaseAsync(claims[1], Ct));
+        var again = (await store.Queries.ClaimNextAsync("w1", TimeSpan.FromSeconds(30), Ct))!;
+        Assert.Equal(b, again.QueryId);
+        var failed = new QueryOutcome(QueryStatus.Failed, "{\"data\":\"bad\"}", InstanceHash.Of("{\"data\":\"bad\"}"), "bad");
+        var done = await store.Queries.CompleteManyAsync(
+            [new QueryCompletion(claims[0], Ready("{\"data\":10}")), new QueryCompletion(claims[1], Ready("{\"data\":11}")), new QueryCompletion(claims[2], failed)],
+            Ct);
+        Assert.Equal([true, false, true], done);
+        var qa = (await store.Queries.GetAsync(a, Ct))!;
+        Assert.Equal((QueryStatus.Ready, "{\"data\":10}", null), (qa.Status, qa.ReportJson, qa.Error));
+        var qb = (await store.Queries.GetAsync(b, Ct))!;
+        Assert.Equal((QueryStatus.Processing, null), (qb.Status, qb.ReportJson));
+        var qc = (await store.Queries.GetAsync(c, Ct))!;
+        Assert.Equal((QueryStatus.Failed, "{\"data\":\"bad\"}", "bad"), (qc.Status, qc.ReportJson, qc.Error));
+
+        // Completed claims do not complete twice; the live claim of b still can.
+        Assert.Equal([false, true], await store.Queries.CompleteManyAsync([new QueryCompletion(claims[0], Ready()), new QueryCompletion(again, Ready())], Ct));
+        Assert.Empty(await store.Queries.CompleteManyAsync([], Ct));
+    }
+
+    [Fact]
+    public async Task ConcurrentClaimMany_ProcessEveryQueryExactlyOnce()
+    {
+        await using var store = await NewStoreAsync();
+        const int n = 90;
+        for (var i = 0; i < n; i++)
+        {
+            await store.Queries.EnqueueAsync(Count("u" + i), Ct);
+        }
+
+        var claimed = new System.Collections.Concurrent.ConcurrentBag<long>();
+        var workers = Enumerable.Range(0, 6).Select(w => Task.Run(async () =>
+        {
+            while (await store.Queries.ClaimManyAsync("w" + w, TimeSpan.FromMinutes(5), 4, Ct) is { Count: > 0 } batch)
+            {
+                foreach (var c in batch)
+                {
+                    claimed.Add(c.QueryId);
+                }
+
+                Assert.All(await store.Queries.CompleteManyAsync([.. batch.Select(c => new QueryCompletion(c, Ready()))], Ct), Assert.True);
+            }
+        }, Ct)).ToArray();
+        await Task.WhenAll(workers);
+        Assert.Equal(n, claimed.Count);
+        Assert.Equal(n, claimed.Distinct().Count());
+        Assert.Equal(n, (await store.Queries.CountByStatusAsync(Ct))[QueryStatus.Ready]);
+    }
+
+    [Fact]
+    public async Task FindUserAccess_ReadsUserAndVisibilityTogether_AtAVersionThatGrowsWithEveryMembershipChange()
+    {
+        await using var store = await NewStoreAsync();
+        var alice = TahoeUser.Create("alice@access.example", "pw", "Alice");
+        var bob = TahoeUser.Create("bob@access.example", "pw", "Bob");
+        var red = TahoeOrg.Create("red", [alice], [alice], "Red");
+        var blue = TahoeOrg.Create("blue", [bob], [bob], "Blue");
+        await WriteIdentitiesAsync(store, alice, bob, red, blue);
+
+        var before = await store.Identity.FindUserAccessAsync(alice.Hash, Ct);
+        Assert.Equal("alice@access.example", before.User!.Email);
+        Assert.Equal(alice.Hash, before.User.Hash);
+        Assert.Equal(red.Hash.Value, string.Join(",", before.Visibility.OrgIds));
+        Assert.Equal((await store.Identity.VisibilityOfAsync(alice.Hash, Ct)).OrgIds.ToArray(), before.Visibility.OrgIds.ToArray());
+        Assert.NotNull(before.IdentityVersion);
+        var stranger = await store.Identity.FindUserAccessAsync(InstanceHash.Of("stranger"), Ct);
+        Assert.Null(stranger.User);
+        Assert.True(stranger.Visibility.IsEmpty);
+
+        // A claim made before a change sees an older version than the change; one made after sees it or later.
+        await store.Queries.EnqueueAsync(Count(alice.Hash.Value), Ct);
+        await store.Queries.EnqueueAsync(Count(alice.Hash.Value), Ct);
+        var early = (await store.Queries.ClaimNextAsync("w1", TimeSpan.FromSeconds(30), Ct))!;
+        Assert.Equal(before.IdentityVersion, early.IdentityVersion);
+        var blueWithAlice = TahoeOrg.Create("blue", [alice, bob], [bob], "Blue");
+        Assert.Equal(blue.Hash, blueWithAlice.Hash);
+        await WriteIdentitiesAsync(store, blueWithAlice);
+        var after = await store.Identity.FindUserAccessAsync(alice.Hash, Ct);
+        Assert.True(after.IdentityVersion > before.IdentityVersion, $"{after.IdentityVersion} > {before.IdentityVersion}");
+        Assert.Equal(string.Join(",", new[] { red.Hash.Value, blue.Hash.Value }.Order(StringComparer.Ordinal)), string.Join(",", after.Visibility.OrgIds));
+        var late = (await store.Queries.ClaimNextAsync("w1", TimeSpan.FromSeconds(30), Ct))!;
+        Assert.True(late.IdentityVersion >= after.IdentityVersion, $"{late.IdentityVersion} >= {after.IdentityVersion}");
+
+        // Removing a member and adding a user change the version too.
+        var previous = after.IdentityVersion;
+        await WriteIdentitiesAsync(store, TahoeOrg.Create("red", [bob], [bob], "Red"));
+        var removed = await store.Identity.FindUserAccessAsync(alice.Hash, Ct);
+        Assert.True(removed.IdentityVersion > previous);
+        Assert.Equal(blue.Hash.Value, string.Join(",", removed.Visibility.OrgIds));
+        previous = removed.IdentityVersion;
+        await WriteIdentitiesAsync(store, TahoeUser.Create("carol@access.example", "pw", "Carol"));
+        Assert.True((await store.Identity.FindUserAccessAsync(alice.Hash, Ct)).IdentityVersion > previous);
+    }
+
+    private static async Task WriteIdentitiesAsync(ICybexpStore store, params TahoeInstance[] identities)
+    {
+        var docs = new List<ArchiveDocument>();
+        foreach (var identity in identities)
+        {
+            var parts = identity switch
+            {
+                TahoeUser u => [.. u.Descendants, u],
+                TahoeOrg o => [.. o.Descendants, o],
+                _ => new List<TahoeInstance> { identity },
+            };
+            foreach (var part in parts)
+            {
+                Assert.True(ArchiveDocument.TryCreate(part.Document, out var doc, out var error), error);
+                docs.Add(doc!);
+            }
+        }
+
+        await store.Archive.WriteAsync(docs, Ct);
+    }
+
+    [Fact]
     public async Task WaitForEnd_ReturnsAsSoonAsTheQueryEnds()
     {
         await using var store = await NewStoreAsync();

@@ -23,17 +23,32 @@ public sealed record ReportOutcome(string Status, TahoeDict Report, string? Erro
 /// <c>failed</c> report whose data is a message naming what was wrong; only an unreachable store escapes (as
 /// <see cref="StoreUnavailableException"/>) so the caller can retry instead of failing the query.
 /// </summary>
-public sealed class ReportRunner(ICybexpStore store, QueryDecryptor? decryptor, ThreatRankGraphCache? graphs = null)
+/// <param name="store">Where the archive and identities are.</param>
+/// <param name="decryptor">The cluster's key for encrypted query data, or null.</param>
+/// <param name="graphs">ThreatRank graphs kept between queries, or null for a cache of this runner's own.</param>
+/// <param name="access">
+/// Users' access kept between queries (used only when the caller passes the identity version its query was claimed
+/// at), or null to read it from the store every time.
+/// </param>
+public sealed class ReportRunner(ICybexpStore store, QueryDecryptor? decryptor, ThreatRankGraphCache? graphs = null, UserAccessCache? access = null)
 {
     private static readonly UTF8Encoding StrictUtf8 = new(false, true);
     private readonly ThreatRankGraphCache _graphs = graphs ?? new ThreatRankGraphCache(store.Archive);
 
     /// <summary>Runs <paramref name="input"/> as of <paramref name="now"/> (epoch seconds).</summary>
-    public async Task<ReportOutcome> RunAsync(QueryInput input, double now, CancellationToken cancellationToken)
+    public Task<ReportOutcome> RunAsync(QueryInput input, double now, CancellationToken cancellationToken) =>
+        RunAsync(input, now, null, cancellationToken);
+
+    /// <summary>
+    /// Runs <paramref name="input"/> as of <paramref name="now"/> (epoch seconds). <paramref name="identityVersion"/> is
+    /// the store's identity version when the query was claimed (<see cref="QueryClaim.IdentityVersion"/>): the user's
+    /// access may then come from the runner's cache if it was read at that version or later.
+    /// </summary>
+    public async Task<ReportOutcome> RunAsync(QueryInput input, double now, long? identityVersion, CancellationToken cancellationToken)
     {
         try
         {
-            var result = await ComputeAsync(input, now, cancellationToken).ConfigureAwait(false);
+            var result = await ComputeAsync(input, now, identityVersion, cancellationToken).ConfigureAwait(false);
             return new ReportOutcome(QueryStatus.Ready, ReportDocument.Create(input.QType, input.UserId, now, QueryStatus.Ready, result), null);
         }
         catch (ReportFailedException e)
@@ -70,16 +85,21 @@ public sealed class ReportRunner(ICybexpStore store, QueryDecryptor? decryptor, 
         return (q, r);
     }
 
-    private async Task<ReportResult> ComputeAsync(QueryInput input, double now, CancellationToken ct)
+    private async Task<ReportResult> ComputeAsync(QueryInput input, double now, long? identityVersion, CancellationToken ct)
     {
         var (query, range) = Prepare(input, now);
-        if (!InstanceHash.TryParse(input.UserId, out var userHash) ||
-            await store.Identity.FindUserAsync(userHash.Value, ct).ConfigureAwait(false) is null)
+        if (!InstanceHash.TryParse(input.UserId, out var userHash))
         {
             throw new ReportFailedException($"unknown user: no CYBEX-P user has the hash '{Shorten(input.UserId)}'");
         }
 
-        var visibility = await store.Identity.VisibilityOfAsync(userHash, ct).ConfigureAwait(false);
+        var user = await AccessOfAsync(userHash, identityVersion, ct).ConfigureAwait(false);
+        if (user.User is null)
+        {
+            throw new ReportFailedException($"unknown user: no CYBEX-P user has the hash '{Shorten(input.UserId)}'");
+        }
+
+        var visibility = user.Visibility;
         var filter = new EventFilter(range.Start, range.End, query.Category, query.Context);
         return query.QType switch
         {
@@ -87,6 +107,23 @@ public sealed class ReportRunner(ICybexpStore store, QueryDecryptor? decryptor, 
             QueryTypes.Related => await new RelatedEngine(store.Archive).RunAsync(query, filter, visibility, ct).ConfigureAwait(false),
             _ => await new ThreatRankEngine(store.Archive, _graphs).RunAsync(query, filter, visibility, now, ct).ConfigureAwait(false),
         };
+    }
+
+    /// <summary>The user and their visibility: from the cache when it is current for the claim, else from the store.</summary>
+    private async Task<UserAccess> AccessOfAsync(InstanceHash user, long? identityVersion, CancellationToken ct)
+    {
+        if (access is not null && identityVersion is { } version && access.TryGet(user, version, out var cached))
+        {
+            return cached;
+        }
+
+        var read = await store.Identity.FindUserAccessAsync(user, ct).ConfigureAwait(false);
+        if (read.User is not null)
+        {
+            access?.Put(user, read);
+        }
+
+        return read;
     }
 
     private static TahoeValue Decode(QueryInput input, QueryDecryptor? decryptor)

@@ -45,10 +45,21 @@ public sealed record QueryRecord(
     string? Error);
 
 /// <summary>A worker's claim on a query: valid while its lease lasts; every write after the claim is fenced on it.</summary>
-public sealed record QueryClaim(long QueryId, string LeaseToken, int Attempt, double LeaseExpiresAt, QueryRecord Query);
+public sealed record QueryClaim(long QueryId, string LeaseToken, int Attempt, double LeaseExpiresAt, QueryRecord Query)
+{
+    /// <summary>
+    /// The store's identity version (<see cref="UserAccess.IdentityVersion"/>) when the claim was made, or null when
+    /// the store does not version identities. A user's access read at this version or a later one is current for the
+    /// query, so a worker may answer it from a cache instead of asking the store again.
+    /// </summary>
+    public long? IdentityVersion { get; init; }
+}
 
 /// <summary>The final result of a query: status ready or failed, the report document and its hash.</summary>
 public sealed record QueryOutcome(string Status, string ReportJson, InstanceHash ReportHash, string? Error);
+
+/// <summary>One claim to complete with its outcome (see <see cref="IQueryStore.CompleteManyAsync"/>).</summary>
+public readonly record struct QueryCompletion(QueryClaim Claim, QueryOutcome Outcome);
 
 /// <summary>
 /// The query queue and report store. Claims are atomic (one worker per query), leases expire so a dead worker's query is
@@ -66,11 +77,45 @@ public interface IQueryStore
     /// </summary>
     Task<QueryClaim?> ClaimNextAsync(string workerId, TimeSpan lease, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Claims up to <paramref name="max"/> claimable queries at once, oldest first, each exactly as
+    /// <see cref="ClaimNextAsync"/> would (one more attempt, a lease of its own). Empty when nothing is claimable.
+    /// Stores that can claim several rows in one statement override this; the default claims one at a time.
+    /// </summary>
+    async Task<IReadOnlyList<QueryClaim>> ClaimManyAsync(string workerId, TimeSpan lease, int max, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        var claims = new List<QueryClaim>();
+        while (claims.Count < max && await ClaimNextAsync(workerId, lease, cancellationToken).ConfigureAwait(false) is { } claim)
+        {
+            claims.Add(claim);
+        }
+
+        return claims;
+    }
+
     /// <summary>Extends the lease; false when the claim was lost (expired and taken, or completed).</summary>
     Task<bool> RenewAsync(QueryClaim claim, TimeSpan lease, CancellationToken cancellationToken);
 
     /// <summary>Stores the outcome and final status atomically, only if <paramref name="claim"/> still holds; false otherwise.</summary>
     Task<bool> CompleteAsync(QueryClaim claim, QueryOutcome outcome, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Completes several claims, each as <see cref="CompleteAsync"/> does: its outcome and final status are stored
+    /// atomically, only if that claim still holds. Returns, in the order given, whether each was stored. Stores that
+    /// can complete several in one round trip override this; the default completes one at a time.
+    /// </summary>
+    async Task<IReadOnlyList<bool>> CompleteManyAsync(IReadOnlyList<QueryCompletion> completions, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(completions);
+        var done = new bool[completions.Count];
+        for (var i = 0; i < completions.Count; i++)
+        {
+            done[i] = await CompleteAsync(completions[i].Claim, completions[i].Outcome, cancellationToken).ConfigureAwait(false);
+        }
+
+        return done;
+    }
 
     /// <summary>Gives the query back to the queue (status <c>wait</c>) without counting the attempt; false when the claim was lost.</summary>
     Task<bool> ReleaseAsync(QueryClaim claim, CancellationToken cancellationToken);

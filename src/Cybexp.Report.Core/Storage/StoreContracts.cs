@@ -116,6 +116,19 @@ public sealed record UserRecord(InstanceHash Hash, string Email, string Name, st
 /// <summary>A CYBEX-P org with its members (<c>_usr_ref</c>) and admins (<c>_adm_ref</c>).</summary>
 public sealed record OrgRecord(InstanceHash Hash, string OrgName, string Name, ImmutableArray<InstanceHash> Users, ImmutableArray<InstanceHash> Admins);
 
+/// <summary>
+/// A user (null when no user has the hash) and the orgs whose events they may see, read together at one identity
+/// version.
+/// </summary>
+/// <param name="User">The user, or null.</param>
+/// <param name="Visibility">The orgs whose <c>_usr_ref</c> holds the user.</param>
+/// <param name="IdentityVersion">
+/// The store's identity version this was read at, or null when the store does not version identities. The version
+/// grows with every change of users, orgs or membership, so a reading at version V is current for anything that
+/// happened at V or earlier.
+/// </param>
+public sealed record UserAccess(UserRecord? User, Visibility Visibility, long? IdentityVersion);
+
 /// <summary>Users, orgs and membership. Identity documents are written through <see cref="IArchiveStore.WriteAsync"/>.</summary>
 public interface IIdentityStore
 {
@@ -136,4 +149,16 @@ public interface IIdentityStore
 
     /// <summary>The stored identity document (user or org) with this hash, or null.</summary>
     Task<TahoeDict?> GetIdentityDocumentAsync(InstanceHash hash, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The user with this hash and their visibility, read at one identity version (one round trip in stores that
+    /// override this; the default asks <see cref="FindUserAsync"/> and <see cref="VisibilityOfAsync"/> and reports no
+    /// version).
+    /// </summary>
+    async Task<UserAccess> FindUserAccessAsync(InstanceHash user, CancellationToken cancellationToken)
+    {
+        var record = await FindUserAsync(user.Value, cancellationToken).ConfigureAwait(false);
+        var visibility = record is null ? new Visibility([]) : await VisibilityOfAsync(user, cancellationToken).ConfigureAwait(false);
+        return new UserAccess(record, visibility, null);
+    }
 }

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Threading.Channels;
 using Cybexp.Report.Core.Crypto;
 using Cybexp.Report.Core.Reports;
 using Cybexp.Report.Core.Storage;
@@ -28,6 +29,9 @@ public readonly record struct WorkerCounters(long Ready, long Failed, long Lease
 /// <remarks>
 /// Delivery is at-least-once computation, exactly-once completion: a query may be computed twice (its first worker
 /// died or lost its lease) but only the claim that still holds the lease writes, and only that one notifies.
+/// Round trips are shared under load: free slots are filled by one claim of several queries, and reports that finish
+/// while an earlier completion is being stored are stored together in the next one (each still fenced on its own
+/// lease). An idle worker claims and completes one query at a time, so sharing adds no latency.
 /// </remarks>
 public sealed class ReportWorker
 {
@@ -44,6 +48,7 @@ public sealed class ReportWorker
     private readonly ReportRunner _runner;
     private readonly ThreatRankPreloader _preloader;
     private readonly string _storeDescription;
+    private Channel<PendingCompletion> _completions = NewCompletions();
     private long _ready;
     private long _failed;
     private long _leaseLost;
@@ -70,7 +75,7 @@ public sealed class ReportWorker
         _time = time;
         _log = logs.CreateLogger<ReportWorker>();
         var graphs = new ThreatRankGraphCache(store.Archive);
-        _runner = new ReportRunner(store, decryptor, graphs);
+        _runner = new ReportRunner(store, decryptor, graphs, new UserAccessCache());
         _preloader = new ThreatRankPreloader(
             store, graphs, options.ThreatRankGraphs, options.GraphRefreshEvery, Now, time, _log);
         _storeDescription = store.Description;
@@ -94,6 +99,8 @@ public sealed class ReportWorker
             _options.WorkerId, _storeDescription, _options.Parallelism, _options.Lease.TotalSeconds, _options.PollInterval.TotalSeconds, _options.MaxAttempts);
         var beating = HeartbeatLoopAsync(stoppingToken);
         var preloading = _preloader.RunAsync(stoppingToken);
+        _completions = NewCompletions();
+        var completing = CompleteLoopAsync(_completions.Reader);
         using var slots = new SemaphoreSlim(_options.Parallelism, _options.Parallelism);
         using var drain = new CancellationTokenSource();
         var running = new List<Task>();
@@ -109,17 +116,24 @@ public sealed class ReportWorker
                 break;
             }
 
-            QueryClaim? claim;
+            // Fill every free slot with one claim.
+            var free = 1;
+            while (free < _options.Parallelism && slots.Wait(0))
+            {
+                free++;
+            }
+
+            IReadOnlyList<QueryClaim> claims;
             try
             {
                 // Not cancelled by shutdown: a claim that commits while its caller gives up would stay 'processing'
                 // until its lease expires. The timeout only bounds a hung database.
                 using var claimTimeout = new CancellationTokenSource(FinalWriteTimeout, _time);
-                claim = await _queries.ClaimNextAsync(_options.WorkerId, _options.Lease, claimTimeout.Token).ConfigureAwait(false);
+                claims = await _queries.ClaimManyAsync(_options.WorkerId, _options.Lease, free, claimTimeout.Token).ConfigureAwait(false);
             }
             catch (Exception e)
             {
-                slots.Release();
+                slots.Release(free);
                 backoff = NextBackoff(backoff);
                 LogStoreTrouble(e, "could not claim a query", backoff);
                 if (!await PauseAsync(backoff, stoppingToken).ConfigureAwait(false))
@@ -136,9 +150,13 @@ public sealed class ReportWorker
                 backoff = TimeSpan.Zero;
             }
 
-            if (claim is null)
+            if (claims.Count < free)
             {
-                slots.Release();
+                slots.Release(free - claims.Count);
+            }
+
+            if (claims.Count == 0)
+            {
                 if (!await WaitForWorkAsync(stoppingToken).ConfigureAwait(false))
                 {
                     break;
@@ -149,10 +167,15 @@ public sealed class ReportWorker
 
             running.RemoveAll(t => t.IsCompleted);
             var token = drain.Token;
-            running.Add(Task.Run(() => ProcessAsync(claim, slots, token), CancellationToken.None));
+            foreach (var claim in claims)
+            {
+                running.Add(Task.Run(() => ProcessAsync(claim, slots, token), CancellationToken.None));
+            }
         }
 
         await ShutDownAsync(running, drain).ConfigureAwait(false);
+        _completions.Writer.Complete();
+        await completing.ConfigureAwait(false);
         await beating.ConfigureAwait(false);
         await preloading.ConfigureAwait(false);
         try
@@ -191,6 +214,41 @@ public sealed class ReportWorker
             if (!await PauseAsync(_options.HeartbeatEvery, stoppingToken).ConfigureAwait(false))
             {
                 return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stores finished reports: everything that finished while the previous call was in flight goes in the next one
+    /// (at most one claim batch per call), so under load reports share round trips and idle there is no wait.
+    /// Ends when the channel is completed and drained.
+    /// </summary>
+    private async Task CompleteLoopAsync(ChannelReader<PendingCompletion> reader)
+    {
+        var batch = new List<PendingCompletion>();
+        while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            batch.Clear();
+            while (batch.Count < _options.Parallelism && reader.TryRead(out var pending))
+            {
+                batch.Add(pending);
+            }
+
+            try
+            {
+                using var timeout = new CancellationTokenSource(FinalWriteTimeout, _time);
+                var stored = await _queries.CompleteManyAsync([.. batch.Select(p => p.Completion)], timeout.Token).ConfigureAwait(false);
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    batch[i].Done.TrySetResult(stored[i]);
+                }
+            }
+            catch (Exception e)
+            {
+                foreach (var p in batch)
+                {
+                    p.Done.TrySetException(e);
+                }
             }
         }
     }
@@ -307,7 +365,7 @@ public sealed class ReportWorker
         ReportOutcome? outcome = null;
         try
         {
-            outcome = await _runner.RunAsync(input, Now(), compute.Token).ConfigureAwait(false);
+            outcome = await _runner.RunAsync(input, Now(), claim.IdentityVersion, compute.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (compute.IsCancellationRequested)
         {
@@ -374,13 +432,18 @@ public sealed class ReportWorker
 
     private async Task FinishAsync(QueryClaim claim, ReportOutcome outcome)
     {
-        using var timeout = new CancellationTokenSource(FinalWriteTimeout, _time);
         var stored = new QueryOutcome(outcome.Status, TahoeJsonWriter.Write(outcome.Report), outcome.ReportHash, outcome.Error);
         bool completed;
         try
         {
             // At-least-once checkpoint: report and final status commit together, only while this claim holds.
-            completed = await _queries.CompleteAsync(claim, stored, timeout.Token).ConfigureAwait(false);
+            var pending = new PendingCompletion(new QueryCompletion(claim, stored));
+            if (!_completions.Writer.TryWrite(pending))
+            {
+                throw new InvalidOperationException("the worker no longer stores reports");
+            }
+
+            completed = await pending.Done.Task.ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -411,6 +474,7 @@ public sealed class ReportWorker
         {
             try
             {
+                using var timeout = new CancellationTokenSource(FinalWriteTimeout, _time);
                 await _notifier.NotifyAsync(claim.QueryId, socket, timeout.Token).ConfigureAwait(false);
             }
             catch (Exception e)
@@ -444,4 +508,13 @@ public sealed class ReportWorker
     }
 
     private double Now() => _options.FixedNow ?? _time.NowSeconds();
+
+    private static Channel<PendingCompletion> NewCompletions() =>
+        Channel.CreateUnbounded<PendingCompletion>(new UnboundedChannelOptions { SingleReader = true });
+
+    /// <summary>A finished report waiting to be stored, and whether it was (false: the lease was lost).</summary>
+    private sealed record PendingCompletion(QueryCompletion Completion)
+    {
+        public TaskCompletionSource<bool> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
 }
