@@ -10,6 +10,8 @@ namespace Cybexp.Report.Core.Storage;
 /// </summary>
 public sealed class ArchiveDocument
 {
+    private string? _storedText;
+
     private ArchiveDocument(InstanceHash hash, string itype, string subType, TahoeDict document)
     {
         Hash = hash;
@@ -65,6 +67,12 @@ public sealed class ArchiveDocument
 
     /// <summary>benign, malicious or unknown, for events.</summary>
     public string? Category { get; }
+
+    /// <summary>
+    /// The document as stores keep it (<see cref="StoredDocumentText.Of"/>), serialised once on first use; ingest
+    /// computes it on its parallel stage so the single writer does not.
+    /// </summary>
+    public string StoredText => _storedText ??= TahoeJsonWriter.Write(Document);
 
     /// <summary>True for an identity user document (cybexp_user / cybexp_superuser).</summary>
     public bool IsUser => Itype == "object" && UniqueText.UserSubTypes.Contains(SubType);
