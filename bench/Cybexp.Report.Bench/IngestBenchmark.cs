@@ -115,6 +115,7 @@ public static class IngestBenchmark
     private static async Task<IngestSummary> IngestAsync(string spec, string input, long events, int batch, double target, CancellationToken cancellationToken)
     {
         var name = spec[..spec.IndexOf(':', StringComparison.Ordinal)];
+        var loadBefore = LoadAverage();
         await using var store = await StoreLocator.OpenAsync(spec, TimeProvider.System, cancellationToken).ConfigureAwait(false);
         var process = Process.GetCurrentProcess();
         GC.Collect();
@@ -126,7 +127,7 @@ public static class IngestBenchmark
         using (var reader = new StreamReader(input))
         {
             summary = await new ArchiveIngestor(timed, batch).IngestAsync(
-                TahoeDocumentReader.ReadAsync(reader, cancellationToken),
+                TahoeDocumentReader.ReadTextsAsync(reader, cancellationToken),
                 (_, _) =>
                 {
                     rejected++;
@@ -149,7 +150,22 @@ public static class IngestBenchmark
             $"{name} time inside the store: {timed.Writes.TotalSeconds:F1} s in WriteAsync (batches), {timed.Dangling.TotalSeconds:F1} s counting dangling references; the rest is reading and verifying"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{name} peak working set (whole run so far): {peak:F0} MiB (target <= {MemoryTargetMiB:F0} MiB: {(peak <= MemoryTargetMiB ? "met" : "NOT met")})"));
+        Console.WriteLine($"{name} load average (1, 5, 15 min) before: {loadBefore}; after: {LoadAverage()}");
         return summary;
+    }
+
+    /// <summary>The machine's load average (other processes slow a wall-clock figure down), or "n/a".</summary>
+    private static string LoadAverage()
+    {
+        try
+        {
+            var parts = File.ReadAllText("/proc/loadavg").Split(' ');
+            return string.Join(", ", parts.Take(3));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return "n/a";
+        }
     }
 
     private static async Task<double> AttributesPerEventAsync(string input, CancellationToken cancellationToken)
