@@ -30,6 +30,7 @@ public static class IngestBenchmark
         var seed = 42;
         var batch = IngestDefaults.Batch;
         string? postgres = Environment.GetEnvironmentVariable("CYBEXP_BENCH_POSTGRES");
+        var sqlite = true;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -38,7 +39,8 @@ public static class IngestBenchmark
                 case "--seed": seed = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--batch": batch = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--store": postgres = args[++i]; break;
-                default: throw new ArgumentException($"unknown argument '{args[i]}' (accepted: --events N, --seed S, --batch B, --store postgres:CONNECTION_STRING)");
+                case "--no-sqlite": sqlite = false; break;
+                default: throw new ArgumentException($"unknown argument '{args[i]}' (accepted: --events N, --seed S, --batch B, --store postgres:CONNECTION_STRING, --no-sqlite)");
             }
         }
 
@@ -66,15 +68,19 @@ public static class IngestBenchmark
 
             await ReadOnlyAsync(input, summary.Events, cancellationToken).ConfigureAwait(false);
 
-            var sqlitePath = Path.Combine(dir, "bench.db");
-            await IngestAsync("sqlite:" + sqlitePath, input, summary.Events, batch, SqliteTarget, cancellationToken).ConfigureAwait(false);
-            var bytes = new[] { "", "-wal", "-shm" }.Select(s => sqlitePath + s).Where(File.Exists).Sum(p => new FileInfo(p).Length);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"sqlite store size: {bytes / 1048576.0:F0} MiB, {(double)bytes / summary.Events:F0} bytes per event (database file plus WAL)"));
+            if (sqlite)
+            {
+                var sqlitePath = Path.Combine(dir, "bench.db");
+                await IngestAsync("sqlite:" + sqlitePath, input, summary.Events, batch, SqliteTarget, cancellationToken).ConfigureAwait(false);
+                var bytes = new[] { "", "-wal", "-shm" }.Select(s => sqlitePath + s).Where(File.Exists).Sum(p => new FileInfo(p).Length);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"sqlite store size: {bytes / 1048576.0:F0} MiB, {(double)bytes / summary.Events:F0} bytes per event (database file plus WAL)"));
+            }
 
             if (postgres is not null)
             {
                 await IngestAsync(postgres, input, summary.Events, batch, PostgresTarget, cancellationToken).ConfigureAwait(false);
+                await PostgresSizeAsync(postgres, summary.Events, cancellationToken).ConfigureAwait(false);
             }
             else
             {
@@ -120,6 +126,7 @@ public static class IngestBenchmark
         var process = Process.GetCurrentProcess();
         GC.Collect();
         var cpu = process.TotalProcessorTime;
+        var serverCpu = LocalServerCpuSeconds(name);
         long rejected = 0;
         var timed = new TimedArchive(store.Archive);
         var watch = Stopwatch.StartNew();
@@ -140,18 +147,80 @@ public static class IngestBenchmark
         var seconds = watch.Elapsed.TotalSeconds;
         process.Refresh();
         var cpuSeconds = (process.TotalProcessorTime - cpu).TotalSeconds;
+        var serverSeconds = LocalServerCpuSeconds(name) - serverCpu;
         var rate = events / seconds;
         var peak = process.PeakWorkingSet64 / 1048576.0;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{name} ({store.Description}): {summary.Inserted:N0} inserted, {summary.Duplicates:N0} duplicates, {summary.Rejected:N0} rejected, {summary.DanglingReferences:N0} dangling references"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{name} ingest: {seconds:F1} s wall, {cpuSeconds:F1} s CPU (this process) -> {rate:N0} events/s (target >= {target:N0}: {(rate >= target ? "met" : "NOT met")}); {events / cpuSeconds:N0} events per CPU-second"));
+        if (serverSeconds > 0)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{name} server processes on this machine: {serverSeconds:F1} s CPU; with this process {events / (cpuSeconds + serverSeconds):N0} events per CPU-second"));
+        }
+
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{name} time inside the store: {timed.Writes.TotalSeconds:F1} s in WriteAsync (batches), {timed.Dangling.TotalSeconds:F1} s counting dangling references; the rest is reading and verifying"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{name} peak working set (whole run so far): {peak:F0} MiB (target <= {MemoryTargetMiB:F0} MiB: {(peak <= MemoryTargetMiB ? "met" : "NOT met")})"));
         Console.WriteLine($"{name} load average (1, 5, 15 min) before: {loadBefore}; after: {LoadAverage()}");
         return summary;
+    }
+
+    /// <summary>The size of the archive tables with their indexes (and TOAST) in the PostgreSQL database.</summary>
+    private static async Task PostgresSizeAsync(string spec, long events, CancellationToken cancellationToken)
+    {
+        await using var conn = new Npgsql.NpgsqlConnection(spec["postgres:".Length..]);
+        await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = new Npgsql.NpgsqlCommand(
+            "SELECT sum(pg_total_relation_size(c.oid))::bigint FROM pg_class c WHERE c.relkind = 'r' AND c.relname IN ('instances', 'events', 'event_refs', 'session_events', 'users', 'orgs', 'org_members') AND c.relnamespace = to_regnamespace(current_schema())::oid;",
+            conn);
+        var bytes = (long)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) ?? 0L);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"postgres store size: {bytes / 1048576.0:F0} MiB, {(double)bytes / events:F0} bytes per event (archive tables with indexes, without WAL)"));
+    }
+
+    /// <summary>
+    /// CPU seconds used so far by the local server processes of a client/server store (every process named
+    /// <c>postgres</c> readable in /proc), 0 for an embedded store or when they cannot be read.
+    /// </summary>
+    private static double LocalServerCpuSeconds(string store)
+    {
+        if (store != "postgres" || !Directory.Exists("/proc"))
+        {
+            return 0;
+        }
+
+        double ticks = 0;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            try
+            {
+                if (!char.IsAsciiDigit(Path.GetFileName(dir)[0]))
+                {
+                    continue;
+                }
+
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var open = stat.IndexOf('(', StringComparison.Ordinal);
+                var close = stat.LastIndexOf(')');
+                if (open < 0 || close < 0 || stat[(open + 1)..close] != "postgres")
+                {
+                    continue;
+                }
+
+                // Fields after the command: state is field 3, utime 14, stime 15 (1-based over the whole line).
+                var fields = stat[(close + 2)..].Split(' ');
+                ticks += double.Parse(fields[11], CultureInfo.InvariantCulture) + double.Parse(fields[12], CultureInfo.InvariantCulture);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+            {
+                // A process that ended meanwhile.
+            }
+        }
+
+        return ticks / 100.0; // USER_HZ is 100 on Linux
     }
 
     /// <summary>The machine's load average (other processes slow a wall-clock figure down), or "n/a".</summary>
