@@ -126,7 +126,8 @@ public static class IngestBenchmark
         var process = Process.GetCurrentProcess();
         GC.Collect();
         var cpu = process.TotalProcessorTime;
-        var serverCpu = LocalServerCpuSeconds(name);
+        var postmaster = name == "postgres" ? await PostmasterPidAsync(spec, cancellationToken).ConfigureAwait(false) : null;
+        var serverCpu = ServerCpuSeconds(postmaster);
         long rejected = 0;
         var timed = new TimedArchive(store.Archive);
         var watch = Stopwatch.StartNew();
@@ -147,7 +148,7 @@ public static class IngestBenchmark
         var seconds = watch.Elapsed.TotalSeconds;
         process.Refresh();
         var cpuSeconds = (process.TotalProcessorTime - cpu).TotalSeconds;
-        var serverSeconds = LocalServerCpuSeconds(name) - serverCpu;
+        var serverSeconds = ServerCpuSeconds(postmaster) - serverCpu;
         var rate = events / seconds;
         var peak = process.PeakWorkingSet64 / 1048576.0;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -182,12 +183,32 @@ public static class IngestBenchmark
     }
 
     /// <summary>
-    /// CPU seconds used so far by the local server processes of a client/server store (every process named
-    /// <c>postgres</c> readable in /proc), 0 for an embedded store or when they cannot be read.
+    /// The process id of the PostgreSQL server this store talks to when it runs on this machine (the parent of our
+    /// backend process), or null.
     /// </summary>
-    private static double LocalServerCpuSeconds(string store)
+    private static async Task<int?> PostmasterPidAsync(string spec, CancellationToken cancellationToken)
     {
-        if (store != "postgres" || !Directory.Exists("/proc"))
+        await using var conn = new Npgsql.NpgsqlConnection(spec["postgres:".Length..]);
+        await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = new Npgsql.NpgsqlCommand("SELECT pg_backend_pid();", conn);
+        var backend = (int)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        var status = Path.Combine("/proc", backend.ToString(CultureInfo.InvariantCulture), "status");
+        if (!File.Exists(status))
+        {
+            return null; // another machine
+        }
+
+        var line = File.ReadLines(status).FirstOrDefault(l => l.StartsWith("PPid:", StringComparison.Ordinal));
+        return line is null ? null : int.Parse(line["PPid:".Length..].Trim(), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// CPU seconds used so far by a local PostgreSQL server: the postmaster and its child processes (backends,
+    /// checkpointer, WAL writer …), read from /proc; 0 without one. Other servers on the machine are not counted.
+    /// </summary>
+    private static double ServerCpuSeconds(int? postmaster)
+    {
+        if (postmaster is not { } root)
         {
             return 0;
         }
@@ -197,24 +218,23 @@ public static class IngestBenchmark
         {
             try
             {
-                if (!char.IsAsciiDigit(Path.GetFileName(dir)[0]))
+                var name = Path.GetFileName(dir);
+                if (!char.IsAsciiDigit(name[0]))
                 {
                     continue;
                 }
 
+                // After the command in parentheses: state (field 3), ppid (4), …, utime (14), stime (15).
                 var stat = File.ReadAllText(Path.Combine(dir, "stat"));
-                var open = stat.IndexOf('(', StringComparison.Ordinal);
-                var close = stat.LastIndexOf(')');
-                if (open < 0 || close < 0 || stat[(open + 1)..close] != "postgres")
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                var pid = int.Parse(name, CultureInfo.InvariantCulture);
+                var ppid = int.Parse(fields[1], CultureInfo.InvariantCulture);
+                if (pid == root || ppid == root)
                 {
-                    continue;
+                    ticks += double.Parse(fields[11], CultureInfo.InvariantCulture) + double.Parse(fields[12], CultureInfo.InvariantCulture);
                 }
-
-                // Fields after the command: state is field 3, utime 14, stime 15 (1-based over the whole line).
-                var fields = stat[(close + 2)..].Split(' ');
-                ticks += double.Parse(fields[11], CultureInfo.InvariantCulture) + double.Parse(fields[12], CultureInfo.InvariantCulture);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException or ArgumentOutOfRangeException)
             {
                 // A process that ended meanwhile.
             }
