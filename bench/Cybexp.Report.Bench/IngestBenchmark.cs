@@ -30,6 +30,7 @@ public static class IngestBenchmark
         var seed = 42;
         var batch = IngestDefaults.Batch;
         string? postgres = Environment.GetEnvironmentVariable("CYBEXP_BENCH_POSTGRES");
+        var sqlite = true;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -38,7 +39,8 @@ public static class IngestBenchmark
                 case "--seed": seed = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--batch": batch = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--store": postgres = args[++i]; break;
-                default: throw new ArgumentException($"unknown argument '{args[i]}' (accepted: --events N, --seed S, --batch B, --store postgres:CONNECTION_STRING)");
+                case "--no-sqlite": sqlite = false; break;
+                default: throw new ArgumentException($"unknown argument '{args[i]}' (accepted: --events N, --seed S, --batch B, --store postgres:CONNECTION_STRING, --no-sqlite)");
             }
         }
 
@@ -66,15 +68,19 @@ public static class IngestBenchmark
 
             await ReadOnlyAsync(input, summary.Events, cancellationToken).ConfigureAwait(false);
 
-            var sqlitePath = Path.Combine(dir, "bench.db");
-            await IngestAsync("sqlite:" + sqlitePath, input, summary.Events, batch, SqliteTarget, cancellationToken).ConfigureAwait(false);
-            var bytes = new[] { "", "-wal", "-shm" }.Select(s => sqlitePath + s).Where(File.Exists).Sum(p => new FileInfo(p).Length);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"sqlite store size: {bytes / 1048576.0:F0} MiB, {(double)bytes / summary.Events:F0} bytes per event (database file plus WAL)"));
+            if (sqlite)
+            {
+                var sqlitePath = Path.Combine(dir, "bench.db");
+                await IngestAsync("sqlite:" + sqlitePath, input, summary.Events, batch, SqliteTarget, cancellationToken).ConfigureAwait(false);
+                var bytes = new[] { "", "-wal", "-shm" }.Select(s => sqlitePath + s).Where(File.Exists).Sum(p => new FileInfo(p).Length);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"sqlite store size: {bytes / 1048576.0:F0} MiB, {(double)bytes / summary.Events:F0} bytes per event (database file plus WAL)"));
+            }
 
             if (postgres is not null)
             {
                 await IngestAsync(postgres, input, summary.Events, batch, PostgresTarget, cancellationToken).ConfigureAwait(false);
+                await PostgresSizeAsync(postgres, summary.Events, cancellationToken).ConfigureAwait(false);
             }
             else
             {
@@ -115,10 +121,13 @@ public static class IngestBenchmark
     private static async Task<IngestSummary> IngestAsync(string spec, string input, long events, int batch, double target, CancellationToken cancellationToken)
     {
         var name = spec[..spec.IndexOf(':', StringComparison.Ordinal)];
+        var loadBefore = LoadAverage();
         await using var store = await StoreLocator.OpenAsync(spec, TimeProvider.System, cancellationToken).ConfigureAwait(false);
         var process = Process.GetCurrentProcess();
         GC.Collect();
         var cpu = process.TotalProcessorTime;
+        var postmaster = name == "postgres" ? await PostmasterPidAsync(spec, cancellationToken).ConfigureAwait(false) : null;
+        var serverCpu = ServerCpuSeconds(postmaster);
         long rejected = 0;
         var timed = new TimedArchive(store.Archive);
         var watch = Stopwatch.StartNew();
@@ -126,7 +135,7 @@ public static class IngestBenchmark
         using (var reader = new StreamReader(input))
         {
             summary = await new ArchiveIngestor(timed, batch).IngestAsync(
-                TahoeDocumentReader.ReadAsync(reader, cancellationToken),
+                TahoeDocumentReader.ReadTextsAsync(reader, cancellationToken),
                 (_, _) =>
                 {
                     rejected++;
@@ -139,17 +148,113 @@ public static class IngestBenchmark
         var seconds = watch.Elapsed.TotalSeconds;
         process.Refresh();
         var cpuSeconds = (process.TotalProcessorTime - cpu).TotalSeconds;
+        var serverSeconds = ServerCpuSeconds(postmaster) - serverCpu;
         var rate = events / seconds;
         var peak = process.PeakWorkingSet64 / 1048576.0;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{name} ({store.Description}): {summary.Inserted:N0} inserted, {summary.Duplicates:N0} duplicates, {summary.Rejected:N0} rejected, {summary.DanglingReferences:N0} dangling references"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{name} ingest: {seconds:F1} s wall, {cpuSeconds:F1} s CPU (this process) -> {rate:N0} events/s (target >= {target:N0}: {(rate >= target ? "met" : "NOT met")}); {events / cpuSeconds:N0} events per CPU-second"));
+        if (serverSeconds > 0)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{name} server processes on this machine: {serverSeconds:F1} s CPU; with this process {events / (cpuSeconds + serverSeconds):N0} events per CPU-second"));
+        }
+
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{name} time inside the store: {timed.Writes.TotalSeconds:F1} s in WriteAsync (batches), {timed.Dangling.TotalSeconds:F1} s counting dangling references; the rest is reading and verifying"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{name} peak working set (whole run so far): {peak:F0} MiB (target <= {MemoryTargetMiB:F0} MiB: {(peak <= MemoryTargetMiB ? "met" : "NOT met")})"));
+        Console.WriteLine($"{name} load average (1, 5, 15 min) before: {loadBefore}; after: {LoadAverage()}");
         return summary;
+    }
+
+    /// <summary>The size of the archive tables with their indexes (and TOAST) in the PostgreSQL database.</summary>
+    private static async Task PostgresSizeAsync(string spec, long events, CancellationToken cancellationToken)
+    {
+        await using var conn = new Npgsql.NpgsqlConnection(spec["postgres:".Length..]);
+        await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = new Npgsql.NpgsqlCommand(
+            "SELECT sum(pg_total_relation_size(c.oid))::bigint FROM pg_class c WHERE c.relkind = 'r' AND c.relname IN ('instances', 'events', 'event_refs', 'session_events', 'users', 'orgs', 'org_members') AND c.relnamespace = to_regnamespace(current_schema())::oid;",
+            conn);
+        var bytes = (long)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) ?? 0L);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"postgres store size: {bytes / 1048576.0:F0} MiB, {(double)bytes / events:F0} bytes per event (archive tables with indexes, without WAL)"));
+    }
+
+    /// <summary>
+    /// The process id of the PostgreSQL server this store talks to when it runs on this machine (the parent of our
+    /// backend process), or null.
+    /// </summary>
+    private static async Task<int?> PostmasterPidAsync(string spec, CancellationToken cancellationToken)
+    {
+        await using var conn = new Npgsql.NpgsqlConnection(spec["postgres:".Length..]);
+        await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = new Npgsql.NpgsqlCommand("SELECT pg_backend_pid();", conn);
+        var backend = (int)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        var status = Path.Combine("/proc", backend.ToString(CultureInfo.InvariantCulture), "status");
+        if (!File.Exists(status))
+        {
+            return null; // another machine
+        }
+
+        var line = File.ReadLines(status).FirstOrDefault(l => l.StartsWith("PPid:", StringComparison.Ordinal));
+        return line is null ? null : int.Parse(line["PPid:".Length..].Trim(), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// CPU seconds used so far by a local PostgreSQL server: the postmaster and its child processes (backends,
+    /// checkpointer, WAL writer …), read from /proc; 0 without one. Other servers on the machine are not counted.
+    /// </summary>
+    private static double ServerCpuSeconds(int? postmaster)
+    {
+        if (postmaster is not { } root)
+        {
+            return 0;
+        }
+
+        double ticks = 0;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            try
+            {
+                var name = Path.GetFileName(dir);
+                if (!char.IsAsciiDigit(name[0]))
+                {
+                    continue;
+                }
+
+                // After the command in parentheses: state (field 3), ppid (4), …, utime (14), stime (15).
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                var pid = int.Parse(name, CultureInfo.InvariantCulture);
+                var ppid = int.Parse(fields[1], CultureInfo.InvariantCulture);
+                if (pid == root || ppid == root)
+                {
+                    ticks += double.Parse(fields[11], CultureInfo.InvariantCulture) + double.Parse(fields[12], CultureInfo.InvariantCulture);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException or ArgumentOutOfRangeException)
+            {
+                // A process that ended meanwhile.
+            }
+        }
+
+        return ticks / 100.0; // USER_HZ is 100 on Linux
+    }
+
+    /// <summary>The machine's load average (other processes slow a wall-clock figure down), or "n/a".</summary>
+    private static string LoadAverage()
+    {
+        try
+        {
+            var parts = File.ReadAllText("/proc/loadavg").Split(' ');
+            return string.Join(", ", parts.Take(3));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return "n/a";
+        }
     }
 
     private static async Task<double> AttributesPerEventAsync(string input, CancellationToken cancellationToken)

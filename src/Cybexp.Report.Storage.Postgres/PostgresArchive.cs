@@ -91,6 +91,9 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 }
             }
 
+            // After the old rows of replaced events are gone (above): every row copied here is new.
+            await CopyEventRefsAsync(conn, toIndex, cancellationToken).ConfigureAwait(false);
+
             await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
             return new WriteSummary(inserted, duplicates, updated);
         },
@@ -103,21 +106,43 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     private static async Task<(Dictionary<InstanceHash, long> Inserted, Dictionary<InstanceHash, (long Seq, string Doc)> Stored)> InsertNewAsync(
         NpgsqlConnection conn, NpgsqlTransaction tx, WritePlan plan, CancellationToken ct)
     {
+        // The batch goes to a session-local staging table by binary COPY (no SQL text or array parameters to build and
+        // parse); it empties itself at commit.
+        await using (var create = new NpgsqlCommand(
+            "CREATE TEMP TABLE IF NOT EXISTS ingest_instances (n integer NOT NULL, hash bytea NOT NULL, itype text NOT NULL, sub_type text NOT NULL, doc text NOT NULL) ON COMMIT DELETE ROWS;",
+            conn,
+            tx))
+        {
+            await create.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        var docs = plan.Hashes.Select(plan.WhenNew).ToList();
+        await using (var copy = await conn.BeginBinaryImportAsync("COPY ingest_instances (n, hash, itype, sub_type, doc) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false))
+        {
+            for (var n = 0; n < docs.Count; n++)
+            {
+                var (doc, text) = docs[n];
+                await copy.StartRowAsync(ct).ConfigureAwait(false);
+                await copy.WriteAsync(n, NpgsqlDbType.Integer, ct).ConfigureAwait(false);
+                await copy.WriteAsync(doc.Hash.ToBytes(), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+                await copy.WriteAsync(doc.Itype, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                await copy.WriteAsync(doc.SubType, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                await copy.WriteAsync(text, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+            }
+
+            await copy.CompleteAsync(ct).ConfigureAwait(false);
+        }
+
         // seq is drawn in batch order (first-stored order); rows are inserted in hash order so that concurrent batches
         // sharing documents (hub attributes) wait on each other in one order and cannot deadlock. The final SELECT
         // sees the table as it was when the statement began, so rows inserted here do not show up as stored.
         await using var cmd = new NpgsqlCommand(
-            "WITH src AS (SELECT nextval('instance_seq') AS s, h, i, st, d FROM unnest($1, $2, $3, $4) WITH ORDINALITY AS t (h, i, st, d, n) ORDER BY n), " +
+            "WITH src AS (SELECT nextval('instance_seq') AS s, hash AS h, itype AS i, sub_type AS st, doc AS d FROM (SELECT * FROM ingest_instances ORDER BY n) AS b), " +
             "ins AS (INSERT INTO instances (seq, hash, itype, sub_type, doc) SELECT s, h, i, st, d FROM src ORDER BY h ON CONFLICT (hash) DO NOTHING RETURNING hash, seq) " +
             "SELECT true, hash, seq, NULL::text FROM ins " +
             "UNION ALL SELECT false, x.hash, x.seq, CASE WHEN x.doc = src.d THEN NULL ELSE x.doc END FROM src JOIN instances x ON x.hash = src.h;",
             conn,
             tx);
-        var docs = plan.Hashes.Select(plan.WhenNew).ToList();
-        cmd.Parameters.Add(Array(NpgsqlDbType.Bytea, docs.Select(v => v.Doc.Hash.ToBytes())));
-        cmd.Parameters.Add(Array(NpgsqlDbType.Text, docs.Select(v => v.Doc.Itype)));
-        cmd.Parameters.Add(Array(NpgsqlDbType.Text, docs.Select(v => v.Doc.SubType)));
-        cmd.Parameters.Add(Array(NpgsqlDbType.Text, docs.Select(v => v.Text)));
         var inserted = new Dictionary<InstanceHash, long>();
         var stored = new Dictionary<InstanceHash, (long, string)>();
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
@@ -205,32 +230,6 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 Array(NpgsqlDbType.Double, events.Select(e => e.Doc.Timestamp ?? 0)),
                 Array(NpgsqlDbType.Text, events.Select(e => e.Doc.Category ?? "unknown")),
                 Array(NpgsqlDbType.Bytea, events.Select(e => PackRefs(e.Doc)))));
-
-            var refs = new List<(byte[] Ref, string Org, double Ts, long Seq, byte[] Event, short Ctx, string Cat)>();
-            foreach (var (doc, seq) in events)
-            {
-                var ben = new HashSet<InstanceHash>(doc.BenRef);
-                var mal = new HashSet<InstanceHash>(doc.MalRef);
-                var eventHash = doc.Hash.ToBytes();
-                foreach (var r in doc.Ref)
-                {
-                    short ctx = mal.Contains(r) ? (short)2 : ben.Contains(r) ? (short)1 : (short)0;
-                    refs.Add((r.ToBytes(), doc.OrgId ?? string.Empty, doc.Timestamp ?? 0, seq, eventHash, ctx, doc.Category ?? "unknown"));
-                }
-            }
-
-            if (refs.Count > 0)
-            {
-                batch.BatchCommands.Add(Command(
-                    "INSERT INTO event_refs (ref_hash, orgid, ts, event_seq, event_hash, ctx, category) SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING;",
-                    Array(NpgsqlDbType.Bytea, refs.Select(r => r.Ref)),
-                    Array(NpgsqlDbType.Text, refs.Select(r => r.Org)),
-                    Array(NpgsqlDbType.Double, refs.Select(r => r.Ts)),
-                    Array(NpgsqlDbType.Bigint, refs.Select(r => r.Seq)),
-                    Array(NpgsqlDbType.Bytea, refs.Select(r => r.Event)),
-                    Array(NpgsqlDbType.Smallint, refs.Select(r => r.Ctx)),
-                    Array(NpgsqlDbType.Text, refs.Select(r => r.Cat))));
-            }
         }
 
         var links = docs.Where(d => d.Doc.Itype == "session").SelectMany(d => d.Doc.Ref.Select(e => (Event: e.ToBytes(), Session: d.Doc.Hash.ToBytes(), d.Seq))).ToList();
@@ -275,6 +274,50 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                     Array(NpgsqlDbType.Bytea, members.Select(m => m.Org.ToBytes()))));
             }
         }
+    }
+
+    /// <summary>
+    /// Copies the event_refs rows of the new or replaced events straight into the table (binary COPY). Their keys are new:
+    /// an event's rows are only written by the transaction that inserted or replaced the event (the instance row is
+    /// locked meanwhile), after its old rows were deleted.
+    /// </summary>
+    private static async Task CopyEventRefsAsync(NpgsqlConnection conn, List<(ArchiveDocument Doc, long Seq)> docs, CancellationToken ct)
+    {
+        if (!docs.Any(d => d.Doc.Itype == "event" && d.Doc.Ref.Length > 0))
+        {
+            return;
+        }
+
+        await using var copy = await conn.BeginBinaryImportAsync(
+            "COPY event_refs (ref_hash, orgid, ts, event_seq, event_hash, ctx, category) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
+        foreach (var (doc, seq) in docs)
+        {
+            if (doc.Itype != "event")
+            {
+                continue;
+            }
+
+            var ben = new HashSet<InstanceHash>(doc.BenRef);
+            var mal = new HashSet<InstanceHash>(doc.MalRef);
+            var eventHash = doc.Hash.ToBytes();
+            var org = doc.OrgId ?? string.Empty;
+            var ts = doc.Timestamp ?? 0;
+            var cat = doc.Category ?? "unknown";
+            foreach (var r in doc.Ref)
+            {
+                short ctx = mal.Contains(r) ? (short)2 : ben.Contains(r) ? (short)1 : (short)0;
+                await copy.StartRowAsync(ct).ConfigureAwait(false);
+                await copy.WriteAsync(r.ToBytes(), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+                await copy.WriteAsync(org, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                await copy.WriteAsync(ts, NpgsqlDbType.Double, ct).ConfigureAwait(false);
+                await copy.WriteAsync(seq, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+                await copy.WriteAsync(eventHash, NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+                await copy.WriteAsync(ctx, NpgsqlDbType.Smallint, ct).ConfigureAwait(false);
+                await copy.WriteAsync(cat, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+            }
+        }
+
+        await copy.CompleteAsync(ct).ConfigureAwait(false);
     }
 
     public Task<long> CountDanglingReferencesAsync(CancellationToken cancellationToken) =>

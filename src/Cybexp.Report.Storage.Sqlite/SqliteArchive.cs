@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -10,146 +12,52 @@ namespace Cybexp.Report.Storage.Sqlite;
 /// <summary>The archive in SQLite: documents, the event/reference index, sessions and identity tables.</summary>
 internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
 {
-    /// <summary>Page cache of a writing connection: 64 MiB (negative: KiB).</summary>
-    private const string WriteCachePragma = "PRAGMA cache_size=-65536;";
+    /// <summary>
+    /// Settings of a writing connection: a 64 MiB page cache (negative: KiB), and an automatic checkpoint only once the
+    /// WAL holds 16384 pages (64 MiB of 4 KiB pages) instead of SQLite's 1000. A batch dirties thousands of index pages
+    /// at random places; with the default every commit was followed by a checkpoint copying all of them into the file,
+    /// while a page dirtied by several commits in a row is now copied once.
+    /// </summary>
+    private const string WriteCachePragma = "PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384;";
+
+    /// <summary>
+    /// Rows per multi-row INSERT of event_refs / session_events (6 and 2 parameters per row). Microsoft.Data.Sqlite binds
+    /// every parameter by name, and SQLite finds a name by a linear search, so binding costs grow with the square of the
+    /// parameter count: a few rows per statement save most of the per-statement cost without that.
+    /// </summary>
+    private const int RowsPerInsert = 12;
+
+    private const int HashBytes = 32;
+
+    /// <summary>orgid → event_orgs.id of committed rows (numbers are never changed or reused, so they can be cached).</summary>
+    private readonly ConcurrentDictionary<string, long> _orgNumbers = new(StringComparer.Ordinal);
 
     public async Task<WriteSummary> WriteAsync(IReadOnlyList<ArchiveDocument> batch, CancellationToken cancellationToken)
     {
-        int inserted = 0, duplicates = 0, updated = 0;
         await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
 
         // Inserts land at random places in the hash-keyed indexes (instances.hash, event_refs): with SQLite's default
         // 2 MiB page cache nearly every insert re-reads pages from the OS. A larger cache on the writing connection
-        // (the pool keeps it with the connection) keeps the index pages of a batch in memory.
+        // (the pool keeps it with the connection) keeps the index pages of a batch in memory. See WriteCachePragma.
         await SqliteStore.ExecAsync(conn, WriteCachePragma, cancellationToken).ConfigureAwait(false);
         await using var tx = (SqliteTransaction)await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        await using var w = new Writer(conn, tx);
-        foreach (var doc in batch)
+        WriteSummary summary;
+        Dictionary<string, long> newOrgs;
+        using (var w = new Writer(conn, tx, _orgNumbers))
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var text = StoredDocumentText.Of(doc);
-            w.InsertInstance.Parameters["$hash"].Value = doc.Hash.ToBytes();
-            w.InsertInstance.Parameters["$itype"].Value = doc.Itype;
-            w.InsertInstance.Parameters["$sub"].Value = doc.SubType;
-            w.InsertInstance.Parameters["$doc"].Value = text;
-            var newSeq = await w.InsertInstance.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-            long seq;
-            if (newSeq is long s)
-            {
-                seq = s;
-                inserted++;
-            }
-            else
-            {
-                w.SelectInstance.Parameters["$hash"].Value = doc.Hash.ToBytes();
-                await using (var r = await w.SelectInstance.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    await r.ReadAsync(cancellationToken).ConfigureAwait(false);
-                    seq = r.GetInt64(0);
-                    var stored = r.GetString(1);
-                    if (StoredDocumentText.SameContent(stored, text))
-                    {
-                        duplicates++;
-                        continue;
-                    }
-                }
-
-                // Same identity, newer content: replace the document and re-derive every index row from it.
-                w.UpdateInstance.Parameters["$seq"].Value = seq;
-                w.UpdateInstance.Parameters["$doc"].Value = text;
-                await w.UpdateInstance.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                w.DeleteRefs.Parameters["$seq"].Value = seq;
-                await w.DeleteRefs.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                w.DeleteSessionEvents.Parameters["$seq"].Value = seq;
-                await w.DeleteSessionEvents.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                updated++;
-            }
-
-            await IndexAsync(w, doc, seq, cancellationToken).ConfigureAwait(false);
-        }
-
-        if (inserted + updated > 0)
-        {
-            await SqliteStore.ExecAsync(conn, "UPDATE archive_version SET version = version + 1 WHERE id = 1;", cancellationToken, tx).ConfigureAwait(false);
+            // Microsoft.Data.Sqlite runs every statement synchronously (its async methods wrap the sync ones), so the
+            // per-row statements of a batch run as plain calls; cancellation is checked per document.
+            summary = w.Write(batch, cancellationToken);
+            newOrgs = w.NewOrgs;
         }
 
         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return new WriteSummary(inserted, duplicates, updated);
-    }
+        foreach (var (orgid, id) in newOrgs)
+        {
+            _orgNumbers.TryAdd(orgid, id);
+        }
 
-    private static async Task IndexAsync(Writer w, ArchiveDocument doc, long seq, CancellationToken ct)
-    {
-        if (doc.Itype == "event")
-        {
-            var ts = doc.Timestamp ?? 0;
-            var cat = doc.Category ?? "unknown";
-            w.UpsertEvent.Parameters["$seq"].Value = seq;
-            w.UpsertEvent.Parameters["$hash"].Value = doc.Hash.ToBytes();
-            w.UpsertEvent.Parameters["$org"].Value = doc.OrgId ?? string.Empty;
-            w.UpsertEvent.Parameters["$ts"].Value = ts;
-            w.UpsertEvent.Parameters["$cat"].Value = cat;
-            await w.UpsertEvent.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            var ben = new HashSet<InstanceHash>(doc.BenRef);
-            var mal = new HashSet<InstanceHash>(doc.MalRef);
-            foreach (var r in doc.Ref)
-            {
-                w.InsertRef.Parameters["$ref"].Value = r.ToBytes();
-                w.InsertRef.Parameters["$org"].Value = doc.OrgId ?? string.Empty;
-                w.InsertRef.Parameters["$ts"].Value = ts;
-                w.InsertRef.Parameters["$seq"].Value = seq;
-                w.InsertRef.Parameters["$ctx"].Value = mal.Contains(r) ? 2 : ben.Contains(r) ? 1 : 0;
-                w.InsertRef.Parameters["$cat"].Value = cat;
-                await w.InsertRef.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
-        }
-        else if (doc.Itype == "session")
-        {
-            foreach (var e in doc.Ref)
-            {
-                w.InsertSessionEvent.Parameters["$event"].Value = e.ToBytes();
-                w.InsertSessionEvent.Parameters["$seq"].Value = seq;
-                await w.InsertSessionEvent.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
-        }
-        else if (doc.IsUser)
-        {
-            var user = IdentityDocuments.User(doc);
-            await using var cmd = w.Conn.CreateCommand();
-            cmd.Transaction = w.Tx;
-            cmd.CommandText = "INSERT INTO users (hash, email, name, sub_type) VALUES ($h, $e, $n, $s) ON CONFLICT (hash) DO UPDATE SET email = excluded.email, name = excluded.name, sub_type = excluded.sub_type;";
-            cmd.Parameters.AddWithValue("$h", doc.Hash.ToBytes());
-            cmd.Parameters.AddWithValue("$e", user.Email);
-            cmd.Parameters.AddWithValue("$n", user.Name);
-            cmd.Parameters.AddWithValue("$s", user.SubType);
-            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        }
-        else if (doc.IsOrg)
-        {
-            var org = IdentityDocuments.Org(doc);
-            await using (var cmd = w.Conn.CreateCommand())
-            {
-                cmd.Transaction = w.Tx;
-                cmd.CommandText = "INSERT INTO orgs (hash, orgname, name) VALUES ($h, $o, $n) ON CONFLICT (hash) DO UPDATE SET orgname = excluded.orgname, name = excluded.name; DELETE FROM org_members WHERE org_hash = $h;";
-                cmd.Parameters.AddWithValue("$h", doc.Hash.ToBytes());
-                cmd.Parameters.AddWithValue("$o", org.OrgName);
-                cmd.Parameters.AddWithValue("$n", org.Name);
-                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
-
-            foreach (var (members, role) in new[] { (org.Users, 0), (org.Admins, 1) })
-            {
-                foreach (var u in members)
-                {
-                    await using var cmd = w.Conn.CreateCommand();
-                    cmd.Transaction = w.Tx;
-                    cmd.CommandText = "INSERT OR IGNORE INTO org_members (user_hash, role, org_hash) VALUES ($u, $r, $o);";
-                    cmd.Parameters.AddWithValue("$u", u.ToBytes());
-                    cmd.Parameters.AddWithValue("$r", role);
-                    cmd.Parameters.AddWithValue("$o", doc.Hash.ToBytes());
-                    await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-                }
-            }
-        }
+        return summary;
     }
 
     public async Task<long> CountDanglingReferencesAsync(CancellationToken cancellationToken) =>
@@ -305,65 +213,88 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             yield break;
         }
 
+        // Events in first-stored order with their packed references; a chunk of events at a time, whose referenced
+        // hashes are then looked up at once to keep only stored attributes (objects are not graph nodes, missing
+        // documents are unknown).
+        const int chunk = 1000;
         await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var cmd = conn.CreateCommand();
         var orgs = OrgList(cmd, visibility);
-        // Only references to stored attributes: objects are not graph nodes, missing documents are unknown.
-        cmd.CommandText = $"SELECT e.seq, e.hash, e.ts, e.category, a.ref_hash FROM events e " +
-                          "LEFT JOIN (SELECT r.event_seq, r.ref_hash FROM event_refs r JOIN instances i ON i.hash = r.ref_hash AND i.itype = 'attribute') a ON a.event_seq = e.seq " +
-                          $"WHERE e.orgid IN ({orgs}) ORDER BY e.seq;";
+        cmd.CommandText = $"SELECT hash, ts, category, refs FROM events WHERE orgid IN ({orgs}) ORDER BY seq;";
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        long current = -1;
-        InstanceHash hash = default;
-        double ts = 0;
-        string category = string.Empty;
-        var refs = new List<InstanceHash>();
-        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+        var pending = new List<(InstanceHash Hash, double Ts, string Category, byte[] Refs)>(chunk);
+        var more = true;
+        while (more)
         {
-            var seq = r.GetInt64(0);
-            if (seq != current)
+            more = await r.ReadAsync(cancellationToken).ConfigureAwait(false);
+            if (more)
             {
-                if (current >= 0)
+                pending.Add((InstanceHash.FromBytes((byte[])r.GetValue(0)), r.GetDouble(1), r.GetString(2), (byte[])r.GetValue(3)));
+                if (pending.Count < chunk)
                 {
-                    yield return new EventEdges(hash, ts, category, [.. refs]);
+                    continue;
+                }
+            }
+
+            var refs = new HashSet<InstanceHash>();
+            foreach (var e in pending)
+            {
+                for (var i = 0; i + HashBytes <= e.Refs.Length; i += HashBytes)
+                {
+                    refs.Add(InstanceHash.FromBytes(e.Refs.AsSpan(i, HashBytes)));
+                }
+            }
+
+            var attributes = await AttributesAmongAsync(conn, refs, cancellationToken).ConfigureAwait(false);
+            foreach (var e in pending)
+            {
+                var edges = ImmutableArray.CreateBuilder<InstanceHash>(e.Refs.Length / HashBytes);
+                for (var i = 0; i + HashBytes <= e.Refs.Length; i += HashBytes)
+                {
+                    var h = InstanceHash.FromBytes(e.Refs.AsSpan(i, HashBytes));
+                    if (attributes.Contains(h))
+                    {
+                        edges.Add(h);
+                    }
                 }
 
-                current = seq;
-                hash = InstanceHash.FromBytes((byte[])r.GetValue(1));
-                ts = r.GetDouble(2);
-                category = r.GetString(3);
-                refs.Clear();
+                yield return new EventEdges(e.Hash, e.Ts, e.Category, edges.ToImmutable());
             }
 
-            if (!r.IsDBNull(4))
-            {
-                refs.Add(InstanceHash.FromBytes((byte[])r.GetValue(4)));
-            }
-        }
-
-        if (current >= 0)
-        {
-            yield return new EventEdges(hash, ts, category, [.. refs]);
+            pending.Clear();
         }
     }
 
-    public async Task<IReadOnlySet<InstanceHash>> AttributesAmongAsync(IReadOnlyCollection<InstanceHash> hashes, CancellationToken cancellationToken)
+    /// <summary>The stored attributes among <paramref name="hashes"/>, with one IN-list statement per 500 hashes.</summary>
+    private static async Task<HashSet<InstanceHash>> AttributesAmongAsync(SqliteConnection conn, IReadOnlyCollection<InstanceHash> hashes, CancellationToken ct)
     {
+        const int chunk = 500;
         var result = new HashSet<InstanceHash>();
-        await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var cmd = conn.CreateCommand();
-        cmd.CommandText = "SELECT 1 FROM instances WHERE hash = $h AND itype = 'attribute';";
-        var p = cmd.Parameters.Add("$h", SqliteType.Blob);
-        foreach (var h in hashes)
+        foreach (var part in hashes.Chunk(chunk))
         {
-            p.Value = h.ToBytes();
-            if (await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not null)
+            await using var cmd = conn.CreateCommand();
+            var names = new StringBuilder();
+            for (var i = 0; i < part.Length; i++)
+            {
+                var name = "$h" + i.ToString(CultureInfo.InvariantCulture);
+                names.Append(i == 0 ? string.Empty : ", ").Append(name);
+                cmd.Parameters.AddWithValue(name, part[i].ToBytes());
+            }
+
+            cmd.CommandText = $"SELECT hash FROM instances WHERE hash IN ({names}) AND itype = 'attribute';";
+            foreach (var h in await ReadHashesAsync(cmd, ct).ConfigureAwait(false))
             {
                 result.Add(h);
             }
         }
 
         return result;
+    }
+
+    public async Task<IReadOnlySet<InstanceHash>> AttributesAmongAsync(IReadOnlyCollection<InstanceHash> hashes, CancellationToken cancellationToken)
+    {
+        await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        return await AttributesAmongAsync(conn, hashes.Distinct().ToList(), cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<long> VersionAsync(CancellationToken cancellationToken) =>
@@ -385,13 +316,15 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
     private static (string Where, Action<SqliteCommand> Bind) RefFilter(InstanceHash instance, EventFilter filter, Visibility visibility, string alias = "")
     {
         var sb = new StringBuilder();
-        sb.Append(alias).Append("ref_hash = $ref AND ").Append(alias).Append("orgid IN (");
+        // The org numbers of the visible orgs: a list subquery, so the lookup stays a range scan of the primary key
+        // (ref_hash, org, ts, event_seq) per org.
+        sb.Append(alias).Append("ref_hash = $ref AND ").Append(alias).Append("org IN (SELECT id FROM event_orgs WHERE orgid IN (");
         for (var i = 0; i < visibility.OrgIds.Length; i++)
         {
             sb.Append(i == 0 ? "$o" : ", $o").Append(i.ToString(CultureInfo.InvariantCulture));
         }
 
-        sb.Append(')');
+        sb.Append("))");
         if (!double.IsNegativeInfinity(filter.Lower))
         {
             sb.Append(" AND ").Append(alias).Append("ts >= $lo");
@@ -439,7 +372,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
 
             if (filter.Category is not null)
             {
-                cmd.Parameters.AddWithValue("$cat", filter.Category);
+                cmd.Parameters.AddWithValue("$cat", CategoryCode(filter.Category));
             }
 
             if (ctx >= 0)
@@ -470,63 +403,372 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         return result;
     }
 
-    /// <summary>Prepared statements of one write transaction.</summary>
-    private sealed class Writer : IAsyncDisposable
+    /// <summary>
+    /// The statements of one write transaction, prepared once and run with new parameter values per row. Index rows
+    /// of the batch are collected and inserted at the end, sorted by key, several rows per statement.
+    /// </summary>
+    private sealed class Writer : IDisposable
     {
-        public Writer(SqliteConnection conn, SqliteTransaction tx)
+        private readonly SqliteConnection _conn;
+        private readonly SqliteTransaction _tx;
+        private readonly IReadOnlyDictionary<string, long> _committedOrgs;
+        private readonly List<SqliteCommand> _commands = [];
+        private readonly Statement _insertInstance;
+        private readonly Statement _selectInstance;
+        private readonly Statement _updateInstance;
+        private readonly Statement _selectEvent;
+        private readonly Statement _deleteRef;
+        private readonly Statement _deleteSessionEvents;
+        private readonly Statement _upsertEvent;
+        private readonly Statement _selectOrg;
+        private readonly Statement _insertOrg;
+        private readonly Dictionary<int, Statement> _insertRefs = [];
+        private readonly Dictionary<int, Statement> _insertSessionEvents = [];
+        private readonly List<RefRow> _refs = [];
+        private readonly List<(byte[] Event, long Session)> _sessionEvents = [];
+
+        public Writer(SqliteConnection conn, SqliteTransaction tx, IReadOnlyDictionary<string, long> committedOrgs)
         {
-            Conn = conn;
-            Tx = tx;
-            InsertInstance = Make("INSERT INTO instances (hash, itype, sub_type, doc) VALUES ($hash, $itype, $sub, $doc) ON CONFLICT (hash) DO NOTHING RETURNING seq;", "$hash", "$itype", "$sub", "$doc");
-            SelectInstance = Make("SELECT seq, doc FROM instances WHERE hash = $hash;", "$hash");
-            UpdateInstance = Make("UPDATE instances SET doc = $doc WHERE seq = $seq;", "$seq", "$doc");
-            DeleteRefs = Make("DELETE FROM event_refs WHERE event_seq = $seq;", "$seq");
-            DeleteSessionEvents = Make("DELETE FROM session_events WHERE session_seq = $seq;", "$seq");
-            UpsertEvent = Make("INSERT INTO events (seq, hash, orgid, ts, category) VALUES ($seq, $hash, $org, $ts, $cat) ON CONFLICT (seq) DO UPDATE SET orgid = excluded.orgid, ts = excluded.ts, category = excluded.category;", "$seq", "$hash", "$org", "$ts", "$cat");
-            InsertRef = Make("INSERT OR IGNORE INTO event_refs (ref_hash, orgid, ts, event_seq, ctx, category) VALUES ($ref, $org, $ts, $seq, $ctx, $cat);", "$ref", "$org", "$ts", "$seq", "$ctx", "$cat");
-            InsertSessionEvent = Make("INSERT OR IGNORE INTO session_events (event_hash, session_seq) VALUES ($event, $seq);", "$event", "$seq");
+            _conn = conn;
+            _tx = tx;
+            _committedOrgs = committedOrgs;
+            _insertInstance = Make("INSERT INTO instances (hash, itype, sub_type, doc) VALUES ($hash, $itype, $sub, $doc) ON CONFLICT (hash) DO NOTHING RETURNING seq;", "$hash", "$itype", "$sub", "$doc");
+            _selectInstance = Make("SELECT seq, doc FROM instances WHERE hash = $hash;", "$hash");
+            _updateInstance = Make("UPDATE instances SET doc = $doc WHERE seq = $seq;", "$seq", "$doc");
+            _selectEvent = Make("SELECT orgid, ts, refs FROM events WHERE seq = $seq;", "$seq");
+            _deleteRef = Make("DELETE FROM event_refs WHERE ref_hash = $ref AND org = $org AND ts = $ts AND event_seq = $seq;", "$ref", "$org", "$ts", "$seq");
+            _deleteSessionEvents = Make("DELETE FROM session_events WHERE session_seq = $seq;", "$seq");
+            _upsertEvent = Make("INSERT INTO events (seq, hash, orgid, ts, category, refs) VALUES ($seq, $hash, $org, $ts, $cat, $refs) ON CONFLICT (seq) DO UPDATE SET orgid = excluded.orgid, ts = excluded.ts, category = excluded.category, refs = excluded.refs;", "$seq", "$hash", "$org", "$ts", "$cat", "$refs");
+            _selectOrg = Make("SELECT id FROM event_orgs WHERE orgid = $orgid;", "$orgid");
+            _insertOrg = Make("INSERT INTO event_orgs (orgid) VALUES ($orgid) RETURNING id;", "$orgid");
         }
 
-        public SqliteConnection Conn { get; }
+        /// <summary>Org numbers created by this transaction (valid once it commits).</summary>
+        public Dictionary<string, long> NewOrgs { get; } = new(StringComparer.Ordinal);
 
-        public SqliteTransaction Tx { get; }
-
-        public SqliteCommand InsertInstance { get; }
-
-        public SqliteCommand SelectInstance { get; }
-
-        public SqliteCommand UpdateInstance { get; }
-
-        public SqliteCommand DeleteRefs { get; }
-
-        public SqliteCommand DeleteSessionEvents { get; }
-
-        public SqliteCommand UpsertEvent { get; }
-
-        public SqliteCommand InsertRef { get; }
-
-        public SqliteCommand InsertSessionEvent { get; }
-
-        public async ValueTask DisposeAsync()
+        public WriteSummary Write(IReadOnlyList<ArchiveDocument> batch, CancellationToken ct)
         {
-            foreach (var c in new[] { InsertInstance, SelectInstance, UpdateInstance, DeleteRefs, DeleteSessionEvents, UpsertEvent, InsertRef, InsertSessionEvent })
+            int inserted = 0, duplicates = 0, updated = 0;
+            foreach (var doc in batch)
             {
-                await c.DisposeAsync().ConfigureAwait(false);
+                ct.ThrowIfCancellationRequested();
+                var text = doc.StoredText;
+                var hash = doc.Hash.ToBytes();
+                _insertInstance[0] = hash;
+                _insertInstance[1] = doc.Itype;
+                _insertInstance[2] = doc.SubType;
+                _insertInstance[3] = text;
+                long seq;
+                if (_insertInstance.Command.ExecuteScalar() is long s)
+                {
+                    seq = s;
+                    inserted++;
+                }
+                else
+                {
+                    _selectInstance[0] = hash;
+                    using (var r = _selectInstance.Command.ExecuteReader())
+                    {
+                        r.Read();
+                        seq = r.GetInt64(0);
+                        if (StoredDocumentText.SameContent(r.GetString(1), text))
+                        {
+                            duplicates++;
+                            continue;
+                        }
+                    }
+
+                    // Same identity, newer content: replace the document and re-derive every index row from it.
+                    _updateInstance[0] = seq;
+                    _updateInstance[1] = text;
+                    _updateInstance.Command.ExecuteNonQuery();
+                    DeleteIndexRows(doc, seq);
+                    updated++;
+                }
+
+                Index(doc, hash, seq);
+            }
+
+            // Index rows in key order, many per statement: neighbouring keys share B-tree pages.
+            _refs.Sort();
+            InsertRows(_refs, _insertRefs, RefRow.Columns, "event_refs (ref_hash, org, ts, event_seq, ctx, category)", static (st, i, row) => row.Bind(st, i));
+            _sessionEvents.Sort(static (a, b) => a.Event.AsSpan().SequenceCompareTo(b.Event) is var c && c != 0 ? c : a.Session.CompareTo(b.Session));
+            InsertRows(_sessionEvents, _insertSessionEvents, 2, "session_events (event_hash, session_seq)", static (st, i, row) =>
+            {
+                st[i] = row.Event;
+                st[i + 1] = row.Session;
+            });
+
+            if (inserted + updated > 0)
+            {
+                using var bump = _conn.CreateCommand();
+                bump.Transaction = _tx;
+                bump.CommandText = "UPDATE archive_version SET version = version + 1 WHERE id = 1;";
+                bump.ExecuteNonQuery();
+            }
+
+            return new WriteSummary(inserted, duplicates, updated);
+        }
+
+        public void Dispose()
+        {
+            foreach (var c in _commands)
+            {
+                c.Dispose();
             }
         }
 
-        private SqliteCommand Make(string sql, params string[] parameters)
+        /// <summary>Deletes the index rows derived from the stored (old) content of the document at <paramref name="seq"/>.</summary>
+        private void DeleteIndexRows(ArchiveDocument doc, long seq)
         {
-            var cmd = Conn.CreateCommand();
-            cmd.Transaction = Tx;
-            cmd.CommandText = sql;
-            foreach (var p in parameters)
+            if (doc.Itype == "event")
             {
-                cmd.Parameters.Add(new SqliteParameter { ParameterName = p });
+                // The old rows, found by primary key from the event row still holding the old content.
+                _selectEvent[0] = seq;
+                string? orgid = null;
+                double ts = 0;
+                byte[] refs = [];
+                using (var r = _selectEvent.Command.ExecuteReader())
+                {
+                    if (r.Read())
+                    {
+                        orgid = r.GetString(0);
+                        ts = r.GetDouble(1);
+                        refs = (byte[])r.GetValue(2);
+                    }
+                }
+
+                if (orgid is not null)
+                {
+                    _deleteRef[1] = OrgNumber(orgid);
+                    _deleteRef[2] = ts;
+                    _deleteRef[3] = seq;
+                    for (var i = 0; i + HashBytes <= refs.Length; i += HashBytes)
+                    {
+                        _deleteRef[0] = refs.AsSpan(i, HashBytes).ToArray();
+                        _deleteRef.Command.ExecuteNonQuery();
+                    }
+                }
+
+                // Rows of this event collected earlier in the batch (an earlier version) are dropped too.
+                _refs.RemoveAll(row => row.EventSeq == seq);
+            }
+            else if (doc.Itype == "session")
+            {
+                _deleteSessionEvents[0] = seq;
+                _deleteSessionEvents.Command.ExecuteNonQuery();
+                _sessionEvents.RemoveAll(row => row.Session == seq);
+            }
+        }
+
+        private void Index(ArchiveDocument doc, byte[] hash, long seq)
+        {
+            if (doc.Itype == "event")
+            {
+                var ts = doc.Timestamp ?? 0;
+                var cat = doc.Category ?? "unknown";
+                var orgid = doc.OrgId ?? string.Empty;
+                var packed = new byte[doc.Ref.Length * HashBytes];
+                for (var i = 0; i < doc.Ref.Length; i++)
+                {
+                    doc.Ref[i].ToBytes().CopyTo(packed, i * HashBytes);
+                }
+
+                _upsertEvent[0] = seq;
+                _upsertEvent[1] = hash;
+                _upsertEvent[2] = orgid;
+                _upsertEvent[3] = ts;
+                _upsertEvent[4] = cat;
+                _upsertEvent[5] = packed;
+                _upsertEvent.Command.ExecuteNonQuery();
+                var org = OrgNumber(orgid);
+                var catCode = CategoryCode(cat);
+                var ben = doc.BenRef.IsEmpty ? null : new HashSet<InstanceHash>(doc.BenRef);
+                var mal = doc.MalRef.IsEmpty ? null : new HashSet<InstanceHash>(doc.MalRef);
+                for (var i = 0; i < doc.Ref.Length; i++)
+                {
+                    var r = doc.Ref[i];
+                    var ctx = mal?.Contains(r) == true ? 2 : ben?.Contains(r) == true ? 1 : 0;
+                    _refs.Add(new RefRow(packed.AsSpan(i * HashBytes, HashBytes).ToArray(), org, ts, seq, ctx, catCode));
+                }
+            }
+            else if (doc.Itype == "session")
+            {
+                foreach (var e in doc.Ref)
+                {
+                    _sessionEvents.Add((e.ToBytes(), seq));
+                }
+            }
+            else if (doc.IsUser)
+            {
+                var user = IdentityDocuments.User(doc);
+                using var cmd = NewCommand("INSERT INTO users (hash, email, name, sub_type) VALUES ($h, $e, $n, $s) ON CONFLICT (hash) DO UPDATE SET email = excluded.email, name = excluded.name, sub_type = excluded.sub_type;");
+                cmd.Parameters.AddWithValue("$h", hash);
+                cmd.Parameters.AddWithValue("$e", user.Email);
+                cmd.Parameters.AddWithValue("$n", user.Name);
+                cmd.Parameters.AddWithValue("$s", user.SubType);
+                cmd.ExecuteNonQuery();
+            }
+            else if (doc.IsOrg)
+            {
+                var org = IdentityDocuments.Org(doc);
+                using (var cmd = NewCommand("INSERT INTO orgs (hash, orgname, name) VALUES ($h, $o, $n) ON CONFLICT (hash) DO UPDATE SET orgname = excluded.orgname, name = excluded.name; DELETE FROM org_members WHERE org_hash = $h;"))
+                {
+                    cmd.Parameters.AddWithValue("$h", hash);
+                    cmd.Parameters.AddWithValue("$o", org.OrgName);
+                    cmd.Parameters.AddWithValue("$n", org.Name);
+                    cmd.ExecuteNonQuery();
+                }
+
+                using var member = NewCommand("INSERT OR IGNORE INTO org_members (user_hash, role, org_hash) VALUES ($u, $r, $o);");
+                var u = member.Parameters.Add("$u", SqliteType.Blob);
+                var role = member.Parameters.Add("$r", SqliteType.Integer);
+                member.Parameters.AddWithValue("$o", hash);
+                foreach (var (members, r) in new[] { (org.Users, 0), (org.Admins, 1) })
+                {
+                    foreach (var m in members)
+                    {
+                        u.Value = m.ToBytes();
+                        role.Value = r;
+                        member.ExecuteNonQuery();
+                    }
+                }
+            }
+        }
+
+        /// <summary>The number of <paramref name="orgid"/> in event_orgs, created when new.</summary>
+        private long OrgNumber(string orgid)
+        {
+            if (_committedOrgs.TryGetValue(orgid, out var id) || NewOrgs.TryGetValue(orgid, out id))
+            {
+                return id;
+            }
+
+            _selectOrg[0] = orgid;
+            if (_selectOrg.Command.ExecuteScalar() is long found)
+            {
+                id = found;
+            }
+            else
+            {
+                _insertOrg[0] = orgid;
+                id = (long)_insertOrg.Command.ExecuteScalar()!;
+            }
+
+            NewOrgs[orgid] = id;
+            return id;
+        }
+
+        private void InsertRows<T>(List<T> rows, Dictionary<int, Statement> cache, int columns, string target, Action<Statement, int, T> bind)
+        {
+            for (var start = 0; start < rows.Count; start += RowsPerInsert)
+            {
+                var count = Math.Min(RowsPerInsert, rows.Count - start);
+                if (!cache.TryGetValue(count, out var st))
+                {
+                    var sql = new StringBuilder("INSERT OR IGNORE INTO ").Append(target).Append(" VALUES ");
+                    var names = new string[count * columns];
+                    for (var row = 0; row < count; row++)
+                    {
+                        sql.Append(row == 0 ? "(" : ", (");
+                        for (var col = 0; col < columns; col++)
+                        {
+                            var name = string.Create(CultureInfo.InvariantCulture, $"$p{(row * columns) + col}");
+                            names[(row * columns) + col] = name;
+                            sql.Append(col == 0 ? string.Empty : ", ").Append(name);
+                        }
+
+                        sql.Append(')');
+                    }
+
+                    st = Make(sql.Append(';').ToString(), names);
+                    cache[count] = st;
+                }
+
+                for (var row = 0; row < count; row++)
+                {
+                    bind(st, row * columns, rows[start + row]);
+                }
+
+                st.Command.ExecuteNonQuery();
+            }
+
+            rows.Clear();
+        }
+
+        private SqliteCommand NewCommand(string sql)
+        {
+            var cmd = _conn.CreateCommand();
+            cmd.Transaction = _tx;
+            cmd.CommandText = sql;
+            return cmd;
+        }
+
+        private Statement Make(string sql, params string[] parameters)
+        {
+            var cmd = NewCommand(sql);
+            var ps = new SqliteParameter[parameters.Length];
+            for (var i = 0; i < parameters.Length; i++)
+            {
+                ps[i] = cmd.Parameters.Add(new SqliteParameter { ParameterName = parameters[i] });
             }
 
             cmd.Prepare();
-            return cmd;
+            _commands.Add(cmd);
+            return new Statement(cmd, ps);
         }
     }
+
+    /// <summary>A prepared command and its parameters, set by position.</summary>
+    private sealed class Statement(SqliteCommand command, SqliteParameter[] parameters)
+    {
+        public SqliteCommand Command { get; } = command;
+
+        public object this[int index]
+        {
+            set => parameters[index].Value = value;
+        }
+    }
+
+    /// <summary>One event_refs row; sorts in primary-key order.</summary>
+    private readonly record struct RefRow(byte[] RefHash, long Org, double Ts, long EventSeq, int Ctx, int Category) : IComparable<RefRow>
+    {
+        public const int Columns = 6;
+
+        public int CompareTo(RefRow other)
+        {
+            var c = RefHash.AsSpan().SequenceCompareTo(other.RefHash);
+            if (c != 0)
+            {
+                return c;
+            }
+
+            c = Org.CompareTo(other.Org);
+            if (c != 0)
+            {
+                return c;
+            }
+
+            c = Ts.CompareTo(other.Ts);
+            return c != 0 ? c : EventSeq.CompareTo(other.EventSeq);
+        }
+
+        public void Bind(Statement st, int at)
+        {
+            st[at] = RefHash;
+            st[at + 1] = Org;
+            st[at + 2] = Ts;
+            st[at + 3] = EventSeq;
+            st[at + 4] = Ctx;
+            st[at + 5] = Category;
+        }
+    }
+
+    /// <summary>The stored number of an event category (event_refs.category).</summary>
+    private static int CategoryCode(string category) => category switch
+    {
+        "benign" => 1,
+        "malicious" => 2,
+        _ => 0,
+    };
 }

@@ -14,7 +14,11 @@ namespace Cybexp.Report.Cli.Commands;
 internal sealed class IngestSources(CliIo io, IReadOnlyList<string> files) : IAsyncDisposable
 {
     private readonly List<string> _rejectFiles = [];
-    private RejectSink? _current;
+
+    // One sink per input, with the stream position of the input's first record: rejects arrive after their input may
+    // have been read to the end (the ingest checks records ahead of its writer), and find their input by position.
+    private readonly List<(long FirstIndex, RejectSink Sink)> _sinks = [];
+    private long _records;
 
     /// <summary>True when some input could not be opened or read to its end, or a reject could not be written.</summary>
     public bool Failed { get; private set; }
@@ -46,8 +50,11 @@ internal sealed class IngestSources(CliIo io, IReadOnlyList<string> files) : IAs
     public static string RejectsPath(string file) =>
         file == FileOrStdin.Stdin ? "stdin.rejects.ndjson" : file + ".rejects.ndjson";
 
-    /// <summary>Every record of every input; <paramref name="report"/> gets (bytes read, documents read) now and then.</summary>
-    public async IAsyncEnumerable<TahoeDocumentRecord> ReadAsync(Action<long, long>? report, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>
+    /// Every document text of every input (parsed by the ingest); <paramref name="report"/> gets (bytes read, documents
+    /// read) now and then.
+    /// </summary>
+    public async IAsyncEnumerable<TahoeDocumentText> ReadAsync(Action<long, long>? report, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         long bytesBefore = 0, documents = 0;
         foreach (var file in files)
@@ -64,11 +71,11 @@ internal sealed class IngestSources(CliIo io, IReadOnlyList<string> files) : IAs
             }
 
             var reader = owned ?? io.In;
-            _current = new RejectSink(this, RejectsPath(file));
+            _sinks.Add((_records, new RejectSink(this, RejectsPath(file))));
             long lastLine = 0;
             try
             {
-                await using var records = TahoeDocumentReader.ReadAsync(reader, cancellationToken).GetAsyncEnumerator(cancellationToken);
+                await using var records = TahoeDocumentReader.ReadTextsAsync(reader, cancellationToken).GetAsyncEnumerator(cancellationToken);
                 while (true)
                 {
                     try
@@ -92,6 +99,7 @@ internal sealed class IngestSources(CliIo io, IReadOnlyList<string> files) : IAs
                     }
 
                     documents++;
+                    _records++;
                     if (report is not null && (documents & 1023) == 0)
                     {
                         report(bytesBefore + (owned?.BaseStream.Position ?? 0), documents);
@@ -107,30 +115,34 @@ internal sealed class IngestSources(CliIo io, IReadOnlyList<string> files) : IAs
                     bytesBefore += owned.BaseStream.Length;
                     owned.Dispose();
                 }
-
-                await CloseCurrentAsync().ConfigureAwait(false);
             }
         }
 
         report?.Invoke(bytesBefore, documents);
     }
 
-    /// <summary>Writes <paramref name="reject"/> to the rejects file of the input being read.</summary>
+    /// <summary>Writes <paramref name="reject"/> to the rejects file of the input it came from (by <see cref="IngestReject.Index"/>).</summary>
     public Task RejectAsync(IngestReject reject, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(reject);
-        var sink = _current ?? throw new InvalidOperationException("a reject arrived while no input was being read");
-        return sink.WriteAsync(reject, cancellationToken);
+        for (var i = _sinks.Count - 1; i >= 0; i--)
+        {
+            if (_sinks[i].FirstIndex <= reject.Index)
+            {
+                return _sinks[i].Sink.WriteAsync(reject, cancellationToken);
+            }
+        }
+
+        throw new InvalidOperationException($"a reject arrived for record {reject.Index}, which no input yielded");
     }
 
-    /// <inheritdoc />
-    public ValueTask DisposeAsync() => new(CloseCurrentAsync());
-
-    private async Task CloseCurrentAsync()
+    /// <summary>Closes every rejects file (and removes stale ones of inputs without rejects).</summary>
+    public async ValueTask DisposeAsync()
     {
-        if (_current is { } sink)
+        var sinks = _sinks.ToList();
+        _sinks.Clear();
+        foreach (var (_, sink) in sinks)
         {
-            _current = null;
             await sink.CloseAsync().ConfigureAwait(false);
         }
     }

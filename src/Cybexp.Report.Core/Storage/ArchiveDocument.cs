@@ -10,6 +10,8 @@ namespace Cybexp.Report.Core.Storage;
 /// </summary>
 public sealed class ArchiveDocument
 {
+    private string? _storedText;
+
     private ArchiveDocument(InstanceHash hash, string itype, string subType, TahoeDict document)
     {
         Hash = hash;
@@ -65,6 +67,12 @@ public sealed class ArchiveDocument
 
     /// <summary>benign, malicious or unknown, for events.</summary>
     public string? Category { get; }
+
+    /// <summary>
+    /// The document as stores keep it (<see cref="StoredDocumentText.Of"/>), serialised once on first use; ingest
+    /// computes it on its parallel stage so the single writer does not.
+    /// </summary>
+    public string StoredText => _storedText ??= TahoeJsonWriter.Write(Document);
 
     /// <summary>True for an identity user document (cybexp_user / cybexp_superuser).</summary>
     public bool IsUser => Itype == "object" && UniqueText.UserSubTypes.Contains(SubType);
@@ -136,7 +144,7 @@ public sealed class ArchiveDocument
             return false;
         }
 
-        foreach (var key in new[] { "_ref", "_cref", "_ben_ref", "_mal_ref", "_usr_ref", "_adm_ref" })
+        foreach (var key in EdgeKeys)
         {
             if (document.TryGet(key, out var list) && !IsHashList(list))
             {
@@ -174,8 +182,28 @@ public sealed class ArchiveDocument
     /// <summary>The hashes under <paramref name="key"/> (an edge list such as <c>_usr_ref</c>).</summary>
     public ImmutableArray<InstanceHash> EdgeList(string key) => Edges(Document, key);
 
-    private static bool IsHashList(TahoeValue v) =>
-        v is TahoeList l && l.Items.All(x => x is TahoeString s && InstanceHash.TryParse(s.Value, out _));
+    private static readonly string[] EdgeKeys = ["_ref", "_cref", "_ben_ref", "_mal_ref", "_usr_ref", "_adm_ref"];
+
+    private static readonly System.Buffers.SearchValues<char> HexDigits = System.Buffers.SearchValues.Create("0123456789abcdefABCDEF");
+
+    // The same rule as InstanceHash.TryParse (64 hex digits, either case), without building the hash.
+    private static bool IsHashList(TahoeValue v)
+    {
+        if (v is not TahoeList l)
+        {
+            return false;
+        }
+
+        foreach (var item in l.Items)
+        {
+            if (item is not TahoeString { Value: { Length: 64 } s } || s.AsSpan().ContainsAnyExcept(HexDigits))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     private static ImmutableArray<InstanceHash> Edges(TahoeDict doc, string key)
     {
@@ -184,15 +212,31 @@ public sealed class ArchiveDocument
             return [];
         }
 
-        var set = new SortedSet<InstanceHash>();
+        if (l.Count == 0)
+        {
+            return [];
+        }
+
+        // Sorted and distinct (the lists are sets in the original).
+        var hashes = new List<InstanceHash>(l.Count);
         foreach (var item in l.Items)
         {
             if (item is TahoeString s && InstanceHash.TryParse(s.Value, out var h))
             {
-                set.Add(h);
+                hashes.Add(h);
             }
         }
 
-        return [.. set];
+        hashes.Sort();
+        var distinct = ImmutableArray.CreateBuilder<InstanceHash>(hashes.Count);
+        for (var i = 0; i < hashes.Count; i++)
+        {
+            if (i == 0 || hashes[i] != hashes[i - 1])
+            {
+                distinct.Add(hashes[i]);
+            }
+        }
+
+        return distinct.ToImmutable();
     }
 }

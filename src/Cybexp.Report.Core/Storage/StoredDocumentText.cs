@@ -6,7 +6,11 @@ namespace Cybexp.Report.Core.Storage;
 public static class StoredDocumentText
 {
     /// <summary>The stored text of <paramref name="doc"/>.</summary>
-    public static string Of(ArchiveDocument doc) => TahoeJsonWriter.Write(doc.Document);
+    public static string Of(ArchiveDocument doc)
+    {
+        ArgumentNullException.ThrowIfNull(doc);
+        return doc.StoredText;
+    }
 
     /// <summary>Reads a stored text back.</summary>
     public static ArchiveDocument Parse(string text) =>

@@ -234,7 +234,9 @@ public static class DocumentVerifier
         }
     }
 
-    private static bool IsLowerHexHash(string text) => text.Length == 64 && text.All(c => char.IsAsciiDigit(c) || c is >= 'a' and <= 'f');
+    private static readonly System.Buffers.SearchValues<char> LowerHex = System.Buffers.SearchValues.Create("0123456789abcdef");
+
+    private static bool IsLowerHexHash(string text) => text.Length == 64 && !text.AsSpan().ContainsAnyExcept(LowerHex);
 
     private static string KindName(TahoeValue value) => value.Kind switch
     {

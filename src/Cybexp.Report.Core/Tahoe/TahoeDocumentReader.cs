@@ -23,6 +23,42 @@ public sealed record TahoeDocumentRecord(long Line, TahoeDict? Document, string?
 }
 
 /// <summary>
+/// One document as <see cref="TahoeDocumentReader.ReadTextsAsync(TextReader, CancellationToken)"/> cut it out of its
+/// source: its text, parsed on demand by <see cref="Parse"/> (on any thread), or a failure found while cutting it out.
+/// </summary>
+public sealed class TahoeDocumentText
+{
+    private readonly string? _text;
+    private readonly long _column;
+    private TahoeDocumentRecord? _record;
+
+    internal TahoeDocumentText(TahoeDocumentRecord failure)
+    {
+        Line = failure.Line;
+        _record = failure;
+    }
+
+    internal TahoeDocumentText(long line, long column, string text)
+    {
+        Line = line;
+        _column = column;
+        _text = text;
+    }
+
+    /// <summary>1-based line where the document (or the broken text) starts.</summary>
+    public long Line { get; }
+
+    /// <summary>The error found while cutting the text out (before parsing), or null.</summary>
+    public string? Error => _record?.Error;
+
+    /// <summary>True when the reader stopped reading this source here (see <see cref="TahoeDocumentRecord.EndsSource"/>).</summary>
+    public bool EndsSource => _record?.EndsSource ?? false;
+
+    /// <summary>The document, or why the text is not one (the same record <c>ReadAsync</c> yields). Parses once.</summary>
+    public TahoeDocumentRecord Parse() => _record ??= TahoeDocumentReader.ParseDocument(_text!, Line, _column);
+}
+
+/// <summary>
 /// Streams TAHOE documents out of text that holds one JSON document, newline-delimited JSON, one or more JSON arrays
 /// of documents, concatenated (pretty-printed) documents, or MongoDB Extended JSON as <c>mongoexport</c> writes it.
 /// Memory does not grow with the size of the source: the text is scanned in chunks and only one document's text is
@@ -59,19 +95,36 @@ public static partial class TahoeDocumentReader
         ReadAsync(reader, DefaultMaxDocumentChars, cancellationToken);
 
     /// <summary>Reads every document of <paramref name="reader"/>; documents longer than <paramref name="maxDocumentChars"/> are reported.</summary>
-    public static IAsyncEnumerable<TahoeDocumentRecord> ReadAsync(TextReader reader, int maxDocumentChars, CancellationToken cancellationToken = default)
+    public static async IAsyncEnumerable<TahoeDocumentRecord> ReadAsync(TextReader reader, int maxDocumentChars, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await foreach (var text in ReadTextsAsync(reader, maxDocumentChars, cancellationToken).ConfigureAwait(false))
+        {
+            yield return text.Parse();
+        }
+    }
+
+    /// <summary>
+    /// Cuts every document of <paramref name="reader"/> out of the source without parsing it, so that callers can
+    /// parse documents on several threads (<see cref="TahoeDocumentText.Parse"/>); the same rules and errors as
+    /// <see cref="ReadAsync(TextReader, CancellationToken)"/>.
+    /// </summary>
+    public static IAsyncEnumerable<TahoeDocumentText> ReadTextsAsync(TextReader reader, CancellationToken cancellationToken = default) =>
+        ReadTextsAsync(reader, DefaultMaxDocumentChars, cancellationToken);
+
+    /// <summary>As <see cref="ReadTextsAsync(TextReader, CancellationToken)"/> with a limit on one document's text.</summary>
+    public static IAsyncEnumerable<TahoeDocumentText> ReadTextsAsync(TextReader reader, int maxDocumentChars, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(reader);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxDocumentChars, 1);
         return ReadCoreAsync(reader, maxDocumentChars, cancellationToken);
     }
 
-    private static async IAsyncEnumerable<TahoeDocumentRecord> ReadCoreAsync(
+    private static async IAsyncEnumerable<TahoeDocumentText> ReadCoreAsync(
         TextReader reader, int maxDocumentChars, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var scanner = new Scanner(maxDocumentChars);
         var buffer = new char[ChunkChars];
-        var ready = new List<TahoeDocumentRecord>();
+        var ready = new Output();
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -85,9 +138,9 @@ public static partial class TahoeDocumentReader
                 scanner.Feed(buffer.AsSpan(0, n), ready);
             }
 
-            foreach (var record in ready)
+            foreach (var text in ready)
             {
-                yield return record;
+                yield return text;
             }
 
             ready.Clear();
@@ -96,6 +149,15 @@ public static partial class TahoeDocumentReader
                 yield break;
             }
         }
+    }
+
+    /// <summary>Parses a document text cut out at (<paramref name="line"/>, <paramref name="column"/>).</summary>
+    internal static TahoeDocumentRecord ParseDocument(string text, long line, long column) => Scanner.ParseDocument(text, line, column);
+
+    /// <summary>What the scanner cut out: texts to parse, and failures as records.</summary>
+    private sealed class Output : List<TahoeDocumentText>
+    {
+        public void Add(TahoeDocumentRecord failure) => Add(new TahoeDocumentText(failure));
     }
 
     /// <summary>
@@ -150,7 +212,7 @@ public static partial class TahoeDocumentReader
 
         public bool Stopped => _mode == Mode.Stopped;
 
-        public void Feed(ReadOnlySpan<char> chunk, List<TahoeDocumentRecord> output)
+        public void Feed(ReadOnlySpan<char> chunk, Output output)
         {
             var i = 0;
             while (i < chunk.Length)
@@ -204,7 +266,7 @@ public static partial class TahoeDocumentReader
             }
         }
 
-        public void Finish(List<TahoeDocumentRecord> output)
+        public void Finish(Output output)
         {
             switch (_mode)
             {
@@ -231,7 +293,7 @@ public static partial class TahoeDocumentReader
 
         private static bool IsBlank(char c) => c is ' ' or '\t' or '\r' or '\n';
 
-        private void Consume(char c, List<TahoeDocumentRecord> output)
+        private void Consume(char c, Output output)
         {
             switch (_mode)
             {
@@ -479,22 +541,21 @@ public static partial class TahoeDocumentReader
         private TahoeDocumentRecord Failure(string error) =>
             new(_startLine, null, error.StartsWith("line ", StringComparison.Ordinal) ? error : $"line {_startLine}: {error}");
 
-        /// <summary>Parses one complete value's text into a document, or explains why it is not one.</summary>
-        private TahoeDocumentRecord Complete(string text)
-        {
-            if (_overflow)
-            {
-                return Failure(TooLong());
-            }
+        /// <summary>One complete value's text, to be parsed by <see cref="TahoeDocumentText.Parse"/>.</summary>
+        private TahoeDocumentText Complete(string text) =>
+            _overflow ? new TahoeDocumentText(Failure(TooLong())) : new TahoeDocumentText(_startLine, _startCol, text);
 
+        /// <summary>Parses one complete value's text into a document, or explains why it is not one.</summary>
+        internal static TahoeDocumentRecord ParseDocument(string text, long startLine, long startCol)
+        {
             if (!PythonJson.TryParse(text, DuplicateKeys.Reject, out var value, out var error))
             {
-                return Failure(Relocate(error));
+                return Fail(Relocate(error, startLine, startCol));
             }
 
             if (value is not TahoeDict doc)
             {
-                return Failure($"a document must be a JSON object, got {Describe(value)}");
+                return Fail($"a document must be a JSON object, got {Describe(value)}");
             }
 
             if (doc.ContainsKey("_id"))
@@ -510,15 +571,20 @@ public static partial class TahoeDocumentReader
                 }
                 catch (FormatException e)
                 {
-                    return Failure(e.Message);
+                    return Fail(e.Message);
                 }
             }
 
-            return new TahoeDocumentRecord(_startLine, doc, null);
+            return new TahoeDocumentRecord(startLine, doc, null);
+
+            TahoeDocumentRecord Fail(string e) =>
+                new(startLine, null, e.StartsWith("line ", StringComparison.Ordinal) ? e : $"line {startLine}: {e}");
         }
 
+        private string Relocate(string parserError) => Relocate(parserError, _startLine, _startCol);
+
         /// <summary>Turns the parser's position within the cut-out text into a position within the source.</summary>
-        private string Relocate(string parserError)
+        private static string Relocate(string parserError, long startLine, long startCol)
         {
             var m = ParserPosition().Match(parserError);
             if (!m.Success)
@@ -528,8 +594,8 @@ public static partial class TahoeDocumentReader
 
             var relLine = long.Parse(m.Groups[1].ValueSpan, CultureInfo.InvariantCulture);
             var relCol = long.Parse(m.Groups[2].ValueSpan, CultureInfo.InvariantCulture);
-            var line = _startLine + relLine - 1;
-            var col = relLine == 1 ? _startCol + relCol : relCol;
+            var line = startLine + relLine - 1;
+            var col = relLine == 1 ? startCol + relCol : relCol;
             return $"line {line}: invalid JSON at column {col}: {m.Groups[3].Value}";
         }
 

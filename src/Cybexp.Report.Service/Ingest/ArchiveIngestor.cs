@@ -1,3 +1,5 @@
+using System.Runtime.ExceptionServices;
+using System.Threading.Channels;
 using Cybexp.Report.Core.Storage;
 using Cybexp.Report.Core.Tahoe;
 
@@ -7,7 +9,11 @@ namespace Cybexp.Report.Service.Ingest;
 public sealed record IngestSummary(long Read, long Inserted, long Duplicates, long Updated, long Rejected, long DanglingReferences);
 
 /// <summary>A document that was not stored, and why.</summary>
-public sealed record IngestReject(long Line, string Reason, TahoeDict? Document);
+public sealed record IngestReject(long Line, string Reason, TahoeDict? Document)
+{
+    /// <summary>0-based position of the record in the ingested stream (which input it came from, when there are several).</summary>
+    public long Index { get; init; }
+}
 
 /// <summary>
 /// Streams TAHOE documents into the archive in batched transactions (constant memory): every <c>_hash</c> is checked
@@ -15,15 +21,49 @@ public sealed record IngestReject(long Line, string Reason, TahoeDict? Document)
 /// already stored counts as a duplicate, and one whose hash is stored with other content updates it. Re-running an
 /// interrupted ingest stores nothing twice: each batch commits whole or not at all.
 /// </summary>
+/// <remarks>
+/// A pipeline: the input is cut into chunks of records, each chunk is parsed, verified and serialised for the store
+/// on the thread pool (several chunks at once, a bounded number ahead of the writer), and ONE writer takes the chunks
+/// back in input order, so batches, "later content wins", reject order and line numbers are exactly those of a
+/// sequential ingest. When the input fails, the records read before the failure are still checked and every batch
+/// they fill is written; the partial last batch is not, as before.
+/// </remarks>
 public sealed class ArchiveIngestor(IArchiveStore archive, int batchSize = 2000)
 {
+    /// <summary>Records per unit of parallel work.</summary>
+    private const int ChunkSize = 256;
+
+    /// <summary>Checked chunks waiting for the writer, per core: bounds the memory ahead of the writer.</summary>
+    private const int ChunksAheadPerCore = 2;
+
     /// <summary>Ingests <paramref name="records"/>; <paramref name="onReject"/> receives each rejected document.</summary>
-    public async Task<IngestSummary> IngestAsync(
+    public Task<IngestSummary> IngestAsync(
         IAsyncEnumerable<TahoeDocumentRecord> records,
+        Func<IngestReject, CancellationToken, Task> onReject,
+        IProgress<long>? progress,
+        CancellationToken cancellationToken) =>
+        RunAsync(records, static r => r, onReject, progress, cancellationToken);
+
+    /// <summary>
+    /// Ingests documents cut out by <see cref="TahoeDocumentReader.ReadTextsAsync(TextReader, CancellationToken)"/>:
+    /// they are parsed on the parallel stage too.
+    /// </summary>
+    public Task<IngestSummary> IngestAsync(
+        IAsyncEnumerable<TahoeDocumentText> texts,
+        Func<IngestReject, CancellationToken, Task> onReject,
+        IProgress<long>? progress,
+        CancellationToken cancellationToken) =>
+        RunAsync(texts, static t => t.Parse(), onReject, progress, cancellationToken);
+
+    private async Task<IngestSummary> RunAsync<T>(
+        IAsyncEnumerable<T> input,
+        Func<T, TahoeDocumentRecord> parse,
         Func<IngestReject, CancellationToken, Task> onReject,
         IProgress<long>? progress,
         CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(onReject);
         long read = 0, inserted = 0, duplicates = 0, updated = 0, rejected = 0;
         var batch = new List<ArchiveDocument>(batchSize);
         var inBatch = new HashSet<InstanceHash>();
@@ -44,52 +84,158 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int batchSize = 2000)
             progress?.Report(read);
         }
 
-        await foreach (var record in records.WithCancellation(cancellationToken).ConfigureAwait(false))
+        var chunks = Channel.CreateBounded<Task<Checked[]>>(new BoundedChannelOptions(ChunksAheadPerCore * Environment.ProcessorCount)
         {
-            read++;
-            var reason = Check(record, out var doc);
-            if (reason is not null)
+            SingleReader = true,
+            SingleWriter = true,
+        });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var producer = new Producer<T>(input, parse, chunks.Writer, stop.Token);
+        var producing = producer.RunAsync();
+        var finished = false;
+        try
+        {
+            while (await chunks.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                rejected++;
-                await onReject(new IngestReject(record.Line, reason, record.Document), cancellationToken).ConfigureAwait(false);
-                continue;
+                while (chunks.Reader.TryRead(out var pending))
+                {
+                    foreach (var item in await pending.ConfigureAwait(false))
+                    {
+                        read++;
+                        if (item.Reason is not null)
+                        {
+                            rejected++;
+                            await onReject(new IngestReject(item.Line, item.Reason, item.Document) { Index = item.Index }, cancellationToken).ConfigureAwait(false);
+                            continue;
+                        }
+
+                        var doc = item.Archived!;
+                        if (!inBatch.Add(doc.Hash))
+                        {
+                            // The same hash twice in one batch: write what we have first so the later content wins, as
+                            // it would across batches.
+                            await FlushAsync().ConfigureAwait(false);
+                            inBatch.Add(doc.Hash);
+                        }
+
+                        batch.Add(doc);
+                        if (batch.Count >= batchSize)
+                        {
+                            await FlushAsync().ConfigureAwait(false);
+                        }
+                    }
+                }
             }
 
-            if (!inBatch.Add(doc!.Hash))
+            // The input failed: what was read before is handled above, the partial batch is not written.
+            producer.Failure?.Throw();
+            await FlushAsync().ConfigureAwait(false);
+            finished = true;
+        }
+        finally
+        {
+            // The producer never throws. After a failure it is not waited for: it may be blocked reading an input
+            // that only the caller can close; it stops at its next step.
+            await stop.CancelAsync().ConfigureAwait(false);
+            if (finished)
             {
-                // The same hash twice in one batch: write what we have first so the later content wins, as it would
-                // across batches.
-                await FlushAsync().ConfigureAwait(false);
-                inBatch.Add(doc.Hash);
-            }
-
-            batch.Add(doc);
-            if (batch.Count >= batchSize)
-            {
-                await FlushAsync().ConfigureAwait(false);
+                await producing.ConfigureAwait(false);
             }
         }
 
-        await FlushAsync().ConfigureAwait(false);
         var dangling = await archive.CountDanglingReferencesAsync(cancellationToken).ConfigureAwait(false);
         return new IngestSummary(read, inserted, duplicates, updated, rejected, dangling);
     }
 
-    private static string? Check(TahoeDocumentRecord record, out ArchiveDocument? doc)
+    /// <summary>Parses and checks one record: the archive form, or why it is rejected.</summary>
+    private static Checked Check(long index, TahoeDocumentRecord record)
     {
-        doc = null;
         if (record.Document is null)
         {
-            return record.Error ?? "unreadable document";
+            return new Checked(index, record.Line, null, record.Error ?? "unreadable document", null);
         }
 
         var problems = DocumentVerifier.Verify(record.Document);
         if (problems.Count > 0)
         {
-            return string.Join("; ", problems);
+            return new Checked(index, record.Line, record.Document, string.Join("; ", problems), null);
         }
 
         // The verifier recomputed the hash already; do not hash the document a second time.
-        return ArchiveDocument.TryCreateVerified(record.Document, out doc, out var error) ? null : error;
+        if (!ArchiveDocument.TryCreateVerified(record.Document, out var doc, out var error))
+        {
+            return new Checked(index, record.Line, record.Document, error, null);
+        }
+
+        // Serialised here, on the parallel stage, rather than by the single writer.
+        _ = doc!.StoredText;
+        return new Checked(index, record.Line, record.Document, null, doc);
+    }
+
+    /// <summary>A checked record: <see cref="Archived"/> when it can be stored, otherwise <see cref="Reason"/>.</summary>
+    private readonly record struct Checked(long Index, long Line, TahoeDict? Document, string? Reason, ArchiveDocument? Archived);
+
+    /// <summary>
+    /// Reads the input into chunks and starts checking each on the thread pool, handing the pending chunks to the writer
+    /// in input order. Ends the channel when the input ends, fails or the ingest stops; a failure of the input is kept in
+    /// <see cref="Failure"/> for the writer to raise after the chunks read before it.
+    /// </summary>
+    private sealed class Producer<T>(IAsyncEnumerable<T> input, Func<T, TahoeDocumentRecord> parse, ChannelWriter<Task<Checked[]>> output, CancellationToken stop)
+    {
+        public ExceptionDispatchInfo? Failure { get; private set; }
+
+        public async Task RunAsync()
+        {
+            // Start on the thread pool: reading and cutting the input runs beside the writer.
+            await Task.Yield();
+            long index = 0;
+            var chunk = new List<(long Index, T Item)>(ChunkSize);
+            try
+            {
+                try
+                {
+                    await foreach (var item in input.WithCancellation(stop).ConfigureAwait(false))
+                    {
+                        chunk.Add((index++, item));
+                        if (chunk.Count == ChunkSize)
+                        {
+                            await output.WriteAsync(Start(chunk), stop).ConfigureAwait(false);
+                            chunk = new List<(long, T)>(ChunkSize);
+                        }
+                    }
+                }
+                catch (Exception e) when (!stop.IsCancellationRequested)
+                {
+                    Failure = ExceptionDispatchInfo.Capture(e);
+                }
+
+                if (chunk.Count > 0)
+                {
+                    await output.WriteAsync(Start(chunk), stop).ConfigureAwait(false);
+                }
+            }
+            catch (Exception) when (stop.IsCancellationRequested)
+            {
+                // The writer stopped (done, failed or cancelled); it raises its own outcome.
+            }
+            finally
+            {
+                output.TryComplete();
+            }
+        }
+
+        private Task<Checked[]> Start(List<(long Index, T Item)> chunk) => Task.Run(
+            () =>
+            {
+                var result = new Checked[chunk.Count];
+                for (var i = 0; i < chunk.Count; i++)
+                {
+                    var (index, item) = chunk[i];
+                    result[i] = Check(index, parse(item));
+                }
+
+                return result;
+            },
+            stop);
     }
 }

@@ -1,0 +1,160 @@
+using Cybexp.Report.Core.Storage;
+using Cybexp.Report.Core.Tahoe;
+using Cybexp.Report.Storage.Sqlite;
+using Microsoft.Data.Sqlite;
+
+namespace Cybexp.Report.Storage.Tests;
+
+/// <summary>
+/// A file written with an earlier schema is migrated on open and answers exactly as a store that ingested the same
+/// documents with the current schema.
+/// </summary>
+public sealed class SqliteMigrationTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cybexp-sqlite-migrate-").FullName;
+
+    private static CancellationToken Ct => new CancellationTokenSource(TimeSpan.FromMinutes(2)).Token;
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    [Fact]
+    public async Task Open_MigratesAVersion3Archive_ToTheCompactReferenceIndex_WithTheSameAnswers()
+    {
+        var ds = Datasets.Named("D3_medium");
+        var oldPath = Path.Combine(_dir, "v3.db");
+        WriteVersion3Archive(oldPath, ds);
+
+        await using var migrated = await SqliteStore.OpenAsync(oldPath, TimeProvider.System, Ct);
+        await using var fresh = await SqliteStore.OpenAsync(Path.Combine(_dir, "fresh.db"), TimeProvider.System, Ct);
+        await fresh.Archive.WriteAsync([.. ds.Everything], Ct);
+
+        Assert.Equal(await fresh.Archive.CountByItypeAsync(Ct), await migrated.Archive.CountByItypeAsync(Ct));
+        Assert.Equal(await fresh.Archive.CountDanglingReferencesAsync(Ct), await migrated.Archive.CountDanglingReferencesAsync(Ct));
+        var refs = ds.Events.SelectMany(e => e.Ref).Distinct().ToList();
+        EventFilter[] filters =
+        [
+            EventFilter.Everything,
+            new(0, 0, "malicious", EventContext.All),
+            new(0, 0, null, EventContext.Malicious),
+            new(0, 0, "benign", EventContext.Benign),
+        ];
+        foreach (var (_, user) in ds.Users)
+        {
+            var vis = ds.VisibilityOf(user);
+            foreach (var r in refs)
+            {
+                foreach (var f in filters)
+                {
+                    Assert.Equal(await fresh.Archive.CountEventsAsync(r, f, vis, Ct), await migrated.Archive.CountEventsAsync(r, f, vis, Ct));
+                }
+
+                Assert.Equal(
+                    await fresh.Archive.PageEventsAsync(r, EventFilter.Everything, vis, 0, 1000, Ct),
+                    await migrated.Archive.PageEventsAsync(r, EventFilter.Everything, vis, 0, 1000, Ct));
+            }
+
+            Assert.Equal(await EdgesAsync(fresh, vis), await EdgesAsync(migrated, vis));
+        }
+
+        // The migrated file takes later versions of its events like a fresh one: the old reference rows go.
+        var ev = ds.Events.First(e => e.Category != "malicious");
+        Assert.True(ArchiveDocument.TryCreate(ev.Document.With("category", TahoeValue.String("malicious")), out var edited, out var error), error);
+        Assert.Equal(new WriteSummary(0, 0, 1), await migrated.Archive.WriteAsync([edited!], Ct));
+        Assert.Equal(new WriteSummary(0, 0, 1), await fresh.Archive.WriteAsync([edited!], Ct));
+        var owner = new Visibility([ev.OrgId!]);
+        foreach (var r in ev.Ref)
+        {
+            foreach (var f in filters)
+            {
+                Assert.Equal(await fresh.Archive.CountEventsAsync(r, f, owner, Ct), await migrated.Archive.CountEventsAsync(r, f, owner, Ct));
+            }
+        }
+    }
+
+    private static async Task<List<string>> EdgesAsync(ICybexpStore store, Visibility vis)
+    {
+        var result = new List<string>();
+        await foreach (var e in store.Archive.VisibleEventsAsync(vis, Ct))
+        {
+            result.Add($"{e.Hash} {e.Timestamp} {e.Category} {string.Join(',', e.Ref.Order())}");
+        }
+
+        return result;
+    }
+
+    /// <summary>Writes <paramref name="ds"/> the way the store did up to schema version 3 (event_refs with orgid text).</summary>
+    private static void WriteVersion3Archive(string path, Dataset ds)
+    {
+        using var conn = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        conn.Open();
+        using var tx = conn.BeginTransaction();
+        void Exec(string sql, params (string Name, object Value)[] args)
+        {
+            using var cmd = conn.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = sql;
+            foreach (var (name, value) in args)
+            {
+                cmd.Parameters.AddWithValue(name, value);
+            }
+
+            cmd.ExecuteNonQuery();
+        }
+
+        Exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL);");
+        foreach (var (version, name, sql) in MigrationScripts.Load(typeof(SqliteStore).Assembly, "Cybexp.Report.Storage.Sqlite.Migrations.").Where(s => s.Version <= 3))
+        {
+            Exec(sql);
+            Exec("INSERT INTO schema_migrations (version, name) VALUES ($v, $n);", ("$v", version), ("$n", name));
+        }
+
+        long seq = 0;
+        foreach (var doc in ds.Everything)
+        {
+            seq++;
+            Exec("INSERT INTO instances (seq, hash, itype, sub_type, doc) VALUES ($s, $h, $i, $st, $d);",
+                ("$s", seq), ("$h", doc.Hash.ToBytes()), ("$i", doc.Itype), ("$st", doc.SubType), ("$d", StoredDocumentText.Of(doc)));
+            if (doc.Itype == "event")
+            {
+                Exec("INSERT INTO events (seq, hash, orgid, ts, category) VALUES ($s, $h, $o, $t, $c);",
+                    ("$s", seq), ("$h", doc.Hash.ToBytes()), ("$o", doc.OrgId!), ("$t", doc.Timestamp ?? 0), ("$c", doc.Category ?? "unknown"));
+                foreach (var r in doc.Ref)
+                {
+                    var ctx = doc.MalRef.Contains(r) ? 2 : doc.BenRef.Contains(r) ? 1 : 0;
+                    Exec("INSERT INTO event_refs (ref_hash, orgid, ts, event_seq, ctx, category) VALUES ($r, $o, $t, $s, $x, $c);",
+                        ("$r", r.ToBytes()), ("$o", doc.OrgId!), ("$t", doc.Timestamp ?? 0), ("$s", seq), ("$x", ctx), ("$c", doc.Category ?? "unknown"));
+                }
+            }
+            else if (doc.Itype == "session")
+            {
+                foreach (var e in doc.Ref)
+                {
+                    Exec("INSERT INTO session_events (event_hash, session_seq) VALUES ($e, $s);", ("$e", e.ToBytes()), ("$s", seq));
+                }
+            }
+            else if (doc.IsUser)
+            {
+                var u = IdentityDocuments.User(doc);
+                Exec("INSERT INTO users (hash, email, name, sub_type) VALUES ($h, $e, $n, $s);", ("$h", doc.Hash.ToBytes()), ("$e", u.Email), ("$n", u.Name), ("$s", u.SubType));
+            }
+            else if (doc.IsOrg)
+            {
+                var o = IdentityDocuments.Org(doc);
+                Exec("INSERT INTO orgs (hash, orgname, name) VALUES ($h, $o, $n);", ("$h", doc.Hash.ToBytes()), ("$o", o.OrgName), ("$n", o.Name));
+                foreach (var (members, role) in new[] { (o.Users, 0), (o.Admins, 1) })
+                {
+                    foreach (var m in members)
+                    {
+                        Exec("INSERT OR IGNORE INTO org_members (user_hash, role, org_hash) VALUES ($u, $r, $o);", ("$u", m.ToBytes()), ("$r", role), ("$o", doc.Hash.ToBytes()));
+                    }
+                }
+            }
+        }
+
+        tx.Commit();
+    }
+}
