@@ -223,6 +223,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         cmd.CommandText = $"SELECT hash, ts, category, refs FROM events WHERE orgid IN ({orgs}) ORDER BY seq;";
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         var pending = new List<(InstanceHash Hash, double Ts, string Category, byte[] Refs)>(chunk);
+        var isAttribute = new Dictionary<InstanceHash, bool>();
         var more = true;
         while (more)
         {
@@ -236,23 +237,34 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 }
             }
 
-            var refs = new HashSet<InstanceHash>();
+            // Only hashes not met in an earlier chunk are looked up: hub attributes appear in many chunks, and a
+            // look-up per reference (5M at 1M events) dominated the whole enumeration.
+            var unknown = new HashSet<InstanceHash>();
             foreach (var e in pending)
             {
                 for (var i = 0; i + HashBytes <= e.Refs.Length; i += HashBytes)
                 {
-                    refs.Add(InstanceHash.FromBytes(e.Refs.AsSpan(i, HashBytes)));
+                    var h = InstanceHash.FromBytes(e.Refs.AsSpan(i, HashBytes));
+                    if (!isAttribute.ContainsKey(h))
+                    {
+                        unknown.Add(h);
+                    }
                 }
             }
 
-            var attributes = await AttributesAmongAsync(conn, refs, cancellationToken).ConfigureAwait(false);
+            var attributes = await AttributesAmongAsync(conn, unknown, cancellationToken).ConfigureAwait(false);
+            foreach (var h in unknown)
+            {
+                isAttribute[h] = attributes.Contains(h);
+            }
+
             foreach (var e in pending)
             {
                 var edges = ImmutableArray.CreateBuilder<InstanceHash>(e.Refs.Length / HashBytes);
                 for (var i = 0; i + HashBytes <= e.Refs.Length; i += HashBytes)
                 {
                     var h = InstanceHash.FromBytes(e.Refs.AsSpan(i, HashBytes));
-                    if (attributes.Contains(h))
+                    if (isAttribute[h])
                     {
                         edges.Add(h);
                     }
