@@ -12,13 +12,20 @@ namespace Cybexp.Report.Core.Tahoe;
 public static class Canonical
 {
     /// <summary>Canonical text of <paramref name="value"/>.</summary>
-    public static string Of(TahoeValue value) => value switch
+    public static string Of(TahoeValue value)
     {
-        TahoeString s => PythonText.JsonString(PythonText.Strip(s.Value)),
-        TahoeDict d => OfDict(d),
-        TahoeList l => OfList(l),
-        _ => Scalar(value),
-    };
+        ArgumentNullException.ThrowIfNull(value);
+        var writer = CanonicalWriter.Rent();
+        try
+        {
+            writer.WriteCanonical(value);
+            return Encoding.Latin1.GetString(writer.Output.Written);
+        }
+        finally
+        {
+            CanonicalWriter.Return(writer);
+        }
+    }
 
     /// <summary><c>json.dumps</c> of a scalar (int, float, bool, None), as Python writes it.</summary>
     public static string Scalar(TahoeValue value) => value switch
@@ -121,29 +128,6 @@ public static class Canonical
         {
             ArrayPool<char>.Shared.Return(buffer);
         }
-    }
-
-    private static string OfList(TahoeList list)
-    {
-        var strings = new string[list.Count];
-        for (var i = 0; i < strings.Length; i++)
-        {
-            strings[i] = Of(list[i]);
-        }
-
-        return OfCanonicalStringsInPlace(strings);
-    }
-
-    private static string OfDict(TahoeDict dict)
-    {
-        var entries = new KeyValuePair<string, string>[dict.Count];
-        for (var i = 0; i < entries.Length; i++)
-        {
-            var e = dict.Entries[i];
-            entries[i] = new(e.Key, Of(e.Value));
-        }
-
-        return OfCanonicalEntriesInPlace(entries);
     }
 
     /// <summary>

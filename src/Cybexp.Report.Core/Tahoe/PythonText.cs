@@ -47,6 +47,13 @@ public static class PythonText
     /// <summary>Python <c>str.strip()</c> with no arguments.</summary>
     public static string Strip(string s)
     {
+        var stripped = Strip(s.AsSpan());
+        return stripped.Length == s.Length ? s : stripped.ToString();
+    }
+
+    /// <summary>Python <c>str.strip()</c> with no arguments, as a slice of <paramref name="s"/>.</summary>
+    internal static ReadOnlySpan<char> Strip(ReadOnlySpan<char> s)
+    {
         var start = 0;
         var end = s.Length;
         while (start < end && IsSpace(s[start]))
@@ -59,7 +66,7 @@ public static class PythonText
             end--;
         }
 
-        return start == 0 && end == s.Length ? s : s[start..end];
+        return s[start..end];
     }
 
     /// <summary>Appends Python's <c>json.dumps(s)</c> (ensure_ascii): quotes, short escapes, lowercase <c>\uXXXX</c> for the rest.</summary>
@@ -174,6 +181,9 @@ public static class PythonText
         }
     }
 
+    /// <summary>The most bytes <see cref="WriteFloatRepr"/> and <see cref="WriteFloatStr"/> write (e.g. <c>-2.2250738585072014e-308</c>).</summary>
+    internal const int MaxFloatLength = 32;
+
     /// <summary>
     /// Python's <c>str(float)</c>: as <see cref="FloatRepr"/> for finite values, but <c>nan</c>, <c>inf</c> and
     /// <c>-inf</c> (not json.dumps' <c>NaN</c>/<c>Infinity</c>). The event unique text uses this form.
@@ -188,79 +198,142 @@ public static class PythonText
     /// </summary>
     public static string FloatRepr(double value)
     {
+        Span<byte> text = stackalloc byte[MaxFloatLength];
+        var length = WriteFloatRepr(value, text);
+        return Encoding.ASCII.GetString(text[..length]);
+    }
+
+    /// <summary>Writes <see cref="FloatStr"/> as ASCII into <paramref name="destination"/> (at least <see cref="MaxFloatLength"/> bytes); returns the bytes written.</summary>
+    internal static int WriteFloatStr(double value, Span<byte> destination)
+    {
         if (double.IsNaN(value))
         {
-            return "NaN";
+            return Copy("nan"u8, destination);
         }
 
         if (double.IsInfinity(value))
         {
-            return value > 0 ? "Infinity" : "-Infinity";
+            return Copy(value > 0 ? "inf"u8 : "-inf"u8, destination);
         }
 
-        // .NET "R" yields the shortest round-trip digits; re-layout them the way Python does.
-        var r = value.ToString("R", CultureInfo.InvariantCulture);
-        var negative = r[0] == '-';
-        var body = negative ? r.AsSpan(1) : r.AsSpan();
-        var ePos = body.IndexOfAny('E', 'e');
+        return WriteFloatRepr(value, destination);
+    }
+
+    /// <summary>Writes <see cref="FloatRepr"/> as ASCII into <paramref name="destination"/> (at least <see cref="MaxFloatLength"/> bytes); returns the bytes written.</summary>
+    internal static int WriteFloatRepr(double value, Span<byte> destination)
+    {
+        if (double.IsNaN(value))
+        {
+            return Copy("NaN"u8, destination);
+        }
+
+        if (double.IsInfinity(value))
+        {
+            return Copy(value > 0 ? "Infinity"u8 : "-Infinity"u8, destination);
+        }
+
+        // .NET "R" yields the shortest round-trip digits (e.g. 1E+16, 1.5E-07, 123.25); re-lay them out as Python does.
+        Span<byte> r = stackalloc byte[MaxFloatLength];
+        if (!value.TryFormat(r, out var rLength, "R", CultureInfo.InvariantCulture))
+        {
+            throw new InvalidOperationException("a double formats in at most 32 characters");
+        }
+
+        ReadOnlySpan<byte> body = r[..rLength];
+        var j = 0;
+        if (body[0] == '-')
+        {
+            destination[j++] = (byte)'-';
+            body = body[1..];
+        }
+
         var exp10 = 0;
         var mantissa = body;
+        var ePos = body.IndexOfAny((byte)'E', (byte)'e');
         if (ePos >= 0)
         {
-            exp10 = int.Parse(body[(ePos + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
             mantissa = body[..ePos];
+            var exponent = body[(ePos + 1)..];
+            var negativeExponent = exponent[0] == '-';
+            if (exponent[0] is (byte)'-' or (byte)'+')
+            {
+                exponent = exponent[1..];
+            }
+
+            foreach (var d in exponent)
+            {
+                exp10 = (exp10 * 10) + (d - '0');
+            }
+
+            exp10 = negativeExponent ? -exp10 : exp10;
         }
 
-        var dot = mantissa.IndexOf('.');
+        // All significant digits, leading and trailing zeros dropped; value = 0.DIGITS * 10^decpt.
+        Span<byte> digitBuffer = stackalloc byte[MaxFloatLength];
+        var dot = mantissa.IndexOf((byte)'.');
         var intPart = dot >= 0 ? mantissa[..dot] : mantissa;
         var fracPart = dot >= 0 ? mantissa[(dot + 1)..] : [];
-        var digits = string.Concat(intPart, fracPart).TrimStart('0');
-        var leadingZerosRemoved = intPart.Length + fracPart.Length - digits.Length;
-        // decpt: value = 0.DIGITS * 10^decpt
-        var decpt = intPart.Length + exp10 - leadingZerosRemoved;
-        digits = digits.TrimEnd('0');
-        if (digits.Length == 0)
+        intPart.CopyTo(digitBuffer);
+        fracPart.CopyTo(digitBuffer[intPart.Length..]);
+        ReadOnlySpan<byte> digits = digitBuffer[..(intPart.Length + fracPart.Length)];
+        var leadingZeros = digits.IndexOfAnyExcept((byte)'0');
+        if (leadingZeros < 0)
         {
-            return negative ? "-0.0" : "0.0";
+            return j + Copy("0.0"u8, destination[j..]);
         }
 
-        var sb = new StringBuilder(32);
-        if (negative)
-        {
-            sb.Append('-');
-        }
+        digits = digits[leadingZeros..];
+        var decpt = intPart.Length + exp10 - leadingZeros;
+        digits = digits[..(digits.LastIndexOfAnyExcept((byte)'0') + 1)];
 
         if (decpt - 1 < -4 || decpt - 1 >= 16)
         {
-            sb.Append(digits[0]);
+            destination[j++] = digits[0];
             if (digits.Length > 1)
             {
-                sb.Append('.').Append(digits, 1, digits.Length - 1);
+                destination[j++] = (byte)'.';
+                j += Copy(digits[1..], destination[j..]);
             }
 
             var e = decpt - 1;
-            sb.Append('e').Append(e < 0 ? '-' : '+');
+            destination[j++] = (byte)'e';
+            destination[j++] = e < 0 ? (byte)'-' : (byte)'+';
             var ea = Math.Abs(e);
             if (ea < 10)
             {
-                sb.Append('0');
+                destination[j++] = (byte)'0';
             }
 
-            sb.Append(ea.ToString(CultureInfo.InvariantCulture));
+            ea.TryFormat(destination[j..], out var eLength, default, CultureInfo.InvariantCulture);
+            j += eLength;
         }
         else if (decpt <= 0)
         {
-            sb.Append("0.").Append('0', -decpt).Append(digits);
+            j += Copy("0."u8, destination[j..]);
+            destination.Slice(j, -decpt).Fill((byte)'0');
+            j += -decpt;
+            j += Copy(digits, destination[j..]);
         }
         else if (decpt >= digits.Length)
         {
-            sb.Append(digits).Append('0', decpt - digits.Length).Append(".0");
+            j += Copy(digits, destination[j..]);
+            destination.Slice(j, decpt - digits.Length).Fill((byte)'0');
+            j += decpt - digits.Length;
+            j += Copy(".0"u8, destination[j..]);
         }
         else
         {
-            sb.Append(digits, 0, decpt).Append('.').Append(digits, decpt, digits.Length - decpt);
+            j += Copy(digits[..decpt], destination[j..]);
+            destination[j++] = (byte)'.';
+            j += Copy(digits[decpt..], destination[j..]);
         }
 
-        return sb.ToString();
+        return j;
+    }
+
+    private static int Copy(ReadOnlySpan<byte> source, Span<byte> destination)
+    {
+        source.CopyTo(destination);
+        return source.Length;
     }
 }
