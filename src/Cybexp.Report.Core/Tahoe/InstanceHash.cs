@@ -48,6 +48,14 @@ public readonly record struct InstanceHash : IComparable<InstanceHash>
         }
     }
 
+    /// <summary>SHA-256 of <paramref name="utf8"/>, the UTF-8 bytes of a unique text.</summary>
+    public static InstanceHash OfUtf8(ReadOnlySpan<byte> utf8)
+    {
+        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(utf8, digest);
+        return new InstanceHash(Convert.ToHexStringLower(digest));
+    }
+
     /// <summary>Parses 64 hex digits in either case; anything else is rejected.</summary>
     public static bool TryParse(string? text, out InstanceHash hash)
     {

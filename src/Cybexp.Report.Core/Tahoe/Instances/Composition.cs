@@ -1,14 +1,28 @@
-using System.Runtime.InteropServices;
+using System.Buffers;
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 
 namespace Cybexp.Report.Core.Tahoe;
 
-/// <summary>The parts of a composite computed from its children: data, canonical(data), _cref and _ref.</summary>
+/// <summary>
+/// The parts of a composite computed from its children: data, its text (a unique-text prefix, or none, followed by
+/// canonical(data)), _cref and _ref.
+/// </summary>
 internal readonly record struct ComposedData(
     TahoeDict Data,
-    string Canonical,
+    InstanceText Text,
     ImmutableArray<InstanceHash> Cref,
-    ImmutableArray<InstanceHash> Ref);
+    ImmutableArray<InstanceHash> Ref)
+{
+    /// <summary>A composite read back from a document: its text is computed from the stored data.</summary>
+    public static ComposedData Restored(
+        TahoeDict data,
+        UniquePrefix prefix,
+        bool childForm,
+        ImmutableArray<InstanceHash> cref,
+        ImmutableArray<InstanceHash> refs) =>
+        new(data, InstanceText.Of(prefix, data, childForm), cref, refs);
+}
 
 /// <summary>The original's <c>_validate_instance</c>, <c>_makedata</c> and <c>_makeref</c>.</summary>
 internal static class Composition
@@ -25,17 +39,22 @@ internal static class Composition
             throw new TahoeException(TahoeErrorKind.TypeError, field, $"'{field}' must be a list of attributes or objects, got None");
         }
 
-        var list = new List<TahoeInstance>();
-        foreach (var child in children)
+        List<TahoeInstance> list;
+        if (children is TahoeInstance?[] array)
         {
-            if (child is null)
+            // The common case: no enumerator to allocate.
+            list = new List<TahoeInstance>(array.Length);
+            foreach (var child in array)
             {
-                throw new TahoeException(TahoeErrorKind.TypeError, field, $"'{field}' must hold only attributes or objects, got None");
+                AddChild(list, child, field);
             }
-
-            if (!ContainsReference(list, child))
+        }
+        else
+        {
+            list = children is IReadOnlyCollection<TahoeInstance?> sized ? new List<TahoeInstance>(sized.Count) : [];
+            foreach (var child in children)
             {
-                list.Add(child);
+                AddChild(list, child, field);
             }
         }
 
@@ -58,85 +77,230 @@ internal static class Composition
         return list;
     }
 
-    /// <summary>Builds data, canonical(data), _cref and _ref from validated children.</summary>
-    // Hot path of instance hashing: arrays and a linear key scan (few distinct sub_types) instead of dictionaries,
-    // and each child's cached canonical string instead of re-walking its data.
-    public static ComposedData Compose(IReadOnlyList<TahoeInstance> children)
+    /// <summary>
+    /// Builds data, <paramref name="prefix"/> + canonical(data) (and its escaped-twice form when
+    /// <paramref name="childForm"/>, see <see cref="InstanceText"/>), _cref and _ref from validated children.
+    /// </summary>
+    // Hot path of instance hashing: a linear key scan (few distinct sub_types) instead of a dictionary, scratch space
+    // from the stack or the pool, and each child's kept canonical bytes instead of re-walking its data.
+    public static ComposedData Compose(IReadOnlyList<TahoeInstance> children, UniquePrefix prefix, bool childForm)
     {
         var n = children.Count;
-        var keys = new string[n];
-        var groupOf = new int[n];
-        var keyCount = 0;
-        var refCount = n;
-        for (var i = 0; i < n; i++)
+        var keys = ArrayPool<string>.Shared.Rent(n);
+        int[]? rentedGroups = null;
+        var groupOf = n <= 256 ? stackalloc int[n] : (rentedGroups = ArrayPool<int>.Shared.Rent(n)).AsSpan(0, n);
+        try
         {
-            var child = children[i];
-            var subType = child.SubType;
-            var k = 0;
-            while (k < keyCount && !string.Equals(keys[k], subType, StringComparison.Ordinal))
+            var keyCount = 0;
+            var refCount = n;
+            for (var i = 0; i < n; i++)
             {
-                k++;
+                var child = children[i];
+                var subType = child.SubType;
+                var k = 0;
+                while (k < keyCount && !string.Equals(keys[k], subType, StringComparison.Ordinal))
+                {
+                    k++;
+                }
+
+                if (k == keyCount)
+                {
+                    keys[keyCount++] = subType;
+                }
+
+                groupOf[i] = k;
+                if (child is TahoeComposite composite)
+                {
+                    refCount += composite.Ref.Length;
+                }
             }
 
-            if (k == keyCount)
+            // data: {sub_type: [each child's data, in child order]}, keys in first-seen order.
+            var lists = new TahoeValue[keyCount][];
+            var sizes = keyCount <= 256 ? stackalloc int[keyCount] : new int[keyCount];
+            foreach (var k in groupOf)
             {
-                keys[keyCount++] = subType;
+                sizes[k]++;
             }
 
-            groupOf[i] = k;
-            if (child is TahoeComposite composite)
+            for (var k = 0; k < keyCount; k++)
             {
-                refCount += composite.Ref.Length;
+                lists[k] = new TahoeValue[sizes[k]];
+                sizes[k] = 0;
+            }
+
+            var cref = new InstanceHash[n];
+            var refs = new InstanceHash[refCount];
+            var r = 0;
+            for (var i = 0; i < n; i++)
+            {
+                var child = children[i];
+                var k = groupOf[i];
+                lists[k][sizes[k]++] = child.Data;
+                cref[i] = child.Hash;
+                refs[r++] = child.Hash;
+                if (child is TahoeComposite composite)
+                {
+                    composite.Ref.CopyTo(refs, r);
+                    r += composite.Ref.Length;
+                }
+            }
+
+            var entries = new KeyValuePair<string, TahoeValue>[keyCount];
+            for (var k = 0; k < keyCount; k++)
+            {
+                entries[k] = new(keys[k], new TahoeList(ImmutableCollectionsMarshal.AsImmutableArray(lists[k])));
+            }
+
+            return new ComposedData(
+                TahoeDict.FromDistinctKeys(entries),
+                WriteText(children, keys.AsSpan(0, keyCount), groupOf, sizes, prefix, childForm),
+                InstanceRules.SortedInPlace(cref),
+                InstanceRules.SortedInPlace(refs));
+        }
+        finally
+        {
+            ArrayPool<string>.Shared.Return(keys, clearArray: true);
+            if (rentedGroups is not null)
+            {
+                ArrayPool<int>.Shared.Return(rentedGroups);
             }
         }
+    }
 
-        var sizes = new int[keyCount];
-        foreach (var k in groupOf)
-        {
-            sizes[k]++;
-        }
+    // canonical(data) straight from the children's canonical bytes: data is {sub_type: [child data, ...]}, so its text
+    // is {"key": "[\"<child escaped twice>\", ...]", ...} with keys in code-point order and each list's children
+    // sorted by canonical text and de-duplicated. `sizes` holds each key's number of children.
+    private static InstanceText WriteText(
+        IReadOnlyList<TahoeInstance> children,
+        ReadOnlySpan<string> keys,
+        ReadOnlySpan<int> groupOf,
+        ReadOnlySpan<int> sizes,
+        UniquePrefix prefix,
+        bool childForm)
+    {
+        var n = children.Count;
+        var keyCount = keys.Length;
 
-        var data = new TahoeValue[keyCount][];
-        var canonical = new string[keyCount][];
+        // Keys in code-point order (few of them: insertion sort), then where each key's children start in `order`.
+        var byRank = keyCount <= 128 ? stackalloc int[keyCount] : new int[keyCount];
+        var next = keyCount <= 128 ? stackalloc int[keyCount] : new int[keyCount];
         for (var k = 0; k < keyCount; k++)
         {
-            data[k] = new TahoeValue[sizes[k]];
-            canonical[k] = new string[sizes[k]];
-            sizes[k] = 0;
+            var at = k;
+            while (at > 0 && CodePointComparer.Instance.Compare(keys[byRank[at - 1]], keys[k]) > 0)
+            {
+                byRank[at] = byRank[at - 1];
+                at--;
+            }
+
+            byRank[at] = k;
         }
 
-        var cref = new InstanceHash[n];
-        var refs = new InstanceHash[refCount];
-        var r = 0;
-        for (var i = 0; i < n; i++)
+        var offset = 0;
+        foreach (var k in byRank)
         {
-            var child = children[i];
-            var k = groupOf[i];
-            var at = sizes[k]++;
-            data[k][at] = child.Data;
-            canonical[k][at] = child.CanonicalData;
-            cref[i] = child.Hash;
-            refs[r++] = child.Hash;
-            if (child is TahoeComposite composite)
+            next[k] = offset;
+            offset += sizes[k];
+        }
+
+        var texts = ArrayPool<InstanceText>.Shared.Rent(n);
+        int[]? rentedOrder = null;
+        var order = n <= 256 ? stackalloc int[n] : (rentedOrder = ArrayPool<int>.Shared.Rent(n)).AsSpan(0, n);
+        var writer = CanonicalWriter.Rent();
+        try
+        {
+            for (var i = 0; i < n; i++)
             {
-                composite.Ref.CopyTo(refs, r);
-                r += composite.Ref.Length;
+                texts[i] = children[i].CanonicalText;
+                order[next[groupOf[i]]++] = i;
+            }
+
+            prefix.WriteTo(writer);
+            var start = writer.Output.Length;
+            var output = writer.Output;
+            output.Write((byte)'{');
+            offset = 0;
+            for (var rank = 0; rank < keyCount; rank++)
+            {
+                var k = byRank[rank];
+                var group = order.Slice(offset, sizes[k]);
+                offset += group.Length;
+                SortByCanonical(group, texts);
+                if (rank > 0)
+                {
+                    output.Write(", "u8);
+                }
+
+                CanonicalWriter.WriteJsonString(output, keys[k], 0);
+                output.Write(": \"["u8);
+                for (var m = 0; m < group.Length; m++)
+                {
+                    var text = texts[group[m]];
+                    var canonical = text.Canonical;
+                    if (m > 0)
+                    {
+                        if (canonical.SequenceEqual(texts[group[m - 1]].Canonical))
+                        {
+                            continue;
+                        }
+
+                        output.Write(", "u8);
+                    }
+
+                    output.Write("\\\""u8);
+                    var escaped = text.EscapedTwice;
+                    if (escaped.IsEmpty)
+                    {
+                        CanonicalWriter.WriteEscaped(output, canonical, 2);
+                    }
+                    else
+                    {
+                        output.Write(escaped);
+                    }
+
+                    output.Write("\\\""u8);
+                }
+
+                output.Write("]\""u8);
+            }
+
+            output.Write((byte)'}');
+            return writer.ToInstanceText(start, childForm);
+        }
+        finally
+        {
+            CanonicalWriter.Return(writer);
+            ArrayPool<InstanceText>.Shared.Return(texts, clearArray: true);
+            if (rentedOrder is not null)
+            {
+                ArrayPool<int>.Shared.Return(rentedOrder);
             }
         }
+    }
 
-        var entries = new KeyValuePair<string, TahoeValue>[keyCount];
-        var canonicalEntries = new KeyValuePair<string, string>[keyCount];
-        for (var k = 0; k < keyCount; k++)
+    // Orders child indexes by their canonical bytes; insertion sort for the usual few children of one sub_type.
+    private static void SortByCanonical(Span<int> group, InstanceText[] texts)
+    {
+        if (group.Length > 16)
         {
-            entries[k] = new(keys[k], new TahoeList(ImmutableCollectionsMarshal.AsImmutableArray(data[k])));
-            canonicalEntries[k] = new(keys[k], Tahoe.Canonical.OfCanonicalStringsInPlace(canonical[k]));
+            group.Sort(new CanonicalOrder(texts));
+            return;
         }
 
-        return new ComposedData(
-            TahoeDict.FromDistinctKeys(entries),
-            Tahoe.Canonical.OfCanonicalEntriesInPlace(canonicalEntries),
-            InstanceRules.SortedInPlace(cref),
-            InstanceRules.SortedInPlace(refs));
+        for (var m = 1; m < group.Length; m++)
+        {
+            var item = group[m];
+            var canonical = texts[item].Canonical;
+            var at = m;
+            while (at > 0 && texts[group[at - 1]].Canonical.SequenceCompareTo(canonical) > 0)
+            {
+                group[at] = group[at - 1];
+                at--;
+            }
+
+            group[at] = item;
+        }
     }
 
     /// <summary>
@@ -197,6 +361,19 @@ internal static class Composition
         return result;
     }
 
+    private static void AddChild(List<TahoeInstance> list, TahoeInstance? child, string field)
+    {
+        if (child is null)
+        {
+            throw new TahoeException(TahoeErrorKind.TypeError, field, $"'{field}' must hold only attributes or objects, got None");
+        }
+
+        if (!ContainsReference(list, child))
+        {
+            list.Add(child);
+        }
+    }
+
     private static bool ContainsReference(List<TahoeInstance> list, TahoeInstance item)
     {
         foreach (var x in list)
@@ -208,5 +385,10 @@ internal static class Composition
         }
 
         return false;
+    }
+
+    private readonly struct CanonicalOrder(InstanceText[] texts) : IComparer<int>
+    {
+        public int Compare(int x, int y) => texts[x].Canonical.SequenceCompareTo(texts[y].Canonical);
     }
 }

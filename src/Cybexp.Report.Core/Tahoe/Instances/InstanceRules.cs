@@ -164,8 +164,16 @@ public static class InstanceRules
         }
         catch (ArgumentException e)
         {
-            throw new TahoeException(TahoeErrorKind.ValueError, "data", $"the {itype} cannot be hashed: its text holds a lone surrogate", e);
+            throw LoneSurrogate(itype, e);
         }
+    }
+
+    internal static TahoeException LoneSurrogate(string itype, Exception? inner)
+    {
+        var message = $"the {itype} cannot be hashed: its text holds a lone surrogate";
+        return inner is null
+            ? new TahoeException(TahoeErrorKind.ValueError, "data", message)
+            : new TahoeException(TahoeErrorKind.ValueError, "data", message, inner);
     }
 
     private static bool IsIdStart(Rune r)

@@ -11,7 +11,7 @@ namespace Cybexp.Report.Core.Tahoe;
 public sealed class TahoeEvent : TahoeComposite
 {
     private TahoeEvent(string subType, ComposedData composed, string orgid, double timestamp)
-        : base("event", subType, composed, string.Concat("event", subType, orgid, PythonText.FloatStr(timestamp), composed.Canonical))
+        : base("event", subType, composed)
     {
         Orgid = orgid;
         Timestamp = timestamp;
@@ -136,7 +136,8 @@ public sealed class TahoeEvent : TahoeComposite
     /// </summary>
     public TahoeEvent Edit(IEnumerable<TahoeInstance>? add, IEnumerable<TahoeInstance>? remove, IEnumerable<TahoeInstance> storedChildren)
     {
-        var rebuilt = new TahoeEvent(SubType, Composition.Compose(Composition.Edit(Cref, add, remove, storedChildren)), Orgid, Timestamp);
+        var children = Composition.Edit(Cref, add, remove, storedChildren);
+        var rebuilt = new TahoeEvent(SubType, Composition.Compose(children, UniquePrefix.Event(SubType, Orgid, Timestamp), childForm: false), Orgid, Timestamp);
         return new TahoeEvent(rebuilt, Category, BenRef, MalRef);
     }
 
@@ -151,7 +152,7 @@ public sealed class TahoeEvent : TahoeComposite
         ImmutableArray<InstanceHash> benRef,
         ImmutableArray<InstanceHash> malRef)
     {
-        var plain = new TahoeEvent(subType, new ComposedData(data, Canonical.Of(data), cref, refs), orgid, timestamp);
+        var plain = new TahoeEvent(subType, ComposedData.Restored(data, UniquePrefix.Event(subType, orgid, timestamp), childForm: false, cref, refs), orgid, timestamp);
         return new TahoeEvent(plain, category, benRef, malRef);
     }
 
@@ -164,7 +165,7 @@ public sealed class TahoeEvent : TahoeComposite
         IEnumerable<TahoeInstance>? malicious)
     {
         var list = Composition.Children(children, "children");
-        var composed = Composition.Compose(list);
+        var composed = Composition.Compose(list, UniquePrefix.Event(subType, orgid, timestamp), childForm: false);
         var (benRef, malRef) = MakeContextRef(composed.Ref, [], [], benign, malicious, null);
         InstanceRules.RequireSubType(subType);
         var plain = new TahoeEvent(subType, composed, orgid, timestamp);

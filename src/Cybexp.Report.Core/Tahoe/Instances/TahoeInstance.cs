@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Text;
 
 namespace Cybexp.Report.Core.Tahoe;
 
@@ -9,15 +10,44 @@ namespace Cybexp.Report.Core.Tahoe;
 /// </summary>
 public abstract class TahoeInstance
 {
+    // The instance's UTF-8 text (see InstanceText): canonical(data) is _text[_canonicalStart.._canonicalEnd]; before it
+    // either the rest of the unique text (then _text[.._canonicalEnd] is the unique text, and what was hashed) or
+    // nothing (queries, users and orgs, whose unique text does not end with canonical(data); then _unique is set from
+    // the start); after it, for attributes and objects, its escaped-twice form. Never modified once built.
+    private readonly byte[] _text;
+    private readonly int _canonicalStart;
+    private readonly int _canonicalEnd;
+    private string? _unique;
+    private string? _canonicalData;
     private TahoeDict? _document;
 
-    private protected TahoeInstance(string itype, string subType, TahoeValue data, string canonicalData, string unique)
+    // The unique text is text.Utf8 (prefix + canonical(data)); hashed here.
+    private protected TahoeInstance(string itype, string subType, TahoeValue data, InstanceText text)
+    {
+        if (!text.Encodable)
+        {
+            throw InstanceRules.LoneSurrogate(itype, null);
+        }
+
+        Itype = itype;
+        SubType = subType;
+        Data = data;
+        _text = text.Utf8;
+        _canonicalStart = text.CanonicalStart;
+        _canonicalEnd = text.CanonicalEnd;
+        Hash = InstanceHash.OfUtf8(text.PrefixAndCanonical);
+    }
+
+    // The unique text is given; canonical holds canonical(data) alone.
+    private protected TahoeInstance(string itype, string subType, TahoeValue data, InstanceText canonical, string unique)
     {
         Itype = itype;
         SubType = subType;
         Data = data;
-        CanonicalData = canonicalData;
-        Unique = unique;
+        _text = canonical.Utf8;
+        _canonicalStart = canonical.CanonicalStart;
+        _canonicalEnd = canonical.CanonicalEnd;
+        _unique = unique;
         Hash = InstanceRules.HashOf(unique, itype);
     }
 
@@ -26,8 +56,11 @@ public abstract class TahoeInstance
         Itype = source.Itype;
         SubType = source.SubType;
         Data = source.Data;
-        CanonicalData = source.CanonicalData;
-        Unique = source.Unique;
+        _text = source._text;
+        _canonicalStart = source._canonicalStart;
+        _canonicalEnd = source._canonicalEnd;
+        _unique = source._unique;
+        _canonicalData = source._canonicalData;
         Hash = source.Hash;
     }
 
@@ -40,14 +73,17 @@ public abstract class TahoeInstance
     /// <summary>The <c>data</c> field.</summary>
     public TahoeValue Data { get; }
 
-    /// <summary><c>canonical(data)</c>, kept so that parents can be hashed without re-walking this instance.</summary>
-    public string CanonicalData { get; }
+    /// <summary><c>canonical(data)</c>. Parents use the UTF-8 form kept with the instance; this string is made on first use.</summary>
+    public string CanonicalData => _canonicalData ??= Encoding.Latin1.GetString(CanonicalText.Canonical);
 
-    /// <summary>The text whose SHA-256 is <see cref="Hash"/> (the original's <c>_unique</c>).</summary>
-    public string Unique { get; }
+    /// <summary>The text whose SHA-256 is <see cref="Hash"/> (the original's <c>_unique</c>); made on first use.</summary>
+    public string Unique => _unique ??= Encoding.UTF8.GetString(CanonicalText.PrefixAndCanonical);
 
     /// <summary>The <c>_hash</c>.</summary>
     public InstanceHash Hash { get; }
+
+    /// <summary>The instance's UTF-8 text: <c>canonical(data)</c> with what is kept around it.</summary>
+    internal InstanceText CanonicalText => new(_text, _canonicalStart, _canonicalEnd, Encodable: true);
 
     /// <summary>The stored document, keys in the original's order, hash lists sorted.</summary>
     public TahoeDict Document => _document ??= BuildDocument();
@@ -71,12 +107,17 @@ public abstract class TahoeInstance
 /// <summary>An instance with children: object, event, session and the object kinds (query, user, org).</summary>
 public abstract class TahoeComposite : TahoeInstance
 {
-    private protected TahoeComposite(
-        string itype,
-        string subType,
-        ComposedData composed,
-        string unique)
-        : base(itype, subType, composed.Data, composed.Canonical, unique)
+    // The unique text is the composed text (prefix + canonical(data)).
+    private protected TahoeComposite(string itype, string subType, ComposedData composed)
+        : base(itype, subType, composed.Data, composed.Text)
+    {
+        Cref = composed.Cref;
+        Ref = composed.Ref;
+    }
+
+    // The unique text is given; the composed text is canonical(data) alone.
+    private protected TahoeComposite(string itype, string subType, ComposedData composed, string unique)
+        : base(itype, subType, composed.Data, composed.Text, unique)
     {
         Cref = composed.Cref;
         Ref = composed.Ref;

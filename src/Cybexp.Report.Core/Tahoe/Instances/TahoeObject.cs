@@ -9,7 +9,7 @@ namespace Cybexp.Report.Core.Tahoe;
 public sealed class TahoeObject : TahoeComposite
 {
     private TahoeObject(string subType, ComposedData composed)
-        : base("object", subType, composed, string.Concat("object", subType, composed.Canonical))
+        : base("object", subType, composed)
     {
     }
 
@@ -22,7 +22,7 @@ public sealed class TahoeObject : TahoeComposite
     {
         var list = Composition.Children(children, "children");
         InstanceRules.RequireSubType(subType);
-        return new TahoeObject(subType, Composition.Compose(list));
+        return new TahoeObject(subType, Composition.Compose(list, Prefix(subType), childForm: true));
     }
 
     /// <summary>Builds an object from its children.</summary>
@@ -43,10 +43,12 @@ public sealed class TahoeObject : TahoeComposite
 
     /// <summary>The original's <c>edit</c> / <c>replace_instance</c>: add and remove children in one step.</summary>
     public TahoeObject Edit(IEnumerable<TahoeInstance>? add, IEnumerable<TahoeInstance>? remove, IEnumerable<TahoeInstance> storedChildren) =>
-        new(SubType, Composition.Compose(Composition.Edit(Cref, add, remove, storedChildren)));
+        new(SubType, Composition.Compose(Composition.Edit(Cref, add, remove, storedChildren), Prefix(SubType), childForm: true));
 
     internal static TahoeObject Restore(string subType, TahoeDict data, ImmutableArray<InstanceHash> cref, ImmutableArray<InstanceHash> refs) =>
-        new(subType, new ComposedData(data, Canonical.Of(data), cref, refs));
+        new(subType, ComposedData.Restored(data, Prefix(subType), childForm: true, cref, refs));
+
+    private static UniquePrefix Prefix(string subType) => new("object", subType);
 
     private protected override TahoeDict BuildDocument() =>
         TahoeDict.From(
