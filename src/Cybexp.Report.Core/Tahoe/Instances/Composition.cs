@@ -32,33 +32,35 @@ internal static class Composition
     /// objects, which drops a repeated <em>reference</em> but keeps two equal instances), not empty, and only
     /// attributes or objects. Keeps the first-occurrence order so output never depends on hash-set order.
     /// </summary>
-    public static List<TahoeInstance> Children(IEnumerable<TahoeInstance?>? children, string field)
+    public static TahoeInstance[] Children(IEnumerable<TahoeInstance?>? children, string field)
     {
         if (children is null)
         {
             throw new TahoeException(TahoeErrorKind.TypeError, field, $"'{field}' must be a list of attributes or objects, got None");
         }
 
-        List<TahoeInstance> list;
-        if (children is TahoeInstance?[] array)
+        TahoeInstance[] list;
+        if (children is TahoeInstance?[] array && AllDistinct(array, field))
         {
-            // The common case: no enumerator to allocate.
-            list = new List<TahoeInstance>(array.Length);
-            foreach (var child in array)
-            {
-                AddChild(list, child, field);
-            }
+            // The common case: used as it is (only read while composing), no copy and no enumerator.
+            list = array!;
         }
         else
         {
-            list = children is IReadOnlyCollection<TahoeInstance?> sized ? new List<TahoeInstance>(sized.Count) : [];
+            var kept = new List<TahoeInstance>(children is IReadOnlyCollection<TahoeInstance?> sized ? sized.Count : 0);
+            var seen = new HashSet<TahoeInstance>(ReferenceEqualityComparer.Instance);
             foreach (var child in children)
             {
-                AddChild(list, child, field);
+                if (seen.Add(NotNull(child, field)))
+                {
+                    kept.Add(child!);
+                }
             }
+
+            list = [.. kept];
         }
 
-        if (list.Count == 0)
+        if (list.Length == 0)
         {
             throw new TahoeException(TahoeErrorKind.ValueError, field, $"'{field}' cannot be empty: give at least one attribute or object");
         }
@@ -83,16 +85,17 @@ internal static class Composition
     /// </summary>
     // Hot path of instance hashing: a linear key scan (few distinct sub_types) instead of a dictionary, scratch space
     // from the stack or the pool, and each child's kept canonical bytes instead of re-walking its data.
-    public static ComposedData Compose(IReadOnlyList<TahoeInstance> children, UniquePrefix prefix, bool childForm)
+    public static ComposedData Compose(ReadOnlySpan<TahoeInstance> children, UniquePrefix prefix, bool childForm)
     {
-        var n = children.Count;
+        var n = children.Length;
         var keys = ArrayPool<string>.Shared.Rent(n);
         int[]? rentedGroups = null;
         var groupOf = n <= 256 ? stackalloc int[n] : (rentedGroups = ArrayPool<int>.Shared.Rent(n)).AsSpan(0, n);
+        InstanceHash[]? descendants = null;
         try
         {
             var keyCount = 0;
-            var refCount = n;
+            var descendantCount = 0;
             for (var i = 0; i < n; i++)
             {
                 var child = children[i];
@@ -109,10 +112,7 @@ internal static class Composition
                 }
 
                 groupOf[i] = k;
-                if (child is TahoeComposite composite)
-                {
-                    refCount += composite.Ref.Length;
-                }
+                descendantCount += child.RefHashes.Length;
             }
 
             // data: {sub_type: [each child's data, in child order]}, keys in first-seen order.
@@ -129,20 +129,20 @@ internal static class Composition
                 sizes[k] = 0;
             }
 
+            // _cref: the children; _ref: the children and every child's own _ref.
             var cref = new InstanceHash[n];
-            var refs = new InstanceHash[refCount];
-            var r = 0;
+            descendants = descendantCount == 0 ? null : ArrayPool<InstanceHash>.Shared.Rent(descendantCount);
+            var d = 0;
             for (var i = 0; i < n; i++)
             {
                 var child = children[i];
                 var k = groupOf[i];
                 lists[k][sizes[k]++] = child.Data;
                 cref[i] = child.Hash;
-                refs[r++] = child.Hash;
-                if (child is TahoeComposite composite)
+                if (descendants is not null)
                 {
-                    composite.Ref.CopyTo(refs, r);
-                    r += composite.Ref.Length;
+                    child.RefHashes.CopyTo(descendants, d);
+                    d += child.RefHashes.Length;
                 }
             }
 
@@ -152,11 +152,12 @@ internal static class Composition
                 entries[k] = new(keys[k], new TahoeList(ImmutableCollectionsMarshal.AsImmutableArray(lists[k])));
             }
 
+            var sortedCref = InstanceRules.SortedInPlace(cref);
             return new ComposedData(
                 TahoeDict.FromDistinctKeys(entries),
                 WriteText(children, keys.AsSpan(0, keyCount), groupOf, sizes, prefix, childForm),
-                InstanceRules.SortedInPlace(cref),
-                InstanceRules.SortedInPlace(refs));
+                sortedCref,
+                descendants is null ? sortedCref : InstanceRules.Union(sortedCref.AsSpan(), descendants.AsSpan(0, descendantCount)));
         }
         finally
         {
@@ -165,6 +166,11 @@ internal static class Composition
             {
                 ArrayPool<int>.Shared.Return(rentedGroups);
             }
+
+            if (descendants is not null)
+            {
+                ArrayPool<InstanceHash>.Shared.Return(descendants, clearArray: true);
+            }
         }
     }
 
@@ -172,14 +178,14 @@ internal static class Composition
     // is {"key": "[\"<child escaped twice>\", ...]", ...} with keys in code-point order and each list's children
     // sorted by canonical text and de-duplicated. `sizes` holds each key's number of children.
     private static InstanceText WriteText(
-        IReadOnlyList<TahoeInstance> children,
+        ReadOnlySpan<TahoeInstance> children,
         ReadOnlySpan<string> keys,
         ReadOnlySpan<int> groupOf,
         ReadOnlySpan<int> sizes,
         UniquePrefix prefix,
         bool childForm)
     {
-        var n = children.Count;
+        var n = children.Length;
         var keyCount = keys.Length;
 
         // Keys in code-point order (few of them: insertion sort), then where each key's children start in `order`.
@@ -226,7 +232,7 @@ internal static class Composition
                 var k = byRank[rank];
                 var group = order.Slice(offset, sizes[k]);
                 offset += group.Length;
-                SortByCanonical(group, texts);
+                group = group[..SortDistinctByCanonical(group, texts)];
                 if (rank > 0)
                 {
                     output.Write(", "u8);
@@ -236,23 +242,17 @@ internal static class Composition
                 output.Write(": \"["u8);
                 for (var m = 0; m < group.Length; m++)
                 {
-                    var text = texts[group[m]];
-                    var canonical = text.Canonical;
                     if (m > 0)
                     {
-                        if (canonical.SequenceEqual(texts[group[m - 1]].Canonical))
-                        {
-                            continue;
-                        }
-
                         output.Write(", "u8);
                     }
 
+                    var text = texts[group[m]];
                     output.Write("\\\""u8);
                     var escaped = text.EscapedTwice;
                     if (escaped.IsEmpty)
                     {
-                        CanonicalWriter.WriteEscaped(output, canonical, 2);
+                        CanonicalWriter.WriteEscaped(output, text.Canonical, 2);
                     }
                     else
                     {
@@ -279,28 +279,47 @@ internal static class Composition
         }
     }
 
-    // Orders child indexes by their canonical bytes; insertion sort for the usual few children of one sub_type.
-    private static void SortByCanonical(Span<int> group, InstanceText[] texts)
+    // Orders child indexes by their canonical bytes and drops repeats (equal instances that are distinct objects);
+    // returns how many are left. Insertion sort for the usual few children of one sub_type.
+    private static int SortDistinctByCanonical(Span<int> group, InstanceText[] texts)
     {
         if (group.Length > 16)
         {
             group.Sort(new CanonicalOrder(texts));
-            return;
+            var kept = 1;
+            for (var m = 1; m < group.Length; m++)
+            {
+                if (!texts[group[m]].Canonical.SequenceEqual(texts[group[kept - 1]].Canonical))
+                {
+                    group[kept++] = group[m];
+                }
+            }
+
+            return kept;
         }
 
-        for (var m = 1; m < group.Length; m++)
+        var count = 0;
+        foreach (var item in group)
         {
-            var item = group[m];
             var canonical = texts[item].Canonical;
-            var at = m;
-            while (at > 0 && texts[group[at - 1]].Canonical.SequenceCompareTo(canonical) > 0)
+            var at = count;
+            var order = 1;
+            while (at > 0 && (order = texts[group[at - 1]].Canonical.SequenceCompareTo(canonical)) > 0)
             {
-                group[at] = group[at - 1];
                 at--;
             }
 
+            if (order == 0)
+            {
+                continue;
+            }
+
+            group.Slice(at, count - at).CopyTo(group[(at + 1)..]);
             group[at] = item;
+            count++;
         }
+
+        return count;
     }
 
     /// <summary>
@@ -317,7 +336,7 @@ internal static class Composition
     {
         var added = add is null ? [] : Children(add, "add");
         var removed = remove is null ? [] : Children(remove, "remove");
-        if (added.Count + removed.Count == 0)
+        if (added.Length + removed.Length == 0)
         {
             throw new TahoeException(TahoeErrorKind.ValueError, "add", "give instances to add or to remove");
         }
@@ -361,30 +380,37 @@ internal static class Composition
         return result;
     }
 
-    private static void AddChild(List<TahoeInstance> list, TahoeInstance? child, string field)
-    {
-        if (child is null)
-        {
-            throw new TahoeException(TahoeErrorKind.TypeError, field, $"'{field}' must hold only attributes or objects, got None");
-        }
+    private static TahoeInstance NotNull(TahoeInstance? child, string field) =>
+        child ?? throw new TahoeException(TahoeErrorKind.TypeError, field, $"'{field}' must hold only attributes or objects, got None");
 
-        if (!ContainsReference(list, child))
-        {
-            list.Add(child);
-        }
-    }
-
-    private static bool ContainsReference(List<TahoeInstance> list, TahoeInstance item)
+    // True when no instance appears twice (by reference); throws at the first null, in order, as the original does.
+    private static bool AllDistinct(TahoeInstance?[] array, string field)
     {
-        foreach (var x in list)
+        if (array.Length > 32)
         {
-            if (ReferenceEquals(x, item))
+            var seen = new HashSet<TahoeInstance>(array.Length, ReferenceEqualityComparer.Instance);
+            var distinct = true;
+            foreach (var child in array)
             {
-                return true;
+                distinct &= seen.Add(NotNull(child, field));
+            }
+
+            return distinct;
+        }
+
+        for (var i = 0; i < array.Length; i++)
+        {
+            var child = NotNull(array[i], field);
+            for (var j = 0; j < i; j++)
+            {
+                if (ReferenceEquals(array[j], child))
+                {
+                    return false;
+                }
             }
         }
 
-        return false;
+        return true;
     }
 
     private readonly struct CanonicalOrder(InstanceText[] texts) : IComparer<int>

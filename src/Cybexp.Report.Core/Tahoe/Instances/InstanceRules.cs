@@ -132,7 +132,7 @@ public static class InstanceRules
     // Sorts, removes duplicates and takes ownership of the array when nothing was removed.
     internal static ImmutableArray<InstanceHash> SortedInPlace(InstanceHash[] array)
     {
-        Array.Sort(array);
+        array.AsSpan().Sort(default(HashOrder));
         var n = 0;
         for (var i = 0; i < array.Length; i++)
         {
@@ -143,6 +143,34 @@ public static class InstanceRules
         }
 
         return n == array.Length ? ImmutableCollectionsMarshal.AsImmutableArray(array) : ImmutableArray.Create(array, 0, n);
+    }
+
+    // The sorted union of `sorted` (sorted, distinct) and `others` (any order; sorted here in place).
+    internal static ImmutableArray<InstanceHash> Union(ReadOnlySpan<InstanceHash> sorted, Span<InstanceHash> others)
+    {
+        others.Sort(default(HashOrder));
+        var result = new InstanceHash[sorted.Length + others.Length];
+        int i = 0, j = 0, n = 0;
+        var order = default(HashOrder);
+        while (i < sorted.Length || j < others.Length)
+        {
+            InstanceHash next;
+            if (j == others.Length || (i < sorted.Length && order.Compare(sorted[i], others[j]) <= 0))
+            {
+                next = sorted[i++];
+            }
+            else
+            {
+                next = others[j++];
+            }
+
+            if (n == 0 || result[n - 1] != next)
+            {
+                result[n++] = next;
+            }
+        }
+
+        return n == result.Length ? ImmutableCollectionsMarshal.AsImmutableArray(result) : ImmutableArray.Create(result, 0, n);
     }
 
     internal static TahoeValue HashList(ImmutableArray<InstanceHash> hashes)
@@ -216,5 +244,27 @@ public static class InstanceRules
                 or UnicodeCategory.ConnectorPunctuation => true,
             _ => false,
         };
+    }
+
+    // InstanceHash order (ordinal on the text) with a cheap first step: the first four UTF-16 units packed into one
+    // number decide almost every comparison of hex digests.
+    private readonly struct HashOrder : IComparer<InstanceHash>
+    {
+        public int Compare(InstanceHash x, InstanceHash y)
+        {
+            if (x.Value is { Length: >= 4 } a && y.Value is { Length: >= 4 } b)
+            {
+                var pa = Prefix(a);
+                var pb = Prefix(b);
+                if (pa != pb)
+                {
+                    return pa < pb ? -1 : 1;
+                }
+            }
+
+            return string.CompareOrdinal(x.Value, y.Value);
+        }
+
+        private static ulong Prefix(string s) => ((ulong)s[0] << 48) | ((ulong)s[1] << 32) | ((ulong)s[2] << 16) | s[3];
     }
 }

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 
 namespace Cybexp.Report.Core.Tahoe;
 
@@ -137,7 +138,7 @@ public sealed class TahoeEvent : TahoeComposite
     public TahoeEvent Edit(IEnumerable<TahoeInstance>? add, IEnumerable<TahoeInstance>? remove, IEnumerable<TahoeInstance> storedChildren)
     {
         var children = Composition.Edit(Cref, add, remove, storedChildren);
-        var rebuilt = new TahoeEvent(SubType, Composition.Compose(children, UniquePrefix.Event(SubType, Orgid, Timestamp), childForm: false), Orgid, Timestamp);
+        var rebuilt = new TahoeEvent(SubType, Composition.Compose(CollectionsMarshal.AsSpan(children), UniquePrefix.Event(SubType, Orgid, Timestamp), childForm: false), Orgid, Timestamp);
         return new TahoeEvent(rebuilt, Category, BenRef, MalRef);
     }
 

@@ -82,6 +82,9 @@ public abstract class TahoeInstance
     /// <summary>The <c>_hash</c>.</summary>
     public InstanceHash Hash { get; }
 
+    /// <summary>What a parent adds to its <c>_ref</c> besides this instance: a composite's own <c>_ref</c>, else nothing.</summary>
+    internal ImmutableArray<InstanceHash> RefHashes { get; private protected init; } = [];
+
     /// <summary>The instance's UTF-8 text: <c>canonical(data)</c> with what is kept around it.</summary>
     internal InstanceText CanonicalText => new(_text, _canonicalStart, _canonicalEnd, Encodable: true);
 
@@ -112,7 +115,7 @@ public abstract class TahoeComposite : TahoeInstance
         : base(itype, subType, composed.Data, composed.Text)
     {
         Cref = composed.Cref;
-        Ref = composed.Ref;
+        RefHashes = composed.Ref;
     }
 
     // The unique text is given; the composed text is canonical(data) alone.
@@ -120,14 +123,14 @@ public abstract class TahoeComposite : TahoeInstance
         : base(itype, subType, composed.Data, composed.Text, unique)
     {
         Cref = composed.Cref;
-        Ref = composed.Ref;
+        RefHashes = composed.Ref;
     }
 
     private protected TahoeComposite(TahoeComposite source, ImmutableArray<InstanceHash> cref, ImmutableArray<InstanceHash> refs)
         : base(source)
     {
         Cref = cref;
-        Ref = refs;
+        RefHashes = refs;
     }
 
     /// <summary>The <c>data</c> dict: each child's data under its sub_type.</summary>
@@ -137,5 +140,5 @@ public abstract class TahoeComposite : TahoeInstance
     public ImmutableArray<InstanceHash> Cref { get; }
 
     /// <summary><c>_ref</c>: the children and all their descendants, sorted.</summary>
-    public ImmutableArray<InstanceHash> Ref { get; }
+    public ImmutableArray<InstanceHash> Ref => RefHashes;
 }

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 
 namespace Cybexp.Report.Core.Tahoe;
 
@@ -43,7 +44,7 @@ public sealed class TahoeObject : TahoeComposite
 
     /// <summary>The original's <c>edit</c> / <c>replace_instance</c>: add and remove children in one step.</summary>
     public TahoeObject Edit(IEnumerable<TahoeInstance>? add, IEnumerable<TahoeInstance>? remove, IEnumerable<TahoeInstance> storedChildren) =>
-        new(SubType, Composition.Compose(Composition.Edit(Cref, add, remove, storedChildren), Prefix(SubType), childForm: true));
+        new(SubType, Composition.Compose(CollectionsMarshal.AsSpan(Composition.Edit(Cref, add, remove, storedChildren)), Prefix(SubType), childForm: true));
 
     internal static TahoeObject Restore(string subType, TahoeDict data, ImmutableArray<InstanceHash> cref, ImmutableArray<InstanceHash> refs) =>
         new(subType, ComposedData.Restored(data, Prefix(subType), childForm: true, cref, refs));
