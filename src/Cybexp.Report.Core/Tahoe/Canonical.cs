@@ -176,22 +176,22 @@ public sealed class CodePointComparer : IComparer<string>
             return 1;
         }
 
-        var n = Math.Min(x.Length, y.Length);
-        for (var i = 0; i < n; i++)
+        var i = x.AsSpan().CommonPrefixLength(y);
+        if (i == x.Length || i == y.Length)
         {
-            var a = x[i];
-            var b = y[i];
-            if (a == b)
-            {
-                continue;
-            }
-
-            // A surrogate (part of a code point >= U+10000, or a lone one in U+D800..DFFF) ranks by its code point:
-            // a pair sorts above every BMP character; U+E000..U+FFFF sort above lone surrogates but below pairs.
-            return Rank(x, i).CompareTo(Rank(y, i));
+            return x.Length.CompareTo(y.Length);
         }
 
-        return x.Length.CompareTo(y.Length);
+        var a = x[i];
+        var b = y[i];
+        if (a < 0xd800 && b < 0xd800)
+        {
+            return a.CompareTo(b);
+        }
+
+        // A surrogate (part of a code point >= U+10000, or a lone one in U+D800..DFFF) ranks by its code point:
+        // a pair sorts above every BMP character; U+E000..U+FFFF sort above lone surrogates but below pairs.
+        return Rank(x, i).CompareTo(Rank(y, i));
     }
 
     private static int Rank(string s, int i)

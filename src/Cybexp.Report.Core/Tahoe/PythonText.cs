@@ -232,6 +232,18 @@ public static class PythonText
             return Copy(value > 0 ? "Infinity"u8 : "-Infinity"u8, destination);
         }
 
+        Span<byte> digitBuffer = stackalloc byte[MaxFloatLength];
+        if (TryShortDecimal(value, digitBuffer, out var shortLength, out var shortDecpt))
+        {
+            var k = 0;
+            if (double.IsNegative(value))
+            {
+                destination[k++] = (byte)'-';
+            }
+
+            return k + Layout(digitBuffer[..shortLength], shortDecpt, destination[k..]);
+        }
+
         // .NET "R" yields the shortest round-trip digits (e.g. 1E+16, 1.5E-07, 123.25); re-lay them out as Python does.
         Span<byte> r = stackalloc byte[MaxFloatLength];
         if (!value.TryFormat(r, out var rLength, "R", CultureInfo.InvariantCulture))
@@ -269,7 +281,6 @@ public static class PythonText
         }
 
         // All significant digits, leading and trailing zeros dropped; value = 0.DIGITS * 10^decpt.
-        Span<byte> digitBuffer = stackalloc byte[MaxFloatLength];
         var dot = mantissa.IndexOf((byte)'.');
         var intPart = dot >= 0 ? mantissa[..dot] : mantissa;
         var fracPart = dot >= 0 ? mantissa[(dot + 1)..] : [];
@@ -286,6 +297,14 @@ public static class PythonText
         var decpt = intPart.Length + exp10 - leadingZeros;
         digits = digits[..(digits.LastIndexOfAnyExcept((byte)'0') + 1)];
 
+        return j + Layout(digits, decpt, destination[j..]);
+    }
+
+    // Python's layout of value = 0.DIGITS * 10^decpt (DIGITS without leading or trailing zeros, sign written already):
+    // exponent form when the decimal exponent (decpt - 1) is below -4 or at least 16.
+    private static int Layout(ReadOnlySpan<byte> digits, int decpt, Span<byte> destination)
+    {
+        var j = 0;
         if (decpt - 1 < -4 || decpt - 1 >= 16)
         {
             destination[j++] = digits[0];
@@ -330,6 +349,47 @@ public static class PythonText
 
         return j;
     }
+
+    // Powers of ten that are exact doubles.
+    private static readonly double[] ExactPowersOf10 =
+    [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+
+    // The shortest digits of a value with at most 15 significant decimal digits (timestamps, prices, most typed-in
+    // numbers), without the general shortest-digits search: scaled to a 15-digit integer M, the value must be exactly
+    // M / 10^K as a double. Two decimals of at most 15 significant digits never map to the same double, so M's
+    // digits (trailing zeros dropped) are the only ones that short, hence the shortest. False means "use the
+    // general path", never a wrong answer.
+    private static bool TryShortDecimal(double value, Span<byte> digits, out int length, out int decpt)
+    {
+        length = 0;
+        decpt = 0;
+        var magnitude = Math.Abs(value);
+        if (!(magnitude >= 1e-4 && magnitude < 1e15))
+        {
+            return false;
+        }
+
+        var scalePower = 14 - (int)Math.Floor(Math.Log10(magnitude));
+        if (scalePower is < 0 or > 22)
+        {
+            return false;
+        }
+
+        var scale = ExactPowersOf10[scalePower];
+        var m = Math.Round(magnitude * scale);
+        if (m >= 1e15 || m < 1 || m / scale != magnitude)
+        {
+            return false;
+        }
+
+        ((long)m).TryFormat(digits, out var written, default, CultureInfo.InvariantCulture);
+        decpt = written - scalePower;
+        length = digits[..written].LastIndexOfAnyExcept((byte)'0') + 1;
+        return true;
+    }
+
 
     private static int Copy(ReadOnlySpan<byte> source, Span<byte> destination)
     {

@@ -26,6 +26,9 @@ public class CanonicalWriterTests
         Gen.Double[-1e6, 1e6],
         Gen.Long[-100_000, 100_000].Select(x => x / 1000.0),
         Gen.Int[-330, 310].Select(e => Math.Pow(10, e)),
+        // Short decimals (the fast path) and their neighbours one ulp away (which are not short).
+        Gen.Select(Gen.Long[-999_999_999_999_999, 999_999_999_999_999], Gen.Int[0, 22]).Select((m, k) => m / Math.Pow(10, k)),
+        Gen.Select(Gen.Long[-99_999, 99_999], Gen.Int[-8, 20], Gen.Int[-1, 1]).Select((m, e, ulps) => BitConverter.Int64BitsToDouble(BitConverter.DoubleToInt64Bits(m * Math.Pow(10, e)) + ulps)),
         Gen.OneOf(Gen.Const(0.0), Gen.Const(-0.0), Gen.Const(double.NaN), Gen.Const(double.PositiveInfinity), Gen.Const(double.NegativeInfinity), Gen.Const(5e-324), Gen.Const(double.MaxValue)));
 
     private static readonly Gen<TahoeValue> Scalar = Gen.OneOf(
@@ -82,6 +85,22 @@ public class CanonicalWriterTests
     public void FloatRepr_MatchesTheReference_OnRandomDoubles()
     {
         AnyDouble.Sample(d => PythonText.FloatRepr(d) == ReferenceCanonical.FloatRepr(d) && PythonText.FloatStr(d) == ReferenceCanonical.FloatStr(d), iter: 20000);
+    }
+
+    [Theory]
+    [InlineData(1e-4)]
+    [InlineData(9.999999999999999e-5)]
+    [InlineData(999999999999999.9)]
+    [InlineData(999999999999999.0)]
+    [InlineData(1e15)]
+    [InlineData(0.30000000000000004)]
+    [InlineData(1600000000.25)]
+    [InlineData(-1600000000.0)]
+    [InlineData(123456789012345.6)]
+    [InlineData(0.1)]
+    public void FloatRepr_MatchesTheReference_AtTheEdgesOfTheShortDecimalPath(double value)
+    {
+        Assert.Equal(ReferenceCanonical.FloatRepr(value), PythonText.FloatRepr(value));
     }
 
     [Fact]

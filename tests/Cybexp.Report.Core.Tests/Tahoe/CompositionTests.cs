@@ -66,11 +66,13 @@ public class CompositionTests
         var hash = Gen.OneOf(
             Gen.String[Gen.Char["0123456789abcdef"], 64, 64],
             Gen.String[Gen.Char["ab"], 64, 64]).Select(s => InstanceHash.Parse(s));
-        Gen.Select(hash.Array[0, 30], hash.Array[0, 30]).Sample((a, b) =>
+        var hashes = Gen.Frequency((20, hash), (1, Gen.Const(default(InstanceHash)))).Array[0, 300];
+        Gen.Select(hashes, hashes).Sample((a, b) =>
         {
             var sorted = a.Distinct().Order().ToArray();
             var union = InstanceRules.Union(sorted, b.ToArray());
-            return union.SequenceEqual(a.Concat(b).Distinct().Order());
-        }, iter: 2000);
+            var sortedCopy = InstanceRules.SortedCopy(a);
+            return union.SequenceEqual(a.Concat(b).Distinct().Order()) && sortedCopy.SequenceEqual(sorted);
+        }, iter: 1000);
     }
 }

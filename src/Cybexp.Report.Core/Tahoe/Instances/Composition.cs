@@ -91,6 +91,7 @@ internal static class Composition
         var keys = ArrayPool<string>.Shared.Rent(n);
         int[]? rentedGroups = null;
         var groupOf = n <= 256 ? stackalloc int[n] : (rentedGroups = ArrayPool<int>.Shared.Rent(n)).AsSpan(0, n);
+        InstanceHash[]? cref = null;
         InstanceHash[]? descendants = null;
         try
         {
@@ -101,7 +102,7 @@ internal static class Composition
                 var child = children[i];
                 var subType = child.SubType;
                 var k = 0;
-                while (k < keyCount && !string.Equals(keys[k], subType, StringComparison.Ordinal))
+                while (k < keyCount && !SameKey(keys[k], subType))
                 {
                     k++;
                 }
@@ -130,7 +131,7 @@ internal static class Composition
             }
 
             // _cref: the children; _ref: the children and every child's own _ref.
-            var cref = new InstanceHash[n];
+            cref = ArrayPool<InstanceHash>.Shared.Rent(n);
             descendants = descendantCount == 0 ? null : ArrayPool<InstanceHash>.Shared.Rent(descendantCount);
             var d = 0;
             for (var i = 0; i < n; i++)
@@ -152,7 +153,7 @@ internal static class Composition
                 entries[k] = new(keys[k], new TahoeList(ImmutableCollectionsMarshal.AsImmutableArray(lists[k])));
             }
 
-            var sortedCref = InstanceRules.SortedInPlace(cref);
+            var sortedCref = InstanceRules.SortedCopy(cref.AsSpan(0, n));
             return new ComposedData(
                 TahoeDict.FromDistinctKeys(entries),
                 WriteText(children, keys.AsSpan(0, keyCount), groupOf, sizes, prefix, childForm),
@@ -167,12 +168,21 @@ internal static class Composition
                 ArrayPool<int>.Shared.Return(rentedGroups);
             }
 
+            if (cref is not null)
+            {
+                ArrayPool<InstanceHash>.Shared.Return(cref, clearArray: true);
+            }
+
             if (descendants is not null)
             {
                 ArrayPool<InstanceHash>.Shared.Return(descendants, clearArray: true);
             }
         }
     }
+
+    // Usually the very same string object (sub_types come from literals or one parse); else compare the text.
+    private static bool SameKey(string a, string b) =>
+        ReferenceEquals(a, b) || (a.Length == b.Length && string.Equals(a, b, StringComparison.Ordinal));
 
     // canonical(data) straight from the children's canonical bytes: data is {sub_type: [child data, ...]}, so its text
     // is {"key": "[\"<child escaped twice>\", ...]", ...} with keys in code-point order and each list's children

@@ -22,6 +22,25 @@ public static class InstanceRules
             return false;
         }
 
+        // ASCII (every sub_type in practice): a letter or underscore, then letters, digits and underscores.
+        if (Ascii.IsValid(text))
+        {
+            if (!(char.IsAsciiLetter(text[0]) || text[0] == '_'))
+            {
+                return false;
+            }
+
+            foreach (var c in text)
+            {
+                if (!(char.IsAsciiLetterOrDigit(c) || c == '_'))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
         var first = true;
         foreach (var rune in text.EnumerateRunes())
         {
@@ -132,45 +151,163 @@ public static class InstanceRules
     // Sorts, removes duplicates and takes ownership of the array when nothing was removed.
     internal static ImmutableArray<InstanceHash> SortedInPlace(InstanceHash[] array)
     {
-        array.AsSpan().Sort(default(HashOrder));
-        var n = 0;
-        for (var i = 0; i < array.Length; i++)
+        if (array.Length > MaxKeyedSort)
         {
-            if (n == 0 || array[n - 1] != array[i])
+            Array.Sort(array);
+            var kept = array.Length == 0 ? 0 : 1;
+            for (var m = 1; m < array.Length; m++)
             {
-                array[n++] = array[i];
+                if (array[m] != array[kept - 1])
+                {
+                    array[kept++] = array[m];
+                }
             }
+
+            return kept == array.Length ? ImmutableCollectionsMarshal.AsImmutableArray(array) : ImmutableArray.Create(array, 0, kept);
         }
 
-        return n == array.Length ? ImmutableCollectionsMarshal.AsImmutableArray(array) : ImmutableArray.Create(array, 0, n);
+        return SortedCopy(array);
     }
 
-    // The sorted union of `sorted` (sorted, distinct) and `others` (any order; sorted here in place).
-    internal static ImmutableArray<InstanceHash> Union(ReadOnlySpan<InstanceHash> sorted, Span<InstanceHash> others)
+    // A sorted copy of `hashes` without repeats.
+    internal static ImmutableArray<InstanceHash> SortedCopy(ReadOnlySpan<InstanceHash> hashes)
     {
-        others.Sort(default(HashOrder));
-        var result = new InstanceHash[sorted.Length + others.Length];
+        if (hashes.Length > MaxKeyedSort)
+        {
+            return SortedInPlace(hashes.ToArray());
+        }
+
+        Span<ulong> keys = stackalloc ulong[hashes.Length];
+        Span<int> order = stackalloc int[hashes.Length];
+        var n = SortKeyed(hashes, keys, order);
+        var result = new InstanceHash[n];
+        for (var i = 0; i < n; i++)
+        {
+            result[i] = hashes[order[i]];
+        }
+
+        return ImmutableCollectionsMarshal.AsImmutableArray(result);
+    }
+
+    // The sorted union of `sorted` (sorted, distinct) and `others` (any order).
+    internal static ImmutableArray<InstanceHash> Union(ReadOnlySpan<InstanceHash> sorted, ReadOnlySpan<InstanceHash> others)
+    {
+        if (others.Length > MaxKeyedSort)
+        {
+            var copy = others.ToArray();
+            Array.Sort(copy);
+            return Merge(sorted, copy, []);
+        }
+
+        Span<ulong> keys = stackalloc ulong[others.Length];
+        Span<int> order = stackalloc int[others.Length];
+        return Merge(sorted, others, order[..SortKeyed(others, keys, order)]);
+    }
+
+    // Merges sorted `a` with `b` (sorted through `order`, or as it is when `order` is empty), dropping repeats.
+    private static ImmutableArray<InstanceHash> Merge(ReadOnlySpan<InstanceHash> a, ReadOnlySpan<InstanceHash> b, ReadOnlySpan<int> order)
+    {
+        var bLength = order.IsEmpty ? b.Length : order.Length;
+        var result = new InstanceHash[a.Length + bLength];
         int i = 0, j = 0, n = 0;
-        var order = default(HashOrder);
-        while (i < sorted.Length || j < others.Length)
+        while (i < a.Length || j < bLength)
         {
             InstanceHash next;
-            if (j == others.Length || (i < sorted.Length && order.Compare(sorted[i], others[j]) <= 0))
+            if (j == bLength)
             {
-                next = sorted[i++];
+                next = a[i++];
             }
             else
             {
-                next = others[j++];
+                var candidate = order.IsEmpty ? b[j] : b[order[j]];
+                var compared = i == a.Length ? 1 : Compare(a[i], candidate);
+                next = compared <= 0 ? a[i++] : candidate;
+                if (compared >= 0)
+                {
+                    j++;
+                }
             }
 
-            if (n == 0 || result[n - 1] != next)
+            if (n == 0 || Compare(result[n - 1], next) != 0)
             {
                 result[n++] = next;
             }
         }
 
         return n == result.Length ? ImmutableCollectionsMarshal.AsImmutableArray(result) : ImmutableArray.Create(result, 0, n);
+    }
+
+    // Lists up to this long (an event's children) sort by index on a packed text prefix: no comparer call and no
+    // reference moved per step, which the BCL sort (a boxed comparer, GC-tracked moves) costs on short lists.
+    private const int MaxKeyedSort = 128;
+
+    // Insertion-sorts the indexes of `hashes` into `order` by (prefix key, full text), dropping repeats; returns how
+    // many distinct hashes `order` lists.
+    private static int SortKeyed(ReadOnlySpan<InstanceHash> hashes, Span<ulong> keys, Span<int> order)
+    {
+        var count = 0;
+        for (var index = 0; index < hashes.Length; index++)
+        {
+            var key = Prefix(hashes[index].Value);
+            var at = count;
+            var compared = 1;
+            while (at > 0)
+            {
+                var before = keys[at - 1];
+                compared = before != key ? (before < key ? -1 : 1) : string.CompareOrdinal(hashes[order[at - 1]].Value, hashes[index].Value);
+                if (compared <= 0)
+                {
+                    break;
+                }
+
+                keys[at] = before;
+                order[at] = order[at - 1];
+                at--;
+            }
+
+            if (compared == 0)
+            {
+                // A repeat: undo the shift.
+                for (var m = at; m < count; m++)
+                {
+                    keys[m] = keys[m + 1];
+                    order[m] = order[m + 1];
+                }
+
+                continue;
+            }
+
+            keys[at] = key;
+            order[at] = index;
+            count++;
+        }
+
+        return count;
+    }
+
+    private static int Compare(InstanceHash x, InstanceHash y)
+    {
+        var a = Prefix(x.Value);
+        var b = Prefix(y.Value);
+        return a != b ? (a < b ? -1 : 1) : string.CompareOrdinal(x.Value, y.Value);
+    }
+
+    // The first four UTF-16 units as one number, ordered as the text is (ordinally); shorter text is padded with
+    // zeros and null is 0, and equal numbers leave the decision to the full comparison.
+    private static ulong Prefix(string? s)
+    {
+        if (s is { Length: >= 4 })
+        {
+            return ((ulong)s[0] << 48) | ((ulong)s[1] << 32) | ((ulong)s[2] << 16) | s[3];
+        }
+
+        ulong prefix = 0;
+        for (var i = 0; i < 4; i++)
+        {
+            prefix = (prefix << 16) | (s is not null && i < s.Length ? s[i] : 0u);
+        }
+
+        return prefix;
     }
 
     internal static TahoeValue HashList(ImmutableArray<InstanceHash> hashes)
@@ -244,27 +381,5 @@ public static class InstanceRules
                 or UnicodeCategory.ConnectorPunctuation => true,
             _ => false,
         };
-    }
-
-    // InstanceHash order (ordinal on the text) with a cheap first step: the first four UTF-16 units packed into one
-    // number decide almost every comparison of hex digests.
-    private readonly struct HashOrder : IComparer<InstanceHash>
-    {
-        public int Compare(InstanceHash x, InstanceHash y)
-        {
-            if (x.Value is { Length: >= 4 } a && y.Value is { Length: >= 4 } b)
-            {
-                var pa = Prefix(a);
-                var pb = Prefix(b);
-                if (pa != pb)
-                {
-                    return pa < pb ? -1 : 1;
-                }
-            }
-
-            return string.CompareOrdinal(x.Value, y.Value);
-        }
-
-        private static ulong Prefix(string s) => ((ulong)s[0] << 48) | ((ulong)s[1] << 32) | ((ulong)s[2] << 16) | s[3];
     }
 }
