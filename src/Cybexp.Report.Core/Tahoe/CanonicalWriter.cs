@@ -113,19 +113,22 @@ internal sealed class CanonicalWriter
 
     /// <summary>
     /// The output as an <see cref="InstanceText"/> whose canonical text starts at <paramref name="canonicalStart"/>
-    /// and runs to the end; with <paramref name="childForm"/> its escaped-twice form is appended first.
+    /// and runs to the end: hashed (prefix and canonical text) when <paramref name="hash"/> and the prefix is
+    /// encodable, and copied out as <paramref name="keep"/> says.
     /// </summary>
-    public InstanceText ToInstanceText(int canonicalStart, bool childForm)
+    public InstanceText ToInstanceText(int canonicalStart, Keep keep, bool hash)
     {
         var canonicalEnd = Output.Length;
-        if (childForm)
+        var digest = hash && !PrefixInvalid ? InstanceHash.OfUtf8(Output.Written) : default;
+        if (keep == Keep.ChildForm)
         {
             // Make room before taking the source span: growing replaces the buffer.
             Output.GetSpan(checked(((canonicalEnd - canonicalStart) * 4) + 4));
             WriteEscaped(Output, Output.Buffer.AsSpan(canonicalStart, canonicalEnd - canonicalStart), 2);
         }
 
-        return new InstanceText(Output.Written.ToArray(), canonicalStart, canonicalEnd, !PrefixInvalid);
+        var kept = keep == Keep.Nothing ? null : Output.Written.ToArray();
+        return new InstanceText(kept, canonicalStart, canonicalEnd, !PrefixInvalid, digest);
     }
 
     /// <summary>Writes <c>canonical(value)</c> escaped <paramref name="depth"/> times; lists use scratch levels from <paramref name="level"/> on.</summary>

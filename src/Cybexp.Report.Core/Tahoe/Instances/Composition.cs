@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Cybexp.Report.Core.Tahoe;
@@ -91,8 +92,7 @@ internal static class Composition
         var keys = ArrayPool<string>.Shared.Rent(n);
         int[]? rentedGroups = null;
         var groupOf = n <= 256 ? stackalloc int[n] : (rentedGroups = ArrayPool<int>.Shared.Rent(n)).AsSpan(0, n);
-        InstanceHash[]? cref = null;
-        InstanceHash[]? descendants = null;
+        InstanceHash[]? hashes = null;
         try
         {
             var keyCount = 0;
@@ -130,21 +130,19 @@ internal static class Composition
                 sizes[k] = 0;
             }
 
-            // _cref: the children; _ref: the children and every child's own _ref.
-            cref = ArrayPool<InstanceHash>.Shared.Rent(n);
-            descendants = descendantCount == 0 ? null : ArrayPool<InstanceHash>.Shared.Rent(descendantCount);
-            var d = 0;
+            // _cref: the children's hashes; _ref: those followed by every child's own _ref (each list sorted below).
+            hashes = ArrayPool<InstanceHash>.Shared.Rent(n + descendantCount);
+            var d = n;
             for (var i = 0; i < n; i++)
             {
                 var child = children[i];
                 var k = groupOf[i];
-                lists[k][sizes[k]++] = child.Data;
-                cref[i] = child.Hash;
-                if (descendants is not null)
-                {
-                    child.RefHashes.CopyTo(descendants, d);
-                    d += child.RefHashes.Length;
-                }
+
+                // The lists were just made as TahoeValue[]: no covariant store check needed.
+                Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(lists[k]), sizes[k]++) = child.Data;
+                hashes[i] = child.Hash;
+                child.RefHashes.CopyTo(hashes, d);
+                d += child.RefHashes.Length;
             }
 
             var entries = new KeyValuePair<string, TahoeValue>[keyCount];
@@ -153,12 +151,12 @@ internal static class Composition
                 entries[k] = new(keys[k], new TahoeList(ImmutableCollectionsMarshal.AsImmutableArray(lists[k])));
             }
 
-            var sortedCref = InstanceRules.SortedCopy(cref.AsSpan(0, n));
+            var cref = InstanceRules.SortedCopy(hashes.AsSpan(0, n));
             return new ComposedData(
                 TahoeDict.FromDistinctKeys(entries),
                 WriteText(children, keys.AsSpan(0, keyCount), groupOf, sizes, prefix, childForm),
-                sortedCref,
-                descendants is null ? sortedCref : InstanceRules.Union(sortedCref.AsSpan(), descendants.AsSpan(0, descendantCount)));
+                cref,
+                descendantCount == 0 ? cref : InstanceRules.SortedCopy(hashes.AsSpan(0, n + descendantCount)));
         }
         finally
         {
@@ -168,14 +166,9 @@ internal static class Composition
                 ArrayPool<int>.Shared.Return(rentedGroups);
             }
 
-            if (cref is not null)
+            if (hashes is not null)
             {
-                ArrayPool<InstanceHash>.Shared.Return(cref, clearArray: true);
-            }
-
-            if (descendants is not null)
-            {
-                ArrayPool<InstanceHash>.Shared.Return(descendants, clearArray: true);
+                ArrayPool<InstanceHash>.Shared.Return(hashes, clearArray: true);
             }
         }
     }
@@ -228,7 +221,13 @@ internal static class Composition
         {
             for (var i = 0; i < n; i++)
             {
+                // Attributes and objects always keep their escaped form (see InstanceText); canonical text is never empty.
                 texts[i] = children[i].CanonicalText;
+                if (texts[i].EscapedTwice.IsEmpty)
+                {
+                    throw new InvalidOperationException($"child {children[i]} did not keep the form its parent embeds");
+                }
+
                 order[next[groupOf[i]]++] = i;
             }
 
@@ -250,33 +249,39 @@ internal static class Composition
 
                 CanonicalWriter.WriteJsonString(output, keys[k], 0);
                 output.Write(": \"["u8);
+
+                // Each child: \"<its canonical text escaped twice>\", joined by ", ". Room for all of them first.
+                var room = 0;
+                foreach (var index in group)
+                {
+                    room += texts[index].EscapedTwice.Length + 6;
+                }
+
+                var span = output.GetSpan(room);
+                var j = 0;
                 for (var m = 0; m < group.Length; m++)
                 {
                     if (m > 0)
                     {
-                        output.Write(", "u8);
+                        span[j++] = (byte)',';
+                        span[j++] = (byte)' ';
                     }
 
-                    var text = texts[group[m]];
-                    output.Write("\\\""u8);
-                    var escaped = text.EscapedTwice;
-                    if (escaped.IsEmpty)
-                    {
-                        CanonicalWriter.WriteEscaped(output, text.Canonical, 2);
-                    }
-                    else
-                    {
-                        output.Write(escaped);
-                    }
-
-                    output.Write("\\\""u8);
+                    span[j++] = (byte)'\\';
+                    span[j++] = (byte)'"';
+                    var escaped = texts[group[m]].EscapedTwice;
+                    escaped.CopyTo(span[j..]);
+                    j += escaped.Length;
+                    span[j++] = (byte)'\\';
+                    span[j++] = (byte)'"';
                 }
 
+                output.Advance(j);
                 output.Write("]\""u8);
             }
 
             output.Write((byte)'}');
-            return writer.ToInstanceText(start, childForm);
+            return writer.ToInstanceText(start, childForm ? Keep.ChildForm : Keep.Nothing, hash: !prefix.IsNone);
         }
         finally
         {

@@ -179,7 +179,7 @@ public static class InstanceRules
 
         Span<ulong> keys = stackalloc ulong[hashes.Length];
         Span<int> order = stackalloc int[hashes.Length];
-        var n = SortKeyed(hashes, keys, order);
+        var n = SortIndexes(hashes, keys, order);
         var result = new InstanceHash[n];
         for (var i = 0; i < n; i++)
         {
@@ -189,57 +189,56 @@ public static class InstanceRules
         return ImmutableCollectionsMarshal.AsImmutableArray(result);
     }
 
-    // The sorted union of `sorted` (sorted, distinct) and `others` (any order).
-    internal static ImmutableArray<InstanceHash> Union(ReadOnlySpan<InstanceHash> sorted, ReadOnlySpan<InstanceHash> others)
-    {
-        if (others.Length > MaxKeyedSort)
-        {
-            var copy = others.ToArray();
-            Array.Sort(copy);
-            return Merge(sorted, copy, []);
-        }
-
-        Span<ulong> keys = stackalloc ulong[others.Length];
-        Span<int> order = stackalloc int[others.Length];
-        return Merge(sorted, others, order[..SortKeyed(others, keys, order)]);
-    }
-
-    // Merges sorted `a` with `b` (sorted through `order`, or as it is when `order` is empty), dropping repeats.
-    private static ImmutableArray<InstanceHash> Merge(ReadOnlySpan<InstanceHash> a, ReadOnlySpan<InstanceHash> b, ReadOnlySpan<int> order)
-    {
-        var bLength = order.IsEmpty ? b.Length : order.Length;
-        var result = new InstanceHash[a.Length + bLength];
-        int i = 0, j = 0, n = 0;
-        while (i < a.Length || j < bLength)
-        {
-            InstanceHash next;
-            if (j == bLength)
-            {
-                next = a[i++];
-            }
-            else
-            {
-                var candidate = order.IsEmpty ? b[j] : b[order[j]];
-                var compared = i == a.Length ? 1 : Compare(a[i], candidate);
-                next = compared <= 0 ? a[i++] : candidate;
-                if (compared >= 0)
-                {
-                    j++;
-                }
-            }
-
-            if (n == 0 || Compare(result[n - 1], next) != 0)
-            {
-                result[n++] = next;
-            }
-        }
-
-        return n == result.Length ? ImmutableCollectionsMarshal.AsImmutableArray(result) : ImmutableArray.Create(result, 0, n);
-    }
-
     // Lists up to this long (an event's children) sort by index on a packed text prefix: no comparer call and no
     // reference moved per step, which the BCL sort (a boxed comparer, GC-tracked moves) costs on short lists.
     private const int MaxKeyedSort = 128;
+
+    // Sorts the indexes of `hashes` into `order`, dropping repeats; returns how many distinct hashes `order` lists.
+    // Digests (hex text) take the fast path: the first seven characters and the index packed into one ulong, sorted
+    // as plain numbers; a tie in those seven characters (or a repeat) falls back to the general sort.
+    private static int SortIndexes(ReadOnlySpan<InstanceHash> hashes, Span<ulong> keys, Span<int> order)
+    {
+        if (hashes.Length <= 256 && TryPack(hashes, keys))
+        {
+            keys.Sort();
+            var distinctPrefixes = true;
+            for (var i = 0; i < keys.Length; i++)
+            {
+                distinctPrefixes &= i == 0 || (keys[i - 1] >> 8) != (keys[i] >> 8);
+                order[i] = (int)(keys[i] & 0xff);
+            }
+
+            if (distinctPrefixes)
+            {
+                return keys.Length;
+            }
+        }
+
+        return SortKeyed(hashes, keys, order);
+    }
+
+    // Packs each text's first seven characters (each below U+0100) and its index; false when one does not qualify.
+    private static bool TryPack(ReadOnlySpan<InstanceHash> hashes, Span<ulong> packed)
+    {
+        for (var i = 0; i < hashes.Length; i++)
+        {
+            if (hashes[i].Value is not { Length: >= 7 } text)
+            {
+                return false;
+            }
+
+            var head = text.AsSpan(0, 7);
+            if ((head[0] | head[1] | head[2] | head[3] | head[4] | head[5] | head[6]) > 0xff)
+            {
+                return false;
+            }
+
+            packed[i] = ((ulong)head[0] << 56) | ((ulong)head[1] << 48) | ((ulong)head[2] << 40) | ((ulong)head[3] << 32) |
+                ((ulong)head[4] << 24) | ((ulong)head[5] << 16) | ((ulong)head[6] << 8) | (uint)i;
+        }
+
+        return true;
+    }
 
     // Insertion-sorts the indexes of `hashes` into `order` by (prefix key, full text), dropping repeats; returns how
     // many distinct hashes `order` lists.
@@ -283,13 +282,6 @@ public static class InstanceRules
         }
 
         return count;
-    }
-
-    private static int Compare(InstanceHash x, InstanceHash y)
-    {
-        var a = Prefix(x.Value);
-        var b = Prefix(y.Value);
-        return a != b ? (a < b ? -1 : 1) : string.CompareOrdinal(x.Value, y.Value);
     }
 
     // The first four UTF-16 units as one number, ordered as the text is (ordinally); shorter text is padded with

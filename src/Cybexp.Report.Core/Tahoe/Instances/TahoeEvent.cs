@@ -280,6 +280,8 @@ public sealed class TahoeEvent : TahoeComposite
         }
     }
 
+    private protected override UniquePrefix TextPrefix => UniquePrefix.Event(SubType, Orgid, Timestamp);
+
     private protected override TahoeDict BuildDocument() =>
         TahoeDict.From(
         [

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace Cybexp.Report.Core.Tahoe;
@@ -10,18 +11,16 @@ namespace Cybexp.Report.Core.Tahoe;
 /// </summary>
 public abstract class TahoeInstance
 {
-    // The instance's UTF-8 text (see InstanceText): canonical(data) is _text[_canonicalStart.._canonicalEnd]; before it
-    // either the rest of the unique text (then _text[.._canonicalEnd] is the unique text, and what was hashed) or
-    // nothing (queries, users and orgs, whose unique text does not end with canonical(data); then _unique is set from
-    // the start); after it, for attributes and objects, its escaped-twice form. Never modified once built.
-    private readonly byte[] _text;
-    private readonly int _canonicalStart;
-    private readonly int _canonicalEnd;
+    // The instance's UTF-8 text (see InstanceText): kept by attributes and objects, whose parents embed it; for the
+    // others (null Utf8) rebuilt from Data on first use. Queries, users and orgs keep canonical(data) alone and have
+    // _unique set from the start, their unique text not ending with it.
+    private readonly InstanceText _text;
+    private StrongBox<InstanceText>? _rebuilt;
     private string? _unique;
     private string? _canonicalData;
     private TahoeDict? _document;
 
-    // The unique text is text.Utf8 (prefix + canonical(data)); hashed here.
+    // The unique text is the text's prefix and canonical(data), already hashed.
     private protected TahoeInstance(string itype, string subType, TahoeValue data, InstanceText text)
     {
         if (!text.Encodable)
@@ -32,10 +31,8 @@ public abstract class TahoeInstance
         Itype = itype;
         SubType = subType;
         Data = data;
-        _text = text.Utf8;
-        _canonicalStart = text.CanonicalStart;
-        _canonicalEnd = text.CanonicalEnd;
-        Hash = InstanceHash.OfUtf8(text.PrefixAndCanonical);
+        _text = text;
+        Hash = text.Hash.Value is null ? throw new InvalidOperationException("the instance text was built without its hash") : text.Hash;
     }
 
     // The unique text is given; canonical holds canonical(data) alone.
@@ -44,9 +41,7 @@ public abstract class TahoeInstance
         Itype = itype;
         SubType = subType;
         Data = data;
-        _text = canonical.Utf8;
-        _canonicalStart = canonical.CanonicalStart;
-        _canonicalEnd = canonical.CanonicalEnd;
+        _text = canonical;
         _unique = unique;
         Hash = InstanceRules.HashOf(unique, itype);
     }
@@ -57,8 +52,7 @@ public abstract class TahoeInstance
         SubType = source.SubType;
         Data = source.Data;
         _text = source._text;
-        _canonicalStart = source._canonicalStart;
-        _canonicalEnd = source._canonicalEnd;
+        _rebuilt = source._rebuilt;
         _unique = source._unique;
         _canonicalData = source._canonicalData;
         Hash = source.Hash;
@@ -85,8 +79,12 @@ public abstract class TahoeInstance
     /// <summary>What a parent adds to its <c>_ref</c> besides this instance: a composite's own <c>_ref</c>, else nothing.</summary>
     internal ImmutableArray<InstanceHash> RefHashes { get; private protected init; } = [];
 
-    /// <summary>The instance's UTF-8 text: <c>canonical(data)</c> with what is kept around it.</summary>
-    internal InstanceText CanonicalText => new(_text, _canonicalStart, _canonicalEnd, Encodable: true);
+    /// <summary>The instance's UTF-8 text: <c>canonical(data)</c> with its prefix (and escaped form when kept).</summary>
+    internal InstanceText CanonicalText =>
+        _text.Utf8 is not null ? _text : (_rebuilt ??= new(InstanceText.Rebuild(TextPrefix, Data))).Value;
+
+    /// <summary>The unique-text prefix this instance's text starts with (used to rebuild a text not kept).</summary>
+    private protected virtual UniquePrefix TextPrefix => new(Itype, SubType);
 
     /// <summary>The stored document, keys in the original's order, hash lists sorted.</summary>
     public TahoeDict Document => _document ??= BuildDocument();

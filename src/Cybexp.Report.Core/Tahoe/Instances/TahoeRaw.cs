@@ -62,7 +62,7 @@ public sealed class TahoeRaw : TahoeInstance
             set.Add(InstanceRules.RequireString(r, "_ref"));
         }
 
-        return new TahoeRaw(SubType, Data, CanonicalText, Orgid, Timezone, Order(set));
+        return new TahoeRaw(SubType, Data, InstanceText.Of(new UniquePrefix("raw", SubType), Data, childForm: false), Orgid, Timezone, Order(set));
     }
 
     internal static TahoeRaw Restore(string subType, TahoeValue data, string orgid, string timezone, IEnumerable<string>? refs) =>
