@@ -41,6 +41,14 @@ public class CanonicalHashBenchmarks
         return InstanceHash.Of(unique);
     }
 
+    /// <summary>The same hash straight from the document, without building the unique text as a string.</summary>
+    [Benchmark]
+    public InstanceHash EventDocumentHash()
+    {
+        UniqueText.TryComputeHash(_document, out var hash, out _);
+        return hash;
+    }
+
     private static TahoeInstance[] BuildChildren()
     {
         var children = new TahoeInstance[22];

@@ -421,35 +421,29 @@ internal sealed class CanonicalWriter
             return;
         }
 
+        // Each element is json.dumps(canonical(element)): its text is written once, already at its final depth
+        // (one escape deeper), into this level's scratch buffer; then sorted on the unescaped text and copied out.
         CheckDepth(depth + 1);
         var (scratch, segments) = Level(level, n);
         var start = scratch.Length;
         for (var i = 0; i < n; i++)
         {
             var at = scratch.Length;
-            Write(scratch, list[i], 0, level + 1);
+            Write(scratch, list[i], depth + 1, level + 1);
             segments[i] = new Segment(at, scratch.Length - at);
         }
 
-        WriteSortedStrings(destination, scratch, segments.AsSpan(0, n), depth);
-        scratch.Length = start;
-    }
-
-    /// <summary>
-    /// Writes the JSON array of the canonical strings <paramref name="segments"/> of <paramref name="scratch"/>, sorted
-    /// ordinally and de-duplicated, escaped <paramref name="depth"/> times. Reorders <paramref name="segments"/>.
-    /// </summary>
-    internal static void WriteSortedStrings(Utf8Sink destination, Utf8Sink scratch, Span<Segment> segments, int depth)
-    {
         var bytes = scratch.Buffer;
-        segments.Sort(new SegmentOrder(bytes));
+        var sorted = segments.AsSpan(0, n);
+        SortEscaped(sorted, bytes, depth + 1);
         destination.Write((byte)'[');
-        for (var i = 0; i < segments.Length; i++)
+        for (var i = 0; i < sorted.Length; i++)
         {
-            var item = segments[i].Of(bytes);
+            var item = sorted[i].Of(bytes);
             if (i > 0)
             {
-                if (item.SequenceEqual(segments[i - 1].Of(bytes)))
+                // Escaping is one-to-one: equal escaped texts are equal texts.
+                if (item.SequenceEqual(sorted[i - 1].Of(bytes)))
                 {
                     continue;
                 }
@@ -457,13 +451,84 @@ internal sealed class CanonicalWriter
                 destination.Write(", "u8);
             }
 
-            // An element is json.dumps(canonical(element)): quoted here, its text one escape deeper.
             Special(destination, (byte)'"', depth);
-            WriteEscaped(destination, item, depth + 1);
+            destination.Write(item);
             Special(destination, (byte)'"', depth);
         }
 
         destination.Write((byte)']');
+        scratch.Length = start;
+    }
+
+    // Sorts texts escaped `depth` times (depth >= 1) in the ordinal order of their unescaped texts.
+    private static void SortEscaped(Span<Segment> segments, byte[] bytes, int depth)
+    {
+        var order = new EscapedOrder(bytes, 1 << depth);
+        if (segments.Length > 16)
+        {
+            segments.Sort(order);
+            return;
+        }
+
+        for (var i = 1; i < segments.Length; i++)
+        {
+            var item = segments[i];
+            var at = i;
+            while (at > 0 && order.Compare(segments[at - 1], item) > 0)
+            {
+                segments[at] = segments[at - 1];
+                at--;
+            }
+
+            segments[at] = item;
+        }
+    }
+
+    /// <summary>
+    /// Compares two printable-ASCII texts escaped the same number of times as their unescaped texts compare: a
+    /// backslash starts a token of <c>tokenLength</c> (2^depth) bytes standing for its last byte, any other byte
+    /// stands for itself.
+    /// </summary>
+    internal static int CompareEscaped(ReadOnlySpan<byte> x, ReadOnlySpan<byte> y, int tokenLength)
+    {
+        if (x.IsEmpty || y.IsEmpty)
+        {
+            return x.Length.CompareTo(y.Length);
+        }
+
+        // Equal bytes tokenise alike: skip whole tokens of the common prefix, then decode from the first difference.
+        var common = x.CommonPrefixLength(y);
+        var i = 0;
+        while (true)
+        {
+            var token = x[i] == (byte)'\\' ? tokenLength : 1;
+            if (i + token > common)
+            {
+                break;
+            }
+
+            i += token;
+            if (i == x.Length || i == y.Length)
+            {
+                return (x.Length - i).CompareTo(y.Length - i);
+            }
+        }
+
+        var j = i;
+        while (i < x.Length && j < y.Length)
+        {
+            var a = x[i] == (byte)'\\' ? x[i + tokenLength - 1] : x[i];
+            var b = y[j] == (byte)'\\' ? y[j + tokenLength - 1] : y[j];
+            if (a != b)
+            {
+                return a - b;
+            }
+
+            i += x[i] == (byte)'\\' ? tokenLength : 1;
+            j += y[j] == (byte)'\\' ? tokenLength : 1;
+        }
+
+        return (i < x.Length ? 1 : 0) - (j < y.Length ? 1 : 0);
     }
 
     /// <summary>A slice of a scratch buffer: one element's canonical text.</summary>
@@ -472,9 +537,9 @@ internal sealed class CanonicalWriter
         public ReadOnlySpan<byte> Of(byte[] buffer) => buffer.AsSpan(Start, Length);
     }
 
-    private readonly struct SegmentOrder(byte[] buffer) : IComparer<Segment>
+    private readonly struct EscapedOrder(byte[] buffer, int tokenLength) : IComparer<Segment>
     {
-        public int Compare(Segment x, Segment y) => x.Of(buffer).SequenceCompareTo(y.Of(buffer));
+        public int Compare(Segment x, Segment y) => CompareEscaped(x.Of(buffer), y.Of(buffer), tokenLength);
     }
 
     private readonly struct KeyOrder(TahoeDict dict) : IComparer<int>

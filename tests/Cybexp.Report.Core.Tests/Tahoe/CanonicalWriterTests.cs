@@ -134,4 +134,29 @@ public class CanonicalWriterTests
             return actual == expected;
         }, iter: 1000);
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void CompareEscaped_OrdersLikeTheUnescapedTexts(int depth)
+    {
+        var canonical = Gen.OneOf(Value(2).Select(Canonical.Of), Gen.String[Gen.Char["\"\\ab"], 0, 6].Select(ReferenceCanonical.Dumps));
+        Gen.Select(canonical, canonical).Sample((a, b) =>
+        {
+            var ea = Escape(a, depth);
+            var eb = Escape(b, depth);
+            return Math.Sign(CanonicalWriter.CompareEscaped(ea, eb, 1 << depth)) == Math.Sign(string.CompareOrdinal(a, b)) &&
+                Math.Sign(CanonicalWriter.CompareEscaped(ea, ea, 1 << depth)) == 0;
+        }, iter: 3000);
+    }
+
+    private static byte[] Escape(string canonical, int depth)
+    {
+        var sink = new Utf8Sink();
+        CanonicalWriter.WriteEscaped(sink, System.Text.Encoding.ASCII.GetBytes(canonical), depth);
+        var bytes = sink.Written.ToArray();
+        sink.Release();
+        return bytes;
+    }
 }
