@@ -50,6 +50,9 @@ internal sealed class CanonicalWriter
     /// <summary>The text written so far.</summary>
     public Utf8Sink Output { get; } = new();
 
+    /// <summary>Scratch arrays for composing an instance from its children.</summary>
+    public CompositionScratch Composition { get; } = new();
+
     /// <summary>True when a prefix string held a lone surrogate, which UTF-8 cannot encode (the bytes are then unusable).</summary>
     public bool PrefixInvalid { get; private set; }
 

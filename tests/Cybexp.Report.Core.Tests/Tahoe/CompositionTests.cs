@@ -67,10 +67,15 @@ public class CompositionTests
         var hash = Gen.OneOf(
             Gen.String[Gen.Char["0123456789abcdef"], 64, 64],
             Gen.String[Gen.Char["ab"], 64, 64]).Select(s => InstanceHash.Parse(s));
-        Gen.Frequency((20, hash), (1, Gen.Const(default(InstanceHash)))).Array[0, 300].Sample(hashes =>
+        Gen.Select(Gen.Frequency((20, hash), (1, Gen.Const(default(InstanceHash)))).Array[0, 300], Gen.Int[0, 300], Gen.Int[0, 5]).Sample((hashes, split, repeats) =>
         {
-            var twice = hashes.Concat(hashes.Take(3)).ToArray();
-            return InstanceRules.SortedCopy(twice).SequenceEqual(hashes.Distinct().Order());
-        }, iter: 2000);
+            // Children first, then descendants, some of them repeating children.
+            var all = hashes.Concat(hashes.Take(repeats)).ToArray();
+            var childCount = Math.Min(split, all.Length);
+            InstanceRules.SortEdges(all, childCount, out var children, out var everything);
+            return everything.SequenceEqual(all.Distinct().Order()) &&
+                children.SequenceEqual(all.Take(childCount).Distinct().Order()) &&
+                InstanceRules.SortedCopy(all).SequenceEqual(everything);
+        }, iter: 3000);
     }
 }

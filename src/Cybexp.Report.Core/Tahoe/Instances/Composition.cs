@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -89,14 +90,19 @@ internal static class Composition
     public static ComposedData Compose(ReadOnlySpan<TahoeInstance> children, UniquePrefix prefix, bool childForm)
     {
         var n = children.Length;
-        var keys = ArrayPool<string>.Shared.Rent(n);
-        int[]? rentedGroups = null;
-        var groupOf = n <= 256 ? stackalloc int[n] : (rentedGroups = ArrayPool<int>.Shared.Rent(n)).AsSpan(0, n);
-        InstanceHash[]? hashes = null;
+        var writer = CanonicalWriter.Rent();
+        var scratch = writer.Composition;
+        var keys = scratch.Keys(n);
+        var texts = scratch.Texts(n);
+        int[]? rentedInts = null;
+        var ints = n <= 128 ? stackalloc int[2 * n] : (rentedInts = ArrayPool<int>.Shared.Rent(2 * n)).AsSpan(0, 2 * n);
+        var groupOf = ints[..n];
+        var order = ints[n..];
+        var keyCount = 0;
+        var hashCount = n;
         try
         {
-            var keyCount = 0;
-            var descendantCount = 0;
+            // Group the children by sub_type (keys in first-seen order) and take what the text needs from each.
             for (var i = 0; i < n; i++)
             {
                 var child = children[i];
@@ -113,25 +119,32 @@ internal static class Composition
                 }
 
                 groupOf[i] = k;
-                descendantCount += child.RefHashes.Length;
+                hashCount += child.RefHashes.Length;
+
+                // Attributes and objects always keep their escaped form (see InstanceText); canonical text is never empty.
+                texts[i] = new ChildText(child.CanonicalText);
+                if (texts[i].EscapedTwice.IsEmpty)
+                {
+                    throw new InvalidOperationException($"child {child} did not keep the form its parent embeds");
+                }
             }
 
-            // data: {sub_type: [each child's data, in child order]}, keys in first-seen order.
-            var lists = new TahoeValue[keyCount][];
-            var sizes = keyCount <= 256 ? stackalloc int[keyCount] : new int[keyCount];
+            // data: {sub_type: [each child's data, in child order]}.
+            var sizes = keyCount <= 128 ? stackalloc int[keyCount] : new int[keyCount];
             foreach (var k in groupOf)
             {
                 sizes[k]++;
             }
 
+            var lists = new TahoeValue[keyCount][];
             for (var k = 0; k < keyCount; k++)
             {
                 lists[k] = new TahoeValue[sizes[k]];
                 sizes[k] = 0;
             }
 
-            // _cref: the children's hashes; _ref: those followed by every child's own _ref (each list sorted below).
-            hashes = ArrayPool<InstanceHash>.Shared.Rent(n + descendantCount);
+            // _cref: the children's hashes; _ref: those and every child's own _ref.
+            var hashes = scratch.Hashes(hashCount);
             var d = n;
             for (var i = 0; i < n; i++)
             {
@@ -151,24 +164,17 @@ internal static class Composition
                 entries[k] = new(keys[k], new TahoeList(ImmutableCollectionsMarshal.AsImmutableArray(lists[k])));
             }
 
-            var cref = InstanceRules.SortedCopy(hashes.AsSpan(0, n));
-            return new ComposedData(
-                TahoeDict.FromDistinctKeys(entries),
-                WriteText(children, keys.AsSpan(0, keyCount), groupOf, sizes, prefix, childForm),
-                cref,
-                descendantCount == 0 ? cref : InstanceRules.SortedCopy(hashes.AsSpan(0, n + descendantCount)));
+            InstanceRules.SortEdges(hashes.AsSpan(0, hashCount), n, out var cref, out var refs);
+            var text = WriteText(writer, keys.AsSpan(0, keyCount), texts, groupOf, order, sizes, prefix, childForm);
+            return new ComposedData(TahoeDict.FromDistinctKeys(entries), text, cref, refs);
         }
         finally
         {
-            ArrayPool<string>.Shared.Return(keys, clearArray: true);
-            if (rentedGroups is not null)
+            scratch.Clear(keyCount, n, hashCount);
+            CanonicalWriter.Return(writer);
+            if (rentedInts is not null)
             {
-                ArrayPool<int>.Shared.Return(rentedGroups);
-            }
-
-            if (hashes is not null)
-            {
-                ArrayPool<InstanceHash>.Shared.Return(hashes, clearArray: true);
+                ArrayPool<int>.Shared.Return(rentedInts);
             }
         }
     }
@@ -179,16 +185,17 @@ internal static class Composition
 
     // canonical(data) straight from the children's canonical bytes: data is {sub_type: [child data, ...]}, so its text
     // is {"key": "[\"<child escaped twice>\", ...]", ...} with keys in code-point order and each list's children
-    // sorted by canonical text and de-duplicated. `sizes` holds each key's number of children.
+    // sorted by canonical text and de-duplicated. `sizes` holds each key's number of children; `order` is scratch.
     private static InstanceText WriteText(
-        ReadOnlySpan<TahoeInstance> children,
+        CanonicalWriter writer,
         ReadOnlySpan<string> keys,
+        ChildText[] texts,
         ReadOnlySpan<int> groupOf,
+        Span<int> order,
         ReadOnlySpan<int> sizes,
         UniquePrefix prefix,
         bool childForm)
     {
-        var n = children.Length;
         var keyCount = keys.Length;
 
         // Keys in code-point order (few of them: insertion sort), then where each key's children start in `order`.
@@ -213,98 +220,75 @@ internal static class Composition
             offset += sizes[k];
         }
 
-        var texts = ArrayPool<InstanceText>.Shared.Rent(n);
-        int[]? rentedOrder = null;
-        var order = n <= 256 ? stackalloc int[n] : (rentedOrder = ArrayPool<int>.Shared.Rent(n)).AsSpan(0, n);
-        var writer = CanonicalWriter.Rent();
-        try
+        for (var i = 0; i < groupOf.Length; i++)
         {
-            for (var i = 0; i < n; i++)
-            {
-                // Attributes and objects always keep their escaped form (see InstanceText); canonical text is never empty.
-                texts[i] = children[i].CanonicalText;
-                if (texts[i].EscapedTwice.IsEmpty)
-                {
-                    throw new InvalidOperationException($"child {children[i]} did not keep the form its parent embeds");
-                }
-
-                order[next[groupOf[i]]++] = i;
-            }
-
-            prefix.WriteTo(writer);
-            var start = writer.Output.Length;
-            var output = writer.Output;
-            output.Write((byte)'{');
-            offset = 0;
-            for (var rank = 0; rank < keyCount; rank++)
-            {
-                var k = byRank[rank];
-                var group = order.Slice(offset, sizes[k]);
-                offset += group.Length;
-                group = group[..SortDistinctByCanonical(group, texts)];
-                if (rank > 0)
-                {
-                    output.Write(", "u8);
-                }
-
-                CanonicalWriter.WriteJsonString(output, keys[k], 0);
-                output.Write(": \"["u8);
-
-                // Each child: \"<its canonical text escaped twice>\", joined by ", ". Room for all of them first.
-                var room = 0;
-                foreach (var index in group)
-                {
-                    room += texts[index].EscapedTwice.Length + 6;
-                }
-
-                var span = output.GetSpan(room);
-                var j = 0;
-                for (var m = 0; m < group.Length; m++)
-                {
-                    if (m > 0)
-                    {
-                        span[j++] = (byte)',';
-                        span[j++] = (byte)' ';
-                    }
-
-                    span[j++] = (byte)'\\';
-                    span[j++] = (byte)'"';
-                    var escaped = texts[group[m]].EscapedTwice;
-                    escaped.CopyTo(span[j..]);
-                    j += escaped.Length;
-                    span[j++] = (byte)'\\';
-                    span[j++] = (byte)'"';
-                }
-
-                output.Advance(j);
-                output.Write("]\""u8);
-            }
-
-            output.Write((byte)'}');
-            return writer.ToInstanceText(start, childForm ? Keep.ChildForm : Keep.Nothing, hash: !prefix.IsNone);
+            order[next[groupOf[i]]++] = i;
         }
-        finally
+
+        prefix.WriteTo(writer);
+        var start = writer.Output.Length;
+        var output = writer.Output;
+        output.Write((byte)'{');
+        offset = 0;
+        for (var rank = 0; rank < keyCount; rank++)
         {
-            CanonicalWriter.Return(writer);
-            ArrayPool<InstanceText>.Shared.Return(texts, clearArray: true);
-            if (rentedOrder is not null)
+            var k = byRank[rank];
+            var group = order.Slice(offset, sizes[k]);
+            offset += group.Length;
+            group = group[..SortDistinctByCanonical(group, texts)];
+            if (rank > 0)
             {
-                ArrayPool<int>.Shared.Return(rentedOrder);
+                output.Write(", "u8);
             }
+
+            CanonicalWriter.WriteJsonString(output, keys[k], 0);
+            output.Write(": \"["u8);
+
+            // Each child: \"<its canonical text escaped twice>\", joined by ", ". Room for all of them first.
+            var room = 0;
+            foreach (var index in group)
+            {
+                room += texts[index].EscapedTwice.Length + 6;
+            }
+
+            var span = output.GetSpan(room);
+            var j = 0;
+            for (var m = 0; m < group.Length; m++)
+            {
+                if (m > 0)
+                {
+                    span[j++] = (byte)',';
+                    span[j++] = (byte)' ';
+                }
+
+                span[j++] = (byte)'\\';
+                span[j++] = (byte)'"';
+                var escaped = texts[group[m]].EscapedTwice;
+                escaped.CopyTo(span[j..]);
+                j += escaped.Length;
+                span[j++] = (byte)'\\';
+                span[j++] = (byte)'"';
+            }
+
+            output.Advance(j);
+            output.Write("]\""u8);
         }
+
+        output.Write((byte)'}');
+        return writer.ToInstanceText(start, childForm ? Keep.ChildForm : Keep.Nothing, hash: !prefix.IsNone);
     }
 
     // Orders child indexes by their canonical bytes and drops repeats (equal instances that are distinct objects);
     // returns how many are left. Insertion sort for the usual few children of one sub_type.
-    private static int SortDistinctByCanonical(Span<int> group, InstanceText[] texts)
+    private static int SortDistinctByCanonical(Span<int> group, ChildText[] texts)
     {
-        if (group.Length > 16)
+        if (group.Length > 32)
         {
-            group.Sort(new CanonicalOrder(texts));
+            group.Sort(new ChildOrder(texts));
             var kept = 1;
             for (var m = 1; m < group.Length; m++)
             {
-                if (!texts[group[m]].Canonical.SequenceEqual(texts[group[kept - 1]].Canonical))
+                if (texts[group[m]].CompareTo(texts[group[kept - 1]]) != 0)
                 {
                     group[kept++] = group[m];
                 }
@@ -316,20 +300,25 @@ internal static class Composition
         var count = 0;
         foreach (var item in group)
         {
-            var canonical = texts[item].Canonical;
+            var text = texts[item];
             var at = count;
-            var order = 1;
-            while (at > 0 && (order = texts[group[at - 1]].Canonical.SequenceCompareTo(canonical)) > 0)
+            var compared = 1;
+            while (at > 0 && (compared = texts[group[at - 1]].CompareTo(text)) > 0)
             {
                 at--;
             }
 
-            if (order == 0)
+            if (compared == 0)
             {
                 continue;
             }
 
-            group.Slice(at, count - at).CopyTo(group[(at + 1)..]);
+            // `item` was read already: shifting may overwrite its slot (count never passes the element being read).
+            for (var m = count; m > at; m--)
+            {
+                group[m] = group[m - 1];
+            }
+
             group[at] = item;
             count++;
         }
@@ -428,8 +417,79 @@ internal static class Composition
         return true;
     }
 
-    private readonly struct CanonicalOrder(InstanceText[] texts) : IComparer<int>
+    /// <summary>A child's canonical text and escaped-twice form, with its first eight bytes as one number to compare.</summary>
+    internal readonly struct ChildText
     {
-        public int Compare(int x, int y) => texts[x].Canonical.SequenceCompareTo(texts[y].Canonical);
+        private readonly byte[] _utf8;
+        private readonly int _start;
+        private readonly int _end;
+        private readonly ulong _head;
+
+        public ChildText(InstanceText text)
+        {
+            _utf8 = text.Utf8 ?? [];
+            _start = text.CanonicalStart;
+            _end = text.CanonicalEnd;
+
+            // Big-endian, zero-padded: ordered as the bytes are (canonical text is printable, above the padding).
+            var canonical = Canonical;
+            if (canonical.Length >= 8)
+            {
+                _head = BinaryPrimitives.ReadUInt64BigEndian(canonical);
+            }
+            else
+            {
+                for (var i = 0; i < 8; i++)
+                {
+                    _head = (_head << 8) | (i < canonical.Length ? canonical[i] : 0u);
+                }
+            }
+        }
+
+        public ReadOnlySpan<byte> Canonical => _utf8.AsSpan(_start, _end - _start);
+
+        public ReadOnlySpan<byte> EscapedTwice => _utf8.AsSpan(_end);
+
+        public int CompareTo(in ChildText other) =>
+            _head != other._head ? (_head < other._head ? -1 : 1) : Canonical.SequenceCompareTo(other.Canonical);
+    }
+
+    private readonly struct ChildOrder(ChildText[] texts) : IComparer<int>
+    {
+        public int Compare(int x, int y) => texts[x].CompareTo(texts[y]);
+    }
+}
+
+/// <summary>Per-thread scratch arrays for <see cref="Composition.Compose"/>, kept by the thread's <see cref="CanonicalWriter"/>.</summary>
+internal sealed class CompositionScratch
+{
+    // Larger arrays are dropped after use rather than kept for the thread.
+    private const int MaxKept = 4096;
+
+    private string[] _keys = [];
+    private Composition.ChildText[] _texts = [];
+    private InstanceHash[] _hashes = [];
+
+    /// <summary>Room for <paramref name="count"/> sub_types.</summary>
+    public string[] Keys(int count) => _keys.Length >= count ? _keys : _keys = new string[Math.Max(count, 32)];
+
+    /// <summary>Room for <paramref name="count"/> children's texts.</summary>
+    public Composition.ChildText[] Texts(int count) => _texts.Length >= count ? _texts : _texts = new Composition.ChildText[Math.Max(count, 32)];
+
+    /// <summary>Room for <paramref name="count"/> hashes.</summary>
+    public InstanceHash[] Hashes(int count) => _hashes.Length >= count ? _hashes : _hashes = new InstanceHash[Math.Max(count, 64)];
+
+    /// <summary>Forgets the references used (so nothing is kept alive) and drops arrays that grew large.</summary>
+    public void Clear(int keys, int texts, int hashes)
+    {
+        Array.Clear(_keys, 0, Math.Min(keys, _keys.Length));
+        Array.Clear(_texts, 0, Math.Min(texts, _texts.Length));
+        Array.Clear(_hashes, 0, Math.Min(hashes, _hashes.Length));
+        if (_keys.Length > MaxKept || _texts.Length > MaxKept || _hashes.Length > MaxKept)
+        {
+            _keys = [];
+            _texts = [];
+            _hashes = [];
+        }
     }
 }

@@ -146,75 +146,123 @@ public static class InstanceRules
         return $"{value.Kind.ToString().ToLowerInvariant()} {text}";
     }
 
-    internal static ImmutableArray<InstanceHash> Sorted(IEnumerable<InstanceHash> hashes) => SortedInPlace(hashes.ToArray());
+    internal static ImmutableArray<InstanceHash> Sorted(IEnumerable<InstanceHash> hashes) => SortedCopy([.. hashes]);
 
-    // Sorts, removes duplicates and takes ownership of the array when nothing was removed.
-    internal static ImmutableArray<InstanceHash> SortedInPlace(InstanceHash[] array)
-    {
-        if (array.Length > MaxKeyedSort)
-        {
-            Array.Sort(array);
-            var kept = array.Length == 0 ? 0 : 1;
-            for (var m = 1; m < array.Length; m++)
-            {
-                if (array[m] != array[kept - 1])
-                {
-                    array[kept++] = array[m];
-                }
-            }
-
-            return kept == array.Length ? ImmutableCollectionsMarshal.AsImmutableArray(array) : ImmutableArray.Create(array, 0, kept);
-        }
-
-        return SortedCopy(array);
-    }
-
-    // A sorted copy of `hashes` without repeats.
+    /// <summary>A sorted copy of <paramref name="hashes"/> without repeats.</summary>
     internal static ImmutableArray<InstanceHash> SortedCopy(ReadOnlySpan<InstanceHash> hashes)
     {
-        if (hashes.Length > MaxKeyedSort)
-        {
-            return SortedInPlace(hashes.ToArray());
-        }
-
-        Span<ulong> keys = stackalloc ulong[hashes.Length];
-        Span<int> order = stackalloc int[hashes.Length];
-        var n = SortIndexes(hashes, keys, order);
-        var result = new InstanceHash[n];
-        for (var i = 0; i < n; i++)
-        {
-            result[i] = hashes[order[i]];
-        }
-
-        return ImmutableCollectionsMarshal.AsImmutableArray(result);
+        SortEdges(hashes, hashes.Length, out var sorted, out _);
+        return sorted;
     }
 
-    // Lists up to this long (an event's children) sort by index on a packed text prefix: no comparer call and no
-    // reference moved per step, which the BCL sort (a boxed comparer, GC-tracked moves) costs on short lists.
-    private const int MaxKeyedSort = 128;
-
-    // Sorts the indexes of `hashes` into `order`, dropping repeats; returns how many distinct hashes `order` lists.
+    /// <summary>
+    /// A composite's <c>_cref</c> and <c>_ref</c> from one sort: <paramref name="hashes"/> holds the children's hashes
+    /// (the first <paramref name="childCount"/>) followed by their descendants'. Both lists are sorted, without repeats.
+    /// </summary>
     // Digests (hex text) take the fast path: the first seven characters and the index packed into one ulong, sorted
-    // as plain numbers; a tie in those seven characters (or a repeat) falls back to the general sort.
-    private static int SortIndexes(ReadOnlySpan<InstanceHash> hashes, Span<ulong> keys, Span<int> order)
+    // as plain numbers (the BCL sort of InstanceHash goes through a comparer call and moves GC references on every
+    // step, and this runs twice per composite). Hashes sharing those seven characters are ordered by the full text.
+    internal static void SortEdges(
+        ReadOnlySpan<InstanceHash> hashes,
+        int childCount,
+        out ImmutableArray<InstanceHash> children,
+        out ImmutableArray<InstanceHash> all)
     {
-        if (hashes.Length <= 256 && TryPack(hashes, keys))
+        var n = hashes.Length;
+        if (n <= 256)
         {
-            keys.Sort();
-            var distinctPrefixes = true;
-            for (var i = 0; i < keys.Length; i++)
+            Span<ulong> keys = stackalloc ulong[n];
+            if (TryPack(hashes, keys))
             {
-                distinctPrefixes &= i == 0 || (keys[i - 1] >> 8) != (keys[i] >> 8);
-                order[i] = (int)(keys[i] & 0xff);
-            }
+                keys.Sort();
+                Span<int> order = stackalloc int[n];
+                Span<bool> isChild = stackalloc bool[n];
+                var distinct = 0;
+                for (var i = 0; i < n;)
+                {
+                    var end = i + 1;
+                    while (end < n && (keys[end] >> 8) == (keys[i] >> 8))
+                    {
+                        end++;
+                    }
 
-            if (distinctPrefixes)
-            {
-                return keys.Length;
+                    if (end == i + 1)
+                    {
+                        var only = (int)(keys[i] & 0xff);
+                        order[distinct] = only;
+                        isChild[distinct++] = only < childCount;
+                        i = end;
+                        continue;
+                    }
+
+                    // Hashes sharing the first seven characters: insert each by its full text, merging repeats.
+                    var runStart = distinct;
+                    for (var r = i; r < end; r++)
+                    {
+                        var index = (int)(keys[r] & 0xff);
+                        var at = distinct;
+                        var compared = 1;
+                        while (at > runStart && (compared = string.CompareOrdinal(hashes[order[at - 1]].Value, hashes[index].Value)) > 0)
+                        {
+                            at--;
+                        }
+
+                        if (compared == 0)
+                        {
+                            isChild[at - 1] |= index < childCount;
+                            continue;
+                        }
+
+                        for (var m = distinct; m > at; m--)
+                        {
+                            order[m] = order[m - 1];
+                            isChild[m] = isChild[m - 1];
+                        }
+
+                        order[at] = index;
+                        isChild[at] = index < childCount;
+                        distinct++;
+                    }
+
+                    i = end;
+                }
+
+                var childArray = new InstanceHash[isChild[..distinct].Count(true)];
+                var allArray = childArray.Length == distinct ? childArray : new InstanceHash[distinct];
+                for (int m = 0, c = 0; m < distinct; m++)
+                {
+                    var hash = hashes[order[m]];
+                    allArray[m] = hash;
+                    if (isChild[m] && !ReferenceEquals(allArray, childArray))
+                    {
+                        childArray[c++] = hash;
+                    }
+                }
+
+                children = ImmutableCollectionsMarshal.AsImmutableArray(childArray);
+                all = ImmutableCollectionsMarshal.AsImmutableArray(allArray);
+                return;
             }
         }
 
-        return SortKeyed(hashes, keys, order);
+        children = SortedWithArraySort(hashes[..childCount]);
+        all = childCount == n ? children : SortedWithArraySort(hashes);
+    }
+
+    private static ImmutableArray<InstanceHash> SortedWithArraySort(ReadOnlySpan<InstanceHash> hashes)
+    {
+        var array = hashes.ToArray();
+        Array.Sort(array);
+        var kept = array.Length == 0 ? 0 : 1;
+        for (var m = 1; m < array.Length; m++)
+        {
+            if (array[m] != array[kept - 1])
+            {
+                array[kept++] = array[m];
+            }
+        }
+
+        return kept == array.Length ? ImmutableCollectionsMarshal.AsImmutableArray(array) : ImmutableArray.Create(array, 0, kept);
     }
 
     // Packs each text's first seven characters (each below U+0100) and its index; false when one does not qualify.
@@ -238,68 +286,6 @@ public static class InstanceRules
         }
 
         return true;
-    }
-
-    // Insertion-sorts the indexes of `hashes` into `order` by (prefix key, full text), dropping repeats; returns how
-    // many distinct hashes `order` lists.
-    private static int SortKeyed(ReadOnlySpan<InstanceHash> hashes, Span<ulong> keys, Span<int> order)
-    {
-        var count = 0;
-        for (var index = 0; index < hashes.Length; index++)
-        {
-            var key = Prefix(hashes[index].Value);
-            var at = count;
-            var compared = 1;
-            while (at > 0)
-            {
-                var before = keys[at - 1];
-                compared = before != key ? (before < key ? -1 : 1) : string.CompareOrdinal(hashes[order[at - 1]].Value, hashes[index].Value);
-                if (compared <= 0)
-                {
-                    break;
-                }
-
-                keys[at] = before;
-                order[at] = order[at - 1];
-                at--;
-            }
-
-            if (compared == 0)
-            {
-                // A repeat: undo the shift.
-                for (var m = at; m < count; m++)
-                {
-                    keys[m] = keys[m + 1];
-                    order[m] = order[m + 1];
-                }
-
-                continue;
-            }
-
-            keys[at] = key;
-            order[at] = index;
-            count++;
-        }
-
-        return count;
-    }
-
-    // The first four UTF-16 units as one number, ordered as the text is (ordinally); shorter text is padded with
-    // zeros and null is 0, and equal numbers leave the decision to the full comparison.
-    private static ulong Prefix(string? s)
-    {
-        if (s is { Length: >= 4 })
-        {
-            return ((ulong)s[0] << 48) | ((ulong)s[1] << 32) | ((ulong)s[2] << 16) | s[3];
-        }
-
-        ulong prefix = 0;
-        for (var i = 0; i < 4; i++)
-        {
-            prefix = (prefix << 16) | (s is not null && i < s.Length ? s[i] : 0u);
-        }
-
-        return prefix;
     }
 
     internal static TahoeValue HashList(ImmutableArray<InstanceHash> hashes)
