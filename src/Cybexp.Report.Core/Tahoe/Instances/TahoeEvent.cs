@@ -165,7 +165,7 @@ public sealed class TahoeEvent : TahoeComposite
         IEnumerable<TahoeInstance>? benign,
         IEnumerable<TahoeInstance>? malicious)
     {
-        var list = Composition.Children(children, "children");
+        var list = Composition.ChildrenToCompose(children, "children");
         var composed = Composition.Compose(list, UniquePrefix.Event(subType, orgid, timestamp), childForm: false);
         var (benRef, malRef) = MakeContextRef(composed.Ref, [], [], benign, malicious, null);
         InstanceRules.RequireSubType(subType);

@@ -21,7 +21,7 @@ public sealed class TahoeObject : TahoeComposite
     /// <exception cref="TahoeException">A child is not an attribute or object, there are none, or the sub_type is invalid.</exception>
     public static TahoeObject Create(string subType, IEnumerable<TahoeInstance> children)
     {
-        var list = Composition.Children(children, "children");
+        var list = Composition.ChildrenToCompose(children, "children");
         InstanceRules.RequireSubType(subType);
         return new TahoeObject(subType, Composition.Compose(list, Prefix(subType), childForm: true));
     }

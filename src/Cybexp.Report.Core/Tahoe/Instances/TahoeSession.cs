@@ -32,7 +32,7 @@ public sealed class TahoeSession : TahoeComposite
     /// <exception cref="TahoeException">A child is not an attribute or object, there are none, or the sub_type is invalid.</exception>
     public static TahoeSession Create(string subType, IEnumerable<TahoeInstance> children)
     {
-        var list = Composition.Children(children, "children");
+        var list = Composition.ChildrenToCompose(children, "children");
         InstanceRules.RequireSubType(subType);
         return new TahoeSession(subType, Composition.Compose(list, new UniquePrefix("session", subType), childForm: false));
     }
