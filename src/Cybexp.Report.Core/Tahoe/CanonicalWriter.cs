@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -295,11 +296,27 @@ internal sealed class CanonicalWriter
     /// <summary>Writes <paramref name="c"/> (<c>"</c> or <c>\</c>) escaped <paramref name="depth"/> times: <c>2^depth - 1</c> backslashes, then itself.</summary>
     internal static void Special(Utf8Sink destination, byte c, int depth)
     {
-        var extra = (1 << depth) - 1;
-        var output = destination.GetSpan(extra + 1);
-        output[..extra].Fill((byte)'\\');
-        output[extra] = c;
-        destination.Advance(extra + 1);
+        var length = 1 << depth;
+        var output = destination.GetSpan(Math.Max(length, 4));
+        switch (depth)
+        {
+            case 0:
+                output[0] = c;
+                break;
+            case 1:
+                output[0] = (byte)'\\';
+                output[1] = c;
+                break;
+            case 2:
+                BinaryPrimitives.WriteUInt32LittleEndian(output, 0x005c5c5cu | ((uint)c << 24));
+                break;
+            default:
+                output[..(length - 1)].Fill((byte)'\\');
+                output[length - 1] = c;
+                break;
+        }
+
+        destination.Advance(length);
     }
 
     // The scratch buffer of list-nesting level `level` and room for `count` segments in it.
@@ -385,7 +402,7 @@ internal sealed class CanonicalWriter
                 order[i] = i;
             }
 
-            order.Sort(new KeyOrder(dict));
+            SortKeys(order, entries);
             destination.Write((byte)'{');
             for (var k = 0; k < n; k++)
             {
@@ -545,9 +562,35 @@ internal sealed class CanonicalWriter
         public int Compare(Segment x, Segment y) => CompareEscaped(x.Of(buffer), y.Of(buffer), tokenLength);
     }
 
-    private readonly struct KeyOrder(TahoeDict dict) : IComparer<int>
+    // Orders entry indexes by key code point; insertion sort for the usual few keys (the BCL sort goes through a
+    // boxed comparer).
+    private static void SortKeys(Span<int> order, ReadOnlySpan<KeyValuePair<string, TahoeValue>> entries)
     {
-        public int Compare(int x, int y) => CodePointComparer.Instance.Compare(dict.Entries[x].Key, dict.Entries[y].Key);
+        if (order.Length > 16)
+        {
+            var keys = new string[order.Length];
+            for (var i = 0; i < keys.Length; i++)
+            {
+                keys[i] = entries[order[i]].Key;
+            }
+
+            keys.AsSpan().Sort(order, CodePointComparer.Instance);
+            return;
+        }
+
+        for (var i = 1; i < order.Length; i++)
+        {
+            var item = order[i];
+            var key = entries[item].Key;
+            var at = i;
+            while (at > 0 && CodePointComparer.Instance.Compare(entries[order[at - 1]].Key, key) > 0)
+            {
+                order[at] = order[at - 1];
+                at--;
+            }
+
+            order[at] = item;
+        }
     }
 }
 

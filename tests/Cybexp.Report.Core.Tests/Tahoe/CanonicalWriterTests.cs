@@ -67,6 +67,16 @@ public class CanonicalWriterTests
     }
 
     [Fact]
+    public void Canonical_MatchesTheReference_OnLargeDictsAndLists()
+    {
+        // Past 16 keys or list elements the writer sorts with the BCL sort instead of an insertion sort.
+        Gen.Select(Text, Scalar).Array[17, 60]
+            .Select(kv => TahoeValue.Dict(kv.Select(p => new KeyValuePair<string, TahoeValue>(p.Item1, TahoeValue.List(p.Item2, p.Item2)))))
+            .Select(d => TahoeValue.List(d, TahoeValue.List(Enumerable.Range(0, 40).Select(i => TahoeValue.String((i % 13).ToString(System.Globalization.CultureInfo.InvariantCulture) + "\"")))))
+            .Sample(v => Canonical.Of(v) == ReferenceCanonical.Of(v), iter: 300);
+    }
+
+    [Fact]
     public void Canonical_SortsDictKeysByCodePoint_NotByUtf16Unit()
     {
         // U+FF01 is below U+1F600 as a code point, above its high surrogate U+D83D as a UTF-16 unit.
