@@ -12,13 +12,20 @@ namespace Cybexp.Report.Core.Tahoe;
 public static class Canonical
 {
     /// <summary>Canonical text of <paramref name="value"/>.</summary>
-    public static string Of(TahoeValue value) => value switch
+    public static string Of(TahoeValue value)
     {
-        TahoeString s => PythonText.JsonString(PythonText.Strip(s.Value)),
-        TahoeDict d => OfDict(d),
-        TahoeList l => OfList(l),
-        _ => Scalar(value),
-    };
+        ArgumentNullException.ThrowIfNull(value);
+        var writer = CanonicalWriter.Rent();
+        try
+        {
+            writer.WriteCanonical(value);
+            return Encoding.Latin1.GetString(writer.Output.Written);
+        }
+        finally
+        {
+            CanonicalWriter.Return(writer);
+        }
+    }
 
     /// <summary><c>json.dumps</c> of a scalar (int, float, bool, None), as Python writes it.</summary>
     public static string Scalar(TahoeValue value) => value switch
@@ -123,29 +130,6 @@ public static class Canonical
         }
     }
 
-    private static string OfList(TahoeList list)
-    {
-        var strings = new string[list.Count];
-        for (var i = 0; i < strings.Length; i++)
-        {
-            strings[i] = Of(list[i]);
-        }
-
-        return OfCanonicalStringsInPlace(strings);
-    }
-
-    private static string OfDict(TahoeDict dict)
-    {
-        var entries = new KeyValuePair<string, string>[dict.Count];
-        for (var i = 0; i < entries.Length; i++)
-        {
-            var e = dict.Entries[i];
-            entries[i] = new(e.Key, Of(e.Value));
-        }
-
-        return OfCanonicalEntriesInPlace(entries);
-    }
-
     /// <summary>
     /// <c>decanonical</c>: parse <paramref name="text"/> as Python's <c>json.loads</c> would; a dict or list has each
     /// member decanonicalised in turn; on any parse failure the text itself is returned as a str.
@@ -192,22 +176,22 @@ public sealed class CodePointComparer : IComparer<string>
             return 1;
         }
 
-        var n = Math.Min(x.Length, y.Length);
-        for (var i = 0; i < n; i++)
+        var i = x.AsSpan().CommonPrefixLength(y);
+        if (i == x.Length || i == y.Length)
         {
-            var a = x[i];
-            var b = y[i];
-            if (a == b)
-            {
-                continue;
-            }
-
-            // A surrogate (part of a code point >= U+10000, or a lone one in U+D800..DFFF) ranks by its code point:
-            // a pair sorts above every BMP character; U+E000..U+FFFF sort above lone surrogates but below pairs.
-            return Rank(x, i).CompareTo(Rank(y, i));
+            return x.Length.CompareTo(y.Length);
         }
 
-        return x.Length.CompareTo(y.Length);
+        var a = x[i];
+        var b = y[i];
+        if (a < 0xd800 && b < 0xd800)
+        {
+            return a.CompareTo(b);
+        }
+
+        // A surrogate (part of a code point >= U+10000, or a lone one in U+D800..DFFF) ranks by its code point:
+        // a pair sorts above every BMP character; U+E000..U+FFFF sort above lone surrogates but below pairs.
+        return Rank(x, i).CompareTo(Rank(y, i));
     }
 
     private static int Rank(string s, int i)

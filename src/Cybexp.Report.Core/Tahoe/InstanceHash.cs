@@ -35,9 +35,7 @@ public readonly record struct InstanceHash : IComparable<InstanceHash>
                 throw new ArgumentException("the text cannot be encoded as UTF-8 (it holds a lone surrogate)", nameof(unique), e);
             }
 
-            Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
-            SHA256.HashData(buffer[..length], digest);
-            return new InstanceHash(Convert.ToHexStringLower(digest));
+            return OfUtf8(buffer[..length]);
         }
         finally
         {
@@ -46,6 +44,18 @@ public readonly record struct InstanceHash : IComparable<InstanceHash>
                 ArrayPool<byte>.Shared.Return(rented);
             }
         }
+    }
+
+    /// <summary>SHA-256 of <paramref name="utf8"/>, the UTF-8 bytes of a unique text.</summary>
+    public static InstanceHash OfUtf8(ReadOnlySpan<byte> utf8)
+    {
+        // One hash object per thread: the one-shot SHA256.HashData sets up and frees an OpenSSL context on every
+        // call, a fixed cost comparable to hashing a whole event's text.
+        var sha256 = t_sha256 ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+        sha256.AppendData(utf8);
+        sha256.GetHashAndReset(digest);
+        return new InstanceHash(Convert.ToHexStringLower(digest));
     }
 
     /// <summary>Parses 64 hex digits in either case; anything else is rejected.</summary>
@@ -77,6 +87,9 @@ public readonly record struct InstanceHash : IComparable<InstanceHash>
 
     /// <inheritdoc />
     public override string ToString() => Value ?? string.Empty;
+
+    [ThreadStatic]
+    private static IncrementalHash? t_sha256;
 
     internal static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 }

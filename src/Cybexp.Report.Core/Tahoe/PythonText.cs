@@ -47,6 +47,13 @@ public static class PythonText
     /// <summary>Python <c>str.strip()</c> with no arguments.</summary>
     public static string Strip(string s)
     {
+        var stripped = Strip(s.AsSpan());
+        return stripped.Length == s.Length ? s : stripped.ToString();
+    }
+
+    /// <summary>Python <c>str.strip()</c> with no arguments, as a slice of <paramref name="s"/>.</summary>
+    internal static ReadOnlySpan<char> Strip(ReadOnlySpan<char> s)
+    {
         var start = 0;
         var end = s.Length;
         while (start < end && IsSpace(s[start]))
@@ -59,7 +66,7 @@ public static class PythonText
             end--;
         }
 
-        return start == 0 && end == s.Length ? s : s[start..end];
+        return s[start..end];
     }
 
     /// <summary>Appends Python's <c>json.dumps(s)</c> (ensure_ascii): quotes, short escapes, lowercase <c>\uXXXX</c> for the rest.</summary>
@@ -174,6 +181,9 @@ public static class PythonText
         }
     }
 
+    /// <summary>The most bytes <see cref="WriteFloatRepr"/> and <see cref="WriteFloatStr"/> write (e.g. <c>-2.2250738585072014e-308</c>).</summary>
+    internal const int MaxFloatLength = 32;
+
     /// <summary>
     /// Python's <c>str(float)</c>: as <see cref="FloatRepr"/> for finite values, but <c>nan</c>, <c>inf</c> and
     /// <c>-inf</c> (not json.dumps' <c>NaN</c>/<c>Infinity</c>). The event unique text uses this form.
@@ -188,79 +198,202 @@ public static class PythonText
     /// </summary>
     public static string FloatRepr(double value)
     {
+        Span<byte> text = stackalloc byte[MaxFloatLength];
+        var length = WriteFloatRepr(value, text);
+        return Encoding.ASCII.GetString(text[..length]);
+    }
+
+    /// <summary>Writes <see cref="FloatStr"/> as ASCII into <paramref name="destination"/> (at least <see cref="MaxFloatLength"/> bytes); returns the bytes written.</summary>
+    internal static int WriteFloatStr(double value, Span<byte> destination)
+    {
         if (double.IsNaN(value))
         {
-            return "NaN";
+            return Copy("nan"u8, destination);
         }
 
         if (double.IsInfinity(value))
         {
-            return value > 0 ? "Infinity" : "-Infinity";
+            return Copy(value > 0 ? "inf"u8 : "-inf"u8, destination);
         }
 
-        // .NET "R" yields the shortest round-trip digits; re-layout them the way Python does.
-        var r = value.ToString("R", CultureInfo.InvariantCulture);
-        var negative = r[0] == '-';
-        var body = negative ? r.AsSpan(1) : r.AsSpan();
-        var ePos = body.IndexOfAny('E', 'e');
+        return WriteFloatRepr(value, destination);
+    }
+
+    /// <summary>Writes <see cref="FloatRepr"/> as ASCII into <paramref name="destination"/> (at least <see cref="MaxFloatLength"/> bytes); returns the bytes written.</summary>
+    internal static int WriteFloatRepr(double value, Span<byte> destination)
+    {
+        if (double.IsNaN(value))
+        {
+            return Copy("NaN"u8, destination);
+        }
+
+        if (double.IsInfinity(value))
+        {
+            return Copy(value > 0 ? "Infinity"u8 : "-Infinity"u8, destination);
+        }
+
+        Span<byte> digitBuffer = stackalloc byte[MaxFloatLength];
+        if (TryShortDecimal(value, digitBuffer, out var shortLength, out var shortDecpt))
+        {
+            var k = 0;
+            if (double.IsNegative(value))
+            {
+                destination[k++] = (byte)'-';
+            }
+
+            return k + Layout(digitBuffer[..shortLength], shortDecpt, destination[k..]);
+        }
+
+        // .NET "R" yields the shortest round-trip digits (e.g. 1E+16, 1.5E-07, 123.25); re-lay them out as Python does.
+        Span<byte> r = stackalloc byte[MaxFloatLength];
+        if (!value.TryFormat(r, out var rLength, "R", CultureInfo.InvariantCulture))
+        {
+            throw new InvalidOperationException("a double formats in at most 32 characters");
+        }
+
+        ReadOnlySpan<byte> body = r[..rLength];
+        var j = 0;
+        if (body[0] == '-')
+        {
+            destination[j++] = (byte)'-';
+            body = body[1..];
+        }
+
         var exp10 = 0;
         var mantissa = body;
+        var ePos = body.IndexOfAny((byte)'E', (byte)'e');
         if (ePos >= 0)
         {
-            exp10 = int.Parse(body[(ePos + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
             mantissa = body[..ePos];
+            var exponent = body[(ePos + 1)..];
+            var negativeExponent = exponent[0] == '-';
+            if (exponent[0] is (byte)'-' or (byte)'+')
+            {
+                exponent = exponent[1..];
+            }
+
+            foreach (var d in exponent)
+            {
+                exp10 = (exp10 * 10) + (d - '0');
+            }
+
+            exp10 = negativeExponent ? -exp10 : exp10;
         }
 
-        var dot = mantissa.IndexOf('.');
+        // All significant digits, leading and trailing zeros dropped; value = 0.DIGITS * 10^decpt.
+        var dot = mantissa.IndexOf((byte)'.');
         var intPart = dot >= 0 ? mantissa[..dot] : mantissa;
         var fracPart = dot >= 0 ? mantissa[(dot + 1)..] : [];
-        var digits = string.Concat(intPart, fracPart).TrimStart('0');
-        var leadingZerosRemoved = intPart.Length + fracPart.Length - digits.Length;
-        // decpt: value = 0.DIGITS * 10^decpt
-        var decpt = intPart.Length + exp10 - leadingZerosRemoved;
-        digits = digits.TrimEnd('0');
-        if (digits.Length == 0)
+        intPart.CopyTo(digitBuffer);
+        fracPart.CopyTo(digitBuffer[intPart.Length..]);
+        ReadOnlySpan<byte> digits = digitBuffer[..(intPart.Length + fracPart.Length)];
+        var leadingZeros = digits.IndexOfAnyExcept((byte)'0');
+        if (leadingZeros < 0)
         {
-            return negative ? "-0.0" : "0.0";
+            return j + Copy("0.0"u8, destination[j..]);
         }
 
-        var sb = new StringBuilder(32);
-        if (negative)
-        {
-            sb.Append('-');
-        }
+        digits = digits[leadingZeros..];
+        var decpt = intPart.Length + exp10 - leadingZeros;
+        digits = digits[..(digits.LastIndexOfAnyExcept((byte)'0') + 1)];
 
+        return j + Layout(digits, decpt, destination[j..]);
+    }
+
+    // Python's layout of value = 0.DIGITS * 10^decpt (DIGITS without leading or trailing zeros, sign written already):
+    // exponent form when the decimal exponent (decpt - 1) is below -4 or at least 16.
+    private static int Layout(ReadOnlySpan<byte> digits, int decpt, Span<byte> destination)
+    {
+        var j = 0;
         if (decpt - 1 < -4 || decpt - 1 >= 16)
         {
-            sb.Append(digits[0]);
+            destination[j++] = digits[0];
             if (digits.Length > 1)
             {
-                sb.Append('.').Append(digits, 1, digits.Length - 1);
+                destination[j++] = (byte)'.';
+                j += Copy(digits[1..], destination[j..]);
             }
 
             var e = decpt - 1;
-            sb.Append('e').Append(e < 0 ? '-' : '+');
+            destination[j++] = (byte)'e';
+            destination[j++] = e < 0 ? (byte)'-' : (byte)'+';
             var ea = Math.Abs(e);
             if (ea < 10)
             {
-                sb.Append('0');
+                destination[j++] = (byte)'0';
             }
 
-            sb.Append(ea.ToString(CultureInfo.InvariantCulture));
+            ea.TryFormat(destination[j..], out var eLength, default, CultureInfo.InvariantCulture);
+            j += eLength;
         }
         else if (decpt <= 0)
         {
-            sb.Append("0.").Append('0', -decpt).Append(digits);
+            j += Copy("0."u8, destination[j..]);
+            destination.Slice(j, -decpt).Fill((byte)'0');
+            j += -decpt;
+            j += Copy(digits, destination[j..]);
         }
         else if (decpt >= digits.Length)
         {
-            sb.Append(digits).Append('0', decpt - digits.Length).Append(".0");
+            j += Copy(digits, destination[j..]);
+            destination.Slice(j, decpt - digits.Length).Fill((byte)'0');
+            j += decpt - digits.Length;
+            j += Copy(".0"u8, destination[j..]);
         }
         else
         {
-            sb.Append(digits, 0, decpt).Append('.').Append(digits, decpt, digits.Length - decpt);
+            j += Copy(digits[..decpt], destination[j..]);
+            destination[j++] = (byte)'.';
+            j += Copy(digits[decpt..], destination[j..]);
         }
 
-        return sb.ToString();
+        return j;
+    }
+
+    // Powers of ten that are exact doubles.
+    private static readonly double[] ExactPowersOf10 =
+    [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+
+    // The shortest digits of a value with at most 15 significant decimal digits (timestamps, prices, most typed-in
+    // numbers), without the general shortest-digits search: scaled to a 15-digit integer M, the value must be exactly
+    // M / 10^K as a double. Two decimals of at most 15 significant digits never map to the same double, so M's
+    // digits (trailing zeros dropped) are the only ones that short, hence the shortest. False means "use the
+    // general path", never a wrong answer.
+    private static bool TryShortDecimal(double value, Span<byte> digits, out int length, out int decpt)
+    {
+        length = 0;
+        decpt = 0;
+        var magnitude = Math.Abs(value);
+        if (!(magnitude >= 1e-4 && magnitude < 1e15))
+        {
+            return false;
+        }
+
+        var scalePower = 14 - (int)Math.Floor(Math.Log10(magnitude));
+        if (scalePower is < 0 or > 22)
+        {
+            return false;
+        }
+
+        var scale = ExactPowersOf10[scalePower];
+        var m = Math.Round(magnitude * scale);
+        if (m >= 1e15 || m < 1 || m / scale != magnitude)
+        {
+            return false;
+        }
+
+        ((long)m).TryFormat(digits, out var written, default, CultureInfo.InvariantCulture);
+        decpt = written - scalePower;
+        length = digits[..written].LastIndexOfAnyExcept((byte)'0') + 1;
+        return true;
+    }
+
+
+    private static int Copy(ReadOnlySpan<byte> source, Span<byte> destination)
+    {
+        source.CopyTo(destination);
+        return source.Length;
     }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Numerics;
+using System.Text;
 
 namespace Cybexp.Report.Core.Tahoe;
 
@@ -17,6 +18,96 @@ public static class UniqueText
     public static bool TryCompute(TahoeDict doc, out string unique, out string error)
     {
         unique = string.Empty;
+        if (!TryRule(doc, out var rule, out error))
+        {
+            return false;
+        }
+
+        if (rule.Data is null)
+        {
+            unique = string.Concat(rule.Parts.A, rule.Parts.B, rule.Parts.C, rule.Parts.D);
+            return true;
+        }
+
+        // prefix + canonical(data): the canonical text is written once as ASCII and widened into the result.
+        var timestamp = rule.Timestamp is { } ts ? PythonText.FloatStr(ts) : string.Empty;
+        var writer = CanonicalWriter.Rent();
+        try
+        {
+            writer.WriteCanonical(rule.Data);
+            var (a, b, c, d) = rule.Parts;
+            var length = checked(a.Length + b.Length + c.Length + d.Length + timestamp.Length + writer.Output.Length);
+            unique = string.Create(length, (rule.Parts, timestamp, writer), static (chars, state) =>
+            {
+                var at = 0;
+                var (a, b, c, d) = state.Parts;
+                foreach (var part in (ReadOnlySpan<string>)[a, b, c, d, state.timestamp])
+                {
+                    part.CopyTo(chars[at..]);
+                    at += part.Length;
+                }
+
+                Encoding.Latin1.GetChars(state.writer.Output.Written, chars[at..]);
+            });
+            return true;
+        }
+        finally
+        {
+            CanonicalWriter.Return(writer);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="InstanceHash.Of"/> of the unique text of <paramref name="doc"/>, computed from UTF-8 written straight
+    /// into a pooled buffer (no string is built); false, with what is missing, as <see cref="TryCompute"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">The text holds a lone surrogate, which UTF-8 cannot encode (as <see cref="InstanceHash.Of"/>).</exception>
+    public static bool TryComputeHash(TahoeDict doc, out InstanceHash hash, out string error)
+    {
+        hash = default;
+        if (!TryRule(doc, out var rule, out error))
+        {
+            return false;
+        }
+
+        var writer = CanonicalWriter.Rent();
+        try
+        {
+            writer.WriteUtf8(rule.Parts.A);
+            writer.WriteUtf8(rule.Parts.B);
+            writer.WriteUtf8(rule.Parts.C);
+            writer.WriteUtf8(rule.Parts.D);
+            if (rule.Timestamp is { } ts)
+            {
+                writer.WriteFloatStr(ts);
+            }
+
+            if (rule.Data is not null)
+            {
+                writer.WriteCanonical(rule.Data);
+            }
+
+            if (writer.PrefixInvalid)
+            {
+                throw new ArgumentException("the text cannot be encoded as UTF-8 (it holds a lone surrogate)", nameof(doc));
+            }
+
+            hash = InstanceHash.OfUtf8(writer.Output.Written);
+            return true;
+        }
+        finally
+        {
+            CanonicalWriter.Return(writer);
+        }
+    }
+
+    // The unique text of a document as up to four raw strings, then str(timestamp) when Timestamp is set, then
+    // canonical(Data) when Data is set.
+    private readonly record struct Rule((string A, string B, string C, string D) Parts, double? Timestamp, TahoeValue? Data);
+
+    private static bool TryRule(TahoeDict doc, out Rule rule, out string error)
+    {
+        rule = default;
         if (doc["itype"] is not TahoeString { Value: var itype })
         {
             error = "'itype' is missing or not a string";
@@ -50,7 +141,7 @@ public static class UniqueText
                     return false;
                 }
 
-                unique = string.Concat("event", subType, orgid, PythonText.FloatStr(ts), Canonical.Of(data));
+                rule = new Rule(("event", subType, orgid, string.Empty), ts, data);
                 break;
             case "object" when subType == "query":
                 if (!TryFirst(data, "qtype", out var qtype) || !TryFirst(data, "qhash", out var qhash) ||
@@ -60,7 +151,7 @@ public static class UniqueText
                     return false;
                 }
 
-                unique = string.Concat("objectquery", qtype, qhash, userid, HourBucket(qts).ToString(CultureInfo.InvariantCulture));
+                rule = new Rule(("objectquery" + qtype, qhash, userid, HourBucket(qts).ToString(CultureInfo.InvariantCulture)), null, null);
                 break;
             case "object" when UserSubTypes.Contains(subType):
                 if (!TryFirst(data, "email_addr", out var email))
@@ -69,7 +160,7 @@ public static class UniqueText
                     return false;
                 }
 
-                unique = string.Concat("object", subType, email);
+                rule = new Rule(("object", subType, email, string.Empty), null, null);
                 break;
             case "object" when subType == "cybexp_org":
                 if (!TryFirst(data, "orgname", out var orgname))
@@ -78,10 +169,10 @@ public static class UniqueText
                     return false;
                 }
 
-                unique = string.Concat("objectcybexp_org", orgname);
+                rule = new Rule(("objectcybexp_org", orgname, string.Empty, string.Empty), null, null);
                 break;
             default:
-                unique = string.Concat(itype, subType, Canonical.Of(data));
+                rule = new Rule((itype, subType, string.Empty, string.Empty), null, data);
                 break;
         }
 

@@ -22,6 +22,25 @@ public static class InstanceRules
             return false;
         }
 
+        // ASCII (every sub_type in practice): a letter or underscore, then letters, digits and underscores.
+        if (Ascii.IsValid(text))
+        {
+            if (!(char.IsAsciiLetter(text[0]) || text[0] == '_'))
+            {
+                return false;
+            }
+
+            foreach (var c in text)
+            {
+                if (!(char.IsAsciiLetterOrDigit(c) || c == '_'))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
         var first = true;
         foreach (var rune in text.EnumerateRunes())
         {
@@ -127,22 +146,146 @@ public static class InstanceRules
         return $"{value.Kind.ToString().ToLowerInvariant()} {text}";
     }
 
-    internal static ImmutableArray<InstanceHash> Sorted(IEnumerable<InstanceHash> hashes) => SortedInPlace(hashes.ToArray());
+    internal static ImmutableArray<InstanceHash> Sorted(IEnumerable<InstanceHash> hashes) => SortedCopy([.. hashes]);
 
-    // Sorts, removes duplicates and takes ownership of the array when nothing was removed.
-    internal static ImmutableArray<InstanceHash> SortedInPlace(InstanceHash[] array)
+    /// <summary>A sorted copy of <paramref name="hashes"/> without repeats.</summary>
+    internal static ImmutableArray<InstanceHash> SortedCopy(ReadOnlySpan<InstanceHash> hashes)
     {
-        Array.Sort(array);
-        var n = 0;
-        for (var i = 0; i < array.Length; i++)
+        SortEdges(hashes, hashes.Length, out var sorted, out _);
+        return sorted;
+    }
+
+    /// <summary>
+    /// A composite's <c>_cref</c> and <c>_ref</c> from one sort: <paramref name="hashes"/> holds the children's hashes
+    /// (the first <paramref name="childCount"/>) followed by their descendants'. Both lists are sorted, without repeats.
+    /// </summary>
+    // Digests (hex text) take the fast path: the first seven characters and the index packed into one ulong, sorted
+    // as plain numbers (the BCL sort of InstanceHash goes through a comparer call and moves GC references on every
+    // step, and this runs twice per composite). Hashes sharing those seven characters are ordered by the full text.
+    internal static void SortEdges(
+        ReadOnlySpan<InstanceHash> hashes,
+        int childCount,
+        out ImmutableArray<InstanceHash> children,
+        out ImmutableArray<InstanceHash> all)
+    {
+        var n = hashes.Length;
+        if (n <= 256)
         {
-            if (n == 0 || array[n - 1] != array[i])
+            Span<ulong> keys = stackalloc ulong[n];
+            if (TryPack(hashes, keys))
             {
-                array[n++] = array[i];
+                keys.Sort();
+                Span<int> order = stackalloc int[n];
+                Span<bool> isChild = stackalloc bool[n];
+                var distinct = 0;
+                for (var i = 0; i < n;)
+                {
+                    var end = i + 1;
+                    while (end < n && (keys[end] >> 8) == (keys[i] >> 8))
+                    {
+                        end++;
+                    }
+
+                    if (end == i + 1)
+                    {
+                        var only = (int)(keys[i] & 0xff);
+                        order[distinct] = only;
+                        isChild[distinct++] = only < childCount;
+                        i = end;
+                        continue;
+                    }
+
+                    // Hashes sharing the first seven characters: insert each by its full text, merging repeats.
+                    var runStart = distinct;
+                    for (var r = i; r < end; r++)
+                    {
+                        var index = (int)(keys[r] & 0xff);
+                        var at = distinct;
+                        var compared = 1;
+                        while (at > runStart && (compared = string.CompareOrdinal(hashes[order[at - 1]].Value, hashes[index].Value)) > 0)
+                        {
+                            at--;
+                        }
+
+                        if (compared == 0)
+                        {
+                            isChild[at - 1] |= index < childCount;
+                            continue;
+                        }
+
+                        for (var m = distinct; m > at; m--)
+                        {
+                            order[m] = order[m - 1];
+                            isChild[m] = isChild[m - 1];
+                        }
+
+                        order[at] = index;
+                        isChild[at] = index < childCount;
+                        distinct++;
+                    }
+
+                    i = end;
+                }
+
+                var childArray = new InstanceHash[isChild[..distinct].Count(true)];
+                var allArray = childArray.Length == distinct ? childArray : new InstanceHash[distinct];
+                for (int m = 0, c = 0; m < distinct; m++)
+                {
+                    var hash = hashes[order[m]];
+                    allArray[m] = hash;
+                    if (isChild[m] && !ReferenceEquals(allArray, childArray))
+                    {
+                        childArray[c++] = hash;
+                    }
+                }
+
+                children = ImmutableCollectionsMarshal.AsImmutableArray(childArray);
+                all = ImmutableCollectionsMarshal.AsImmutableArray(allArray);
+                return;
             }
         }
 
-        return n == array.Length ? ImmutableCollectionsMarshal.AsImmutableArray(array) : ImmutableArray.Create(array, 0, n);
+        children = SortedWithArraySort(hashes[..childCount]);
+        all = childCount == n ? children : SortedWithArraySort(hashes);
+    }
+
+    private static ImmutableArray<InstanceHash> SortedWithArraySort(ReadOnlySpan<InstanceHash> hashes)
+    {
+        var array = hashes.ToArray();
+        Array.Sort(array);
+        var kept = array.Length == 0 ? 0 : 1;
+        for (var m = 1; m < array.Length; m++)
+        {
+            if (array[m] != array[kept - 1])
+            {
+                array[kept++] = array[m];
+            }
+        }
+
+        return kept == array.Length ? ImmutableCollectionsMarshal.AsImmutableArray(array) : ImmutableArray.Create(array, 0, kept);
+    }
+
+    // Packs each text's first seven characters (each below U+0100) and its index; false when one does not qualify.
+    private static bool TryPack(ReadOnlySpan<InstanceHash> hashes, Span<ulong> packed)
+    {
+        for (var i = 0; i < hashes.Length; i++)
+        {
+            if (hashes[i].Value is not { Length: >= 7 } text)
+            {
+                return false;
+            }
+
+            var head = text.AsSpan(0, 7);
+            if ((head[0] | head[1] | head[2] | head[3] | head[4] | head[5] | head[6]) > 0xff)
+            {
+                return false;
+            }
+
+            packed[i] = ((ulong)head[0] << 56) | ((ulong)head[1] << 48) | ((ulong)head[2] << 40) | ((ulong)head[3] << 32) |
+                ((ulong)head[4] << 24) | ((ulong)head[5] << 16) | ((ulong)head[6] << 8) | (uint)i;
+        }
+
+        return true;
     }
 
     internal static TahoeValue HashList(ImmutableArray<InstanceHash> hashes)
@@ -164,8 +307,16 @@ public static class InstanceRules
         }
         catch (ArgumentException e)
         {
-            throw new TahoeException(TahoeErrorKind.ValueError, "data", $"the {itype} cannot be hashed: its text holds a lone surrogate", e);
+            throw LoneSurrogate(itype, e);
         }
+    }
+
+    internal static TahoeException LoneSurrogate(string itype, Exception? inner)
+    {
+        var message = $"the {itype} cannot be hashed: its text holds a lone surrogate";
+        return inner is null
+            ? new TahoeException(TahoeErrorKind.ValueError, "data", message)
+            : new TahoeException(TahoeErrorKind.ValueError, "data", message, inner);
     }
 
     private static bool IsIdStart(Rune r)

@@ -6,8 +6,8 @@ namespace Cybexp.Report.Core.Tahoe;
 /// </summary>
 public sealed class TahoeAttribute : TahoeInstance
 {
-    private TahoeAttribute(string subType, TahoeValue data, string canonical)
-        : base("attribute", subType, data, canonical, string.Concat("attribute", subType, canonical))
+    private TahoeAttribute(string subType, TahoeValue data, InstanceText text)
+        : base("attribute", subType, data, text)
     {
     }
 
@@ -32,7 +32,7 @@ public sealed class TahoeAttribute : TahoeInstance
         }
 
         InstanceRules.RequireSubType(subType);
-        return new TahoeAttribute(subType, data, Canonical.Of(data));
+        return new TahoeAttribute(subType, data, InstanceText.Of(new UniquePrefix("attribute", subType), data, childForm: true));
     }
 
     /// <summary>Builds an attribute from untyped input: <paramref name="subType"/> must be a str.</summary>

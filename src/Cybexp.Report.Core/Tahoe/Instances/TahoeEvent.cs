@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 
 namespace Cybexp.Report.Core.Tahoe;
 
@@ -11,7 +12,7 @@ namespace Cybexp.Report.Core.Tahoe;
 public sealed class TahoeEvent : TahoeComposite
 {
     private TahoeEvent(string subType, ComposedData composed, string orgid, double timestamp)
-        : base("event", subType, composed, string.Concat("event", subType, orgid, PythonText.FloatStr(timestamp), composed.Canonical))
+        : base("event", subType, composed)
     {
         Orgid = orgid;
         Timestamp = timestamp;
@@ -136,7 +137,8 @@ public sealed class TahoeEvent : TahoeComposite
     /// </summary>
     public TahoeEvent Edit(IEnumerable<TahoeInstance>? add, IEnumerable<TahoeInstance>? remove, IEnumerable<TahoeInstance> storedChildren)
     {
-        var rebuilt = new TahoeEvent(SubType, Composition.Compose(Composition.Edit(Cref, add, remove, storedChildren)), Orgid, Timestamp);
+        var children = Composition.Edit(Cref, add, remove, storedChildren);
+        var rebuilt = new TahoeEvent(SubType, Composition.Compose(CollectionsMarshal.AsSpan(children), UniquePrefix.Event(SubType, Orgid, Timestamp), childForm: false), Orgid, Timestamp);
         return new TahoeEvent(rebuilt, Category, BenRef, MalRef);
     }
 
@@ -151,7 +153,7 @@ public sealed class TahoeEvent : TahoeComposite
         ImmutableArray<InstanceHash> benRef,
         ImmutableArray<InstanceHash> malRef)
     {
-        var plain = new TahoeEvent(subType, new ComposedData(data, Canonical.Of(data), cref, refs), orgid, timestamp);
+        var plain = new TahoeEvent(subType, ComposedData.Restored(data, UniquePrefix.Event(subType, orgid, timestamp), childForm: false, cref, refs), orgid, timestamp);
         return new TahoeEvent(plain, category, benRef, malRef);
     }
 
@@ -163,8 +165,8 @@ public sealed class TahoeEvent : TahoeComposite
         IEnumerable<TahoeInstance>? benign,
         IEnumerable<TahoeInstance>? malicious)
     {
-        var list = Composition.Children(children, "children");
-        var composed = Composition.Compose(list);
+        var list = Composition.ChildrenToCompose(children, "children");
+        var composed = Composition.Compose(list, UniquePrefix.Event(subType, orgid, timestamp), childForm: false);
         var (benRef, malRef) = MakeContextRef(composed.Ref, [], [], benign, malicious, null);
         InstanceRules.RequireSubType(subType);
         var plain = new TahoeEvent(subType, composed, orgid, timestamp);
@@ -277,6 +279,8 @@ public sealed class TahoeEvent : TahoeComposite
                 $"an instance cannot be both {aName} and {bName}: {string.Join(", ", both)}");
         }
     }
+
+    private protected override UniquePrefix TextPrefix => UniquePrefix.Event(SubType, Orgid, Timestamp);
 
     private protected override TahoeDict BuildDocument() =>
         TahoeDict.From(

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 
 namespace Cybexp.Report.Core.Tahoe;
 
@@ -9,7 +10,7 @@ namespace Cybexp.Report.Core.Tahoe;
 public sealed class TahoeObject : TahoeComposite
 {
     private TahoeObject(string subType, ComposedData composed)
-        : base("object", subType, composed, string.Concat("object", subType, composed.Canonical))
+        : base("object", subType, composed)
     {
     }
 
@@ -20,9 +21,9 @@ public sealed class TahoeObject : TahoeComposite
     /// <exception cref="TahoeException">A child is not an attribute or object, there are none, or the sub_type is invalid.</exception>
     public static TahoeObject Create(string subType, IEnumerable<TahoeInstance> children)
     {
-        var list = Composition.Children(children, "children");
+        var list = Composition.ChildrenToCompose(children, "children");
         InstanceRules.RequireSubType(subType);
-        return new TahoeObject(subType, Composition.Compose(list));
+        return new TahoeObject(subType, Composition.Compose(list, Prefix(subType), childForm: true));
     }
 
     /// <summary>Builds an object from its children.</summary>
@@ -43,10 +44,12 @@ public sealed class TahoeObject : TahoeComposite
 
     /// <summary>The original's <c>edit</c> / <c>replace_instance</c>: add and remove children in one step.</summary>
     public TahoeObject Edit(IEnumerable<TahoeInstance>? add, IEnumerable<TahoeInstance>? remove, IEnumerable<TahoeInstance> storedChildren) =>
-        new(SubType, Composition.Compose(Composition.Edit(Cref, add, remove, storedChildren)));
+        new(SubType, Composition.Compose(CollectionsMarshal.AsSpan(Composition.Edit(Cref, add, remove, storedChildren)), Prefix(SubType), childForm: true));
 
     internal static TahoeObject Restore(string subType, TahoeDict data, ImmutableArray<InstanceHash> cref, ImmutableArray<InstanceHash> refs) =>
-        new(subType, new ComposedData(data, Canonical.Of(data), cref, refs));
+        new(subType, ComposedData.Restored(data, Prefix(subType), childForm: true, cref, refs));
+
+    private static UniquePrefix Prefix(string subType) => new("object", subType);
 
     private protected override TahoeDict BuildDocument() =>
         TahoeDict.From(

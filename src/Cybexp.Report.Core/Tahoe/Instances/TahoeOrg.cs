@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 
 namespace Cybexp.Report.Core.Tahoe;
 
@@ -55,7 +56,7 @@ public sealed class TahoeOrg : TahoeComposite
         children.Add(admin);
         return new TahoeOrg(
             orgname,
-            Composition.Compose(children),
+            Composition.Compose(CollectionsMarshal.AsSpan(children), UniquePrefix.None, childForm: true),
             InstanceRules.Sorted(userList.Select(u => u.Hash)),
             InstanceRules.Sorted(adminList.Select(u => u.Hash)),
             [orgnameAttr, nameAttr, admin]);
@@ -68,9 +69,9 @@ public sealed class TahoeOrg : TahoeComposite
         ImmutableArray<InstanceHash> refs,
         ImmutableArray<InstanceHash> users,
         ImmutableArray<InstanceHash> admins) =>
-        new(orgname, new ComposedData(data, Canonical.Of(data), cref, refs), users, admins, []);
+        new(orgname, ComposedData.Restored(data, UniquePrefix.None, childForm: true, cref, refs), users, admins, []);
 
-    private static List<TahoeInstance> Members(IEnumerable<TahoeUser> users, string field)
+    private static TahoeInstance[] Members(IEnumerable<TahoeUser> users, string field)
     {
         if (users is null)
         {

@@ -139,7 +139,7 @@ public sealed class TahoeQuery : TahoeComposite
             socket,
         ];
         ImmutableArray<TahoeInstance> descendants = [.. children.AsSpan(0, 8), host, port, nonce, socket];
-        return new TahoeQuery(p, Composition.Compose(children), descendants);
+        return new TahoeQuery(p, Composition.Compose(children, UniquePrefix.None, childForm: true), descendants);
     }
 
     private static string UniqueOf(QueryParts p) =>

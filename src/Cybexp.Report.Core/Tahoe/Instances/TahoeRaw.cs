@@ -9,8 +9,8 @@ namespace Cybexp.Report.Core.Tahoe;
 /// </summary>
 public sealed class TahoeRaw : TahoeInstance
 {
-    private TahoeRaw(string subType, TahoeValue data, string canonical, string orgid, string timezone, ImmutableArray<string>? refs)
-        : base("raw", subType, data, canonical, string.Concat("raw", subType, canonical))
+    private TahoeRaw(string subType, TahoeValue data, InstanceText text, string orgid, string timezone, ImmutableArray<string>? refs)
+        : base("raw", subType, data, text)
     {
         Orgid = orgid;
         Timezone = timezone;
@@ -36,7 +36,7 @@ public sealed class TahoeRaw : TahoeInstance
         InstanceRules.RequireString(orgid, "orgid");
         InstanceRules.RequireString(timezone, "timezone");
         InstanceRules.RequireSubType(subType);
-        return new TahoeRaw(subType, data, Canonical.Of(data), orgid, timezone, null);
+        return new TahoeRaw(subType, data, InstanceText.Of(new UniquePrefix("raw", subType), data, childForm: false), orgid, timezone, null);
     }
 
     /// <summary>Builds a raw instance from JSON text, which is parsed as Python's <c>json.loads</c> would.</summary>
@@ -62,11 +62,11 @@ public sealed class TahoeRaw : TahoeInstance
             set.Add(InstanceRules.RequireString(r, "_ref"));
         }
 
-        return new TahoeRaw(SubType, Data, CanonicalData, Orgid, Timezone, Order(set));
+        return new TahoeRaw(SubType, Data, InstanceText.Of(new UniquePrefix("raw", SubType), Data, childForm: false), Orgid, Timezone, Order(set));
     }
 
     internal static TahoeRaw Restore(string subType, TahoeValue data, string orgid, string timezone, IEnumerable<string>? refs) =>
-        new(subType, data, Canonical.Of(data), orgid, timezone, refs is null ? null : Order(new HashSet<string>(refs, StringComparer.Ordinal)));
+        new(subType, data, InstanceText.Of(new UniquePrefix("raw", subType), data, childForm: false), orgid, timezone, refs is null ? null : Order(new HashSet<string>(refs, StringComparer.Ordinal)));
 
     private static ImmutableArray<string> Order(HashSet<string> set)
     {

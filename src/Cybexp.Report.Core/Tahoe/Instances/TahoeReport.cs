@@ -7,8 +7,8 @@ namespace Cybexp.Report.Core.Tahoe;
 /// </summary>
 public sealed class TahoeReport : TahoeInstance
 {
-    private TahoeReport(string qtype, TahoeValue data, string canonical, string userid, TahoeValue timestamp, long currentPage, long nextPage)
-        : base("report", qtype, data, canonical, string.Concat("report", qtype, canonical))
+    private TahoeReport(string qtype, TahoeValue data, InstanceText text, string userid, TahoeValue timestamp, long currentPage, long nextPage)
+        : base("report", qtype, data, text)
     {
         Userid = userid;
         Timestamp = timestamp;
@@ -34,11 +34,11 @@ public sealed class TahoeReport : TahoeInstance
         ArgumentNullException.ThrowIfNull(data);
         InstanceRules.RequireString(userid, "userid");
         InstanceRules.RequireSubType(qtype, "qtype");
-        return new TahoeReport(qtype, data, Canonical.Of(data), userid, TahoeValue.Float(timestamp), currentPage, nextPage);
+        return new TahoeReport(qtype, data, InstanceText.Of(new UniquePrefix("report", qtype), data, childForm: false), userid, TahoeValue.Float(timestamp), currentPage, nextPage);
     }
 
     internal static TahoeReport Restore(string qtype, TahoeValue data, string userid, TahoeValue timestamp, long currentPage, long nextPage) =>
-        new(qtype, data, Canonical.Of(data), userid, timestamp, currentPage, nextPage);
+        new(qtype, data, InstanceText.Of(new UniquePrefix("report", qtype), data, childForm: false), userid, timestamp, currentPage, nextPage);
 
     private protected override TahoeDict BuildDocument() =>
         TahoeDict.From(

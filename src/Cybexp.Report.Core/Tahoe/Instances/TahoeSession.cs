@@ -10,7 +10,7 @@ namespace Cybexp.Report.Core.Tahoe;
 public sealed class TahoeSession : TahoeComposite
 {
     private TahoeSession(string subType, ComposedData composed)
-        : base("session", subType, composed, string.Concat("session", subType, composed.Canonical))
+        : base("session", subType, composed)
     {
         Events = [];
     }
@@ -32,9 +32,9 @@ public sealed class TahoeSession : TahoeComposite
     /// <exception cref="TahoeException">A child is not an attribute or object, there are none, or the sub_type is invalid.</exception>
     public static TahoeSession Create(string subType, IEnumerable<TahoeInstance> children)
     {
-        var list = Composition.Children(children, "children");
+        var list = Composition.ChildrenToCompose(children, "children");
         InstanceRules.RequireSubType(subType);
-        return new TahoeSession(subType, Composition.Compose(list));
+        return new TahoeSession(subType, Composition.Compose(list, new UniquePrefix("session", subType), childForm: false));
     }
 
     /// <summary>
@@ -82,7 +82,7 @@ public sealed class TahoeSession : TahoeComposite
         ImmutableArray<InstanceHash> cref,
         ImmutableArray<InstanceHash> refs,
         ImmutableArray<InstanceHash> events) =>
-        new(new TahoeSession(subType, new ComposedData(data, Canonical.Of(data), cref, refs)), refs, events);
+        new(new TahoeSession(subType, ComposedData.Restored(data, new UniquePrefix("session", subType), childForm: false, cref, refs)), refs, events);
 
     private static List<InstanceHash> EventHashes(IEnumerable<TahoeInstance> events)
     {

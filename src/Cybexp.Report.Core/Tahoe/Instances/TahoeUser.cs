@@ -58,7 +58,7 @@ public sealed class TahoeUser : TahoeComposite
             TahoeAttribute.Create("password", passwordDigest),
             TahoeAttribute.Create("name", name),
         ];
-        return new TahoeUser(subType, email, Composition.Compose(children), [.. children]);
+        return new TahoeUser(subType, email, Composition.Compose(children, UniquePrefix.None, childForm: true), [.. children]);
     }
 
     private protected override TahoeDict BuildDocument() =>
