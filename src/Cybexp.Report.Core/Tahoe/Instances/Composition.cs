@@ -117,7 +117,7 @@ internal static class Composition
     /// <paramref name="childForm"/>, see <see cref="InstanceText"/>), _cref and _ref from validated children.
     /// </summary>
     // Hot path of instance hashing: a linear key scan (few distinct sub_types) instead of a dictionary, scratch space
-    // from the stack or the pool, and each child's kept canonical bytes instead of re-walking its data.
+    // on the stack or kept by the thread's writer, and each child's kept bytes instead of re-walking its data.
     public static ComposedData Compose(ReadOnlySpan<TahoeInstance> children, UniquePrefix prefix, bool childForm)
     {
         var count = children.Length;
