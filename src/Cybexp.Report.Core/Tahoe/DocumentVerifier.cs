@@ -156,16 +156,15 @@ public static class DocumentVerifier
             return;
         }
 
-        if (!UniqueText.TryCompute(doc, out var unique, out var error))
-        {
-            problems.Add($"'_hash' cannot be recomputed: {error}");
-            return;
-        }
-
         InstanceHash recomputed;
         try
         {
-            recomputed = InstanceHash.Of(unique);
+            // Hashes the unique text straight from a pooled buffer, without building it as a string.
+            if (!UniqueText.TryComputeHash(doc, out recomputed, out var error))
+            {
+                problems.Add($"'_hash' cannot be recomputed: {error}");
+                return;
+            }
         }
         catch (ArgumentException)
         {
