@@ -72,6 +72,8 @@ public sealed class IdentityChangeTests
         Assert.Equal(new long[] { 3, 3, 3 }, await CountsAsync(store, alice, 3));
         await WriteAsync(store, [TahoeOrg.Create("blue", [bob], [bob], "Blue")]);
         Assert.Equal(new long[] { 0, 0 }, await CountsAsync(store, alice, 2));
+        // The worker counts a report after its store call returns, which may be just after the waiter saw it end.
+        await LeaseTests.WaitForAsync(() => worker.Counters.Ready >= 11);
         Assert.Equal(11, worker.Counters.Ready);
     }
 

@@ -51,6 +51,8 @@ public sealed class ReportWorkerTests
             Assert.Equal(1, record.Attempts);
         }
 
+        // The worker counts a report after its store call returns, which may be just after the waiter saw it end.
+        await LeaseTests.WaitForAsync(() => worker.Worker.Counters.Ready >= ids.Count);
         Assert.Equal(ids.Count, worker.Worker.Counters.Ready);
     }
 
