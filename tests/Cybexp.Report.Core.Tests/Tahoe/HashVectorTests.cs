@@ -111,6 +111,6 @@ public class HashVectorTests
         Assert.True(e.Count == a.Count, $"{id}: '{name}' has extra keys: {VectorValues.Keys(actual)}");
     }
 
-    private static JsonElement Case(string id) =>
+    internal static JsonElement Case(string id) =>
         Root.GetProperty("cases").EnumerateArray().Single(c => c.GetProperty("id").GetString() == id);
 }

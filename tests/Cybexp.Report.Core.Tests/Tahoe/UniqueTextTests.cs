@@ -7,24 +7,11 @@ namespace Cybexp.Report.Core.Tests.Tahoe;
 /// <summary><see cref="UniqueText.TryComputeHash"/> must agree with <see cref="UniqueText.TryCompute"/> + <see cref="InstanceHash.Of"/>.</summary>
 public class UniqueTextTests
 {
-    private static readonly JsonElement Root = JsonDocument.Parse(File.ReadAllText(Vectors.Path("hash.json"))).RootElement;
-
-    public static TheoryData<string> CaseIds()
-    {
-        var data = new TheoryData<string>();
-        foreach (var c in Root.GetProperty("cases").EnumerateArray())
-        {
-            data.Add(c.GetProperty("id").GetString()!);
-        }
-
-        return data;
-    }
-
     [Theory]
-    [MemberData(nameof(CaseIds))]
+    [MemberData(nameof(HashVectorTests.CaseIds), MemberType = typeof(HashVectorTests))]
     public void TryComputeHash_AgreesWithTheUniqueText_OnEveryStoredDocument(string id)
     {
-        var c = Root.GetProperty("cases").EnumerateArray().Single(x => x.GetProperty("id").GetString() == id);
+        var c = HashVectorTests.Case(id);
         foreach (var stored in c.GetProperty("expected").GetProperty("store").EnumerateArray())
         {
             var doc = VectorValues.Doc(stored);
