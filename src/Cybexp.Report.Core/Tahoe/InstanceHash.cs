@@ -49,26 +49,34 @@ public readonly record struct InstanceHash : IComparable<InstanceHash>
     /// <summary>SHA-256 of <paramref name="utf8"/>, the UTF-8 bytes of a unique text.</summary>
     public static InstanceHash OfUtf8(ReadOnlySpan<byte> utf8)
     {
-        // One hash object per thread: the one-shot SHA256.HashData sets up and frees an OpenSSL context on every
-        // call, a fixed cost comparable to hashing a whole event's text.
-        var sha256 = t_sha256 ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
-        sha256.AppendData(utf8);
-        sha256.GetHashAndReset(digest);
+        Sha256Direct.Hash(utf8, digest);
         return new InstanceHash(Convert.ToHexStringLower(digest));
     }
 
     /// <summary>Parses 64 hex digits in either case; anything else is rejected.</summary>
     public static bool TryParse(string? text, out InstanceHash hash)
     {
-        if (text is { Length: 64 } && text.All(char.IsAsciiHexDigit))
+        hash = default;
+        if (text is not { Length: 64 })
         {
-            hash = new InstanceHash(text.ToLowerInvariant());
-            return true;
+            return false;
         }
 
-        hash = default;
-        return false;
+        // Stored hashes are lowercase already: keep the string as it is unless a digit needs lowering.
+        var lower = true;
+        foreach (var c in text)
+        {
+            if (!char.IsAsciiHexDigit(c))
+            {
+                return false;
+            }
+
+            lower &= !char.IsAsciiLetterUpper(c);
+        }
+
+        hash = new InstanceHash(lower ? text : text.ToLowerInvariant());
+        return true;
     }
 
     /// <summary>Parses 64 hex digits or throws <see cref="FormatException"/>.</summary>
@@ -87,9 +95,6 @@ public readonly record struct InstanceHash : IComparable<InstanceHash>
 
     /// <inheritdoc />
     public override string ToString() => Value ?? string.Empty;
-
-    [ThreadStatic]
-    private static IncrementalHash? t_sha256;
 
     internal static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 }
