@@ -17,27 +17,68 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
     public Task<long> EnqueueAsync(QuerySubmission submission, CancellationToken cancellationToken) => store.RunAsync(
         async conn =>
         {
-            // The notification is delivered when the insert commits, so a woken worker finds the row.
-            await using var cmd = new NpgsqlCommand(
-                "WITH q AS (INSERT INTO queries (qtype, qdata, encrypted, userid, qhash, status, submitted, notify_host, notify_port, notify_nonce) " +
-                "VALUES ($1, $2, $3, $4, $5, 'wait', $6, $7, $8, $9) RETURNING id) " +
-                "SELECT id, pg_notify($10, id::text) FROM q;",
-                conn);
-            cmd.Parameters.AddWithValue(submission.QType);
-            cmd.Parameters.AddWithValue(submission.QData);
-            cmd.Parameters.AddWithValue(submission.Encrypted);
-            cmd.Parameters.AddWithValue(submission.UserId);
-            cmd.Parameters.Add(Text(submission.QHash));
-            cmd.Parameters.AddWithValue(store.Time.NowSeconds());
-            cmd.Parameters.Add(Text(submission.Notify?.Host));
-            cmd.Parameters.Add(new NpgsqlParameter<int?> { TypedValue = submission.Notify?.Port, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Integer });
-            cmd.Parameters.Add(Text(submission.Notify?.Nonce));
-            cmd.Parameters.AddWithValue(store.WorkChannel);
-            var id = (long)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+            var id = await InsertAsync(conn, null, submission, cancellationToken).ConfigureAwait(false);
             store.Enqueued.Set();
             return id;
         },
         cancellationToken);
+
+    public Task<RecentSubmission> SubmitOnceAsync(QuerySubmission submission, double since, bool redo, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(submission);
+        var qhash = submission.QHash ?? throw new ArgumentException("a query without qhash (encrypted) cannot be de-duplicated", nameof(submission));
+        return store.RunAsync(
+            async conn =>
+            {
+                RecentSubmission result;
+                await using (var tx = await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    // A transaction lock on this user's query (in this store's queue): a second process deciding about
+                    // the same query waits here until this transaction commits, then finds the query stored here.
+                    await using (var lockCmd = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtextextended($1, 0));", conn, tx))
+                    {
+                        lockCmd.Parameters.AddWithValue($"{store.WorkChannel} submit {submission.UserId} {submission.QType} {qhash}");
+                        await lockCmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    }
+
+                    var existing = await FindAsync(conn, tx, submission.UserId, submission.QType, qhash, since, cancellationToken).ConfigureAwait(false);
+                    result = existing is null
+                        ? new RecentSubmission(await InsertAsync(conn, tx, submission, cancellationToken).ConfigureAwait(false), null, false)
+                        : new RecentSubmission(existing.Id, existing, redo && await RequeueOnAsync(conn, tx, existing.Id, cancellationToken).ConfigureAwait(false));
+                    await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                if (result.Existing is null || result.Requeued)
+                {
+                    store.Enqueued.Set();
+                }
+
+                return result;
+            },
+            cancellationToken);
+    }
+
+    private async Task<long> InsertAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, QuerySubmission submission, CancellationToken cancellationToken)
+    {
+        // The notification is delivered when the insert commits, so a woken worker finds the row.
+        await using var cmd = new NpgsqlCommand(
+            "WITH q AS (INSERT INTO queries (qtype, qdata, encrypted, userid, qhash, status, submitted, notify_host, notify_port, notify_nonce) " +
+            "VALUES ($1, $2, $3, $4, $5, 'wait', $6, $7, $8, $9) RETURNING id) " +
+            "SELECT id, pg_notify($10, id::text) FROM q;",
+            conn,
+            tx);
+        cmd.Parameters.AddWithValue(submission.QType);
+        cmd.Parameters.AddWithValue(submission.QData);
+        cmd.Parameters.AddWithValue(submission.Encrypted);
+        cmd.Parameters.AddWithValue(submission.UserId);
+        cmd.Parameters.Add(Text(submission.QHash));
+        cmd.Parameters.AddWithValue(store.Time.NowSeconds());
+        cmd.Parameters.Add(Text(submission.Notify?.Host));
+        cmd.Parameters.Add(new NpgsqlParameter<int?> { TypedValue = submission.Notify?.Port, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Integer });
+        cmd.Parameters.Add(Text(submission.Notify?.Nonce));
+        cmd.Parameters.AddWithValue(store.WorkChannel);
+        return (long)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
 
     public async Task<QueryClaim?> ClaimNextAsync(string workerId, TimeSpan lease, CancellationToken cancellationToken)
     {
@@ -206,29 +247,13 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
         cancellationToken);
 
     public Task<QueryRecord?> FindRecentAsync(string userId, string qtype, string qhash, double since, CancellationToken cancellationToken) => store.RunAsync(
-        async conn =>
-        {
-            await using var cmd = new NpgsqlCommand($"SELECT {Columns} FROM queries WHERE userid = $1 AND qhash = $2 AND qtype = $3 AND submitted >= $4 ORDER BY id DESC LIMIT 1;", conn);
-            cmd.Parameters.AddWithValue(userId);
-            cmd.Parameters.AddWithValue(qhash);
-            cmd.Parameters.AddWithValue(qtype);
-            cmd.Parameters.AddWithValue(since);
-            await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            return await r.ReadAsync(cancellationToken).ConfigureAwait(false) ? Read(r) : null;
-        },
+        conn => FindAsync(conn, null, userId, qtype, qhash, since, cancellationToken),
         cancellationToken);
 
     public Task<bool> RequeueAsync(long id, CancellationToken cancellationToken) => store.RunAsync(
         async conn =>
         {
-            await using var cmd = new NpgsqlCommand(
-                "WITH u AS (UPDATE queries SET status = 'wait', attempts = 0, report = NULL, report_hash = NULL, error = NULL, finished = NULL " +
-                "WHERE id = $1 AND status IN ('ready', 'failed', 'wait') RETURNING id) " +
-                "SELECT id, pg_notify($2, id::text) FROM u;",
-                conn);
-            cmd.Parameters.AddWithValue(id);
-            cmd.Parameters.AddWithValue(store.WorkChannel);
-            var requeued = await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not null;
+            var requeued = await RequeueOnAsync(conn, null, id, cancellationToken).ConfigureAwait(false);
             if (requeued)
             {
                 store.Enqueued.Set();
@@ -237,6 +262,30 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
             return requeued;
         },
         cancellationToken);
+
+    private static async Task<QueryRecord?> FindAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string userId, string qtype, string qhash, double since, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand($"SELECT {Columns} FROM queries WHERE userid = $1 AND qhash = $2 AND qtype = $3 AND submitted >= $4 ORDER BY id DESC LIMIT 1;", conn, tx);
+        cmd.Parameters.AddWithValue(userId);
+        cmd.Parameters.AddWithValue(qhash);
+        cmd.Parameters.AddWithValue(qtype);
+        cmd.Parameters.AddWithValue(since);
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await r.ReadAsync(cancellationToken).ConfigureAwait(false) ? Read(r) : null;
+    }
+
+    private async Task<bool> RequeueOnAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, long id, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "WITH u AS (UPDATE queries SET status = 'wait', attempts = 0, report = NULL, report_hash = NULL, error = NULL, finished = NULL " +
+            "WHERE id = $1 AND status IN ('ready', 'failed', 'wait') RETURNING id) " +
+            "SELECT id, pg_notify($2, id::text) FROM u;",
+            conn,
+            tx);
+        cmd.Parameters.AddWithValue(id);
+        cmd.Parameters.AddWithValue(store.WorkChannel);
+        return await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not null;
+    }
 
     public Task<IReadOnlyDictionary<string, long>> CountByStatusAsync(CancellationToken cancellationToken) => store.RunAsync<IReadOnlyDictionary<string, long>>(
         async conn =>

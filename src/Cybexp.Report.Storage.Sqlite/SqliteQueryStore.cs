@@ -21,7 +21,41 @@ internal sealed class SqliteQueryStore(SqliteStore store) : IQueryStore
     public async Task<long> EnqueueAsync(QuerySubmission submission, CancellationToken cancellationToken)
     {
         await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var id = await InsertAsync(conn, null, submission, cancellationToken).ConfigureAwait(false);
+        Signal.Enqueued.Set();
+        return id;
+    }
+
+    public async Task<RecentSubmission> SubmitOnceAsync(QuerySubmission submission, double since, bool redo, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(submission);
+        var qhash = submission.QHash ?? throw new ArgumentException("a query without qhash (encrypted) cannot be de-duplicated", nameof(submission));
+        await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+
+        // BEGIN IMMEDIATE takes the database's write lock before looking: a second process deciding about the same
+        // query waits here (busy timeout), then finds the query this one stored.
+        RecentSubmission result;
+        await using (var tx = conn.BeginTransaction(deferred: false))
+        {
+            var existing = await FindAsync(conn, tx, submission.UserId, submission.QType, qhash, since, cancellationToken).ConfigureAwait(false);
+            result = existing is null
+                ? new RecentSubmission(await InsertAsync(conn, tx, submission, cancellationToken).ConfigureAwait(false), null, false)
+                : new RecentSubmission(existing.Id, existing, redo && await RequeueOnAsync(conn, tx, existing.Id, cancellationToken).ConfigureAwait(false));
+            await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (result.Existing is null || result.Requeued)
+        {
+            Signal.Enqueued.Set();
+        }
+
+        return result;
+    }
+
+    private async Task<long> InsertAsync(SqliteConnection conn, SqliteTransaction? tx, QuerySubmission submission, CancellationToken cancellationToken)
+    {
         await using var cmd = conn.CreateCommand();
+        cmd.Transaction = tx;
         cmd.CommandText = "INSERT INTO queries (qtype, qdata, encrypted, userid, qhash, status, submitted, notify_host, notify_port, notify_nonce) " +
                           "VALUES ($qtype, $qdata, $enc, $user, $qhash, 'wait', $now, $host, $port, $nonce) RETURNING id;";
         cmd.Parameters.AddWithValue("$qtype", submission.QType);
@@ -33,9 +67,7 @@ internal sealed class SqliteQueryStore(SqliteStore store) : IQueryStore
         cmd.Parameters.AddWithValue("$host", (object?)submission.Notify?.Host ?? DBNull.Value);
         cmd.Parameters.AddWithValue("$port", (object?)submission.Notify?.Port ?? DBNull.Value);
         cmd.Parameters.AddWithValue("$nonce", (object?)submission.Notify?.Nonce ?? DBNull.Value);
-        var id = Convert.ToInt64(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
-        Signal.Enqueued.Set();
-        return id;
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
     }
 
     public async Task<QueryClaim?> ClaimNextAsync(string workerId, TimeSpan lease, CancellationToken cancellationToken)
@@ -165,7 +197,25 @@ internal sealed class SqliteQueryStore(SqliteStore store) : IQueryStore
     public async Task<QueryRecord?> FindRecentAsync(string userId, string qtype, string qhash, double since, CancellationToken cancellationToken)
     {
         await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        return await FindAsync(conn, null, userId, qtype, qhash, since, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<bool> RequeueAsync(long id, CancellationToken cancellationToken)
+    {
+        await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var requeued = await RequeueOnAsync(conn, null, id, cancellationToken).ConfigureAwait(false);
+        if (requeued)
+        {
+            Signal.Enqueued.Set();
+        }
+
+        return requeued;
+    }
+
+    private static async Task<QueryRecord?> FindAsync(SqliteConnection conn, SqliteTransaction? tx, string userId, string qtype, string qhash, double since, CancellationToken cancellationToken)
+    {
         await using var cmd = conn.CreateCommand();
+        cmd.Transaction = tx;
         cmd.CommandText = $"SELECT {Columns} FROM queries WHERE userid = $u AND qhash = $h AND qtype = $t AND submitted >= $since ORDER BY id DESC LIMIT 1;";
         cmd.Parameters.AddWithValue("$u", userId);
         cmd.Parameters.AddWithValue("$h", qhash);
@@ -175,19 +225,13 @@ internal sealed class SqliteQueryStore(SqliteStore store) : IQueryStore
         return await r.ReadAsync(cancellationToken).ConfigureAwait(false) ? Read(r) : null;
     }
 
-    public async Task<bool> RequeueAsync(long id, CancellationToken cancellationToken)
+    private static async Task<bool> RequeueOnAsync(SqliteConnection conn, SqliteTransaction? tx, long id, CancellationToken cancellationToken)
     {
-        await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var cmd = conn.CreateCommand();
+        cmd.Transaction = tx;
         cmd.CommandText = "UPDATE queries SET status = 'wait', attempts = 0, report = NULL, report_hash = NULL, error = NULL, finished = NULL WHERE id = $id AND status IN ('ready', 'failed', 'wait');";
         cmd.Parameters.AddWithValue("$id", id);
-        var requeued = await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
-        if (requeued)
-        {
-            Signal.Enqueued.Set();
-        }
-
-        return requeued;
+        return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
     }
 
     public async Task<IReadOnlyDictionary<string, long>> CountByStatusAsync(CancellationToken cancellationToken)

@@ -118,6 +118,9 @@ internal sealed class ScriptedStore(ICybexpStore inner) : ICybexpStore
 
         public Task<bool> RequeueAsync(long id, CancellationToken cancellationToken) => q.RequeueAsync(id, cancellationToken);
 
+        public Task<RecentSubmission> SubmitOnceAsync(QuerySubmission submission, double since, bool redo, CancellationToken cancellationToken) =>
+            q.SubmitOnceAsync(submission, since, redo, cancellationToken);
+
         public Task<IReadOnlyDictionary<string, long>> CountByStatusAsync(CancellationToken cancellationToken) => q.CountByStatusAsync(cancellationToken);
 
         public Task WaitForWorkAsync(TimeSpan pollInterval, CancellationToken cancellationToken) => q.WaitForWorkAsync(pollInterval, cancellationToken);

@@ -9,6 +9,12 @@ public sealed class PostgresStoreContractTests : StoreContractTests, IAsyncLifet
 
     protected override async Task<ICybexpStore> NewStoreAsync() => await _schemas.OpenAsync(Time, Ct);
 
+    protected override async Task<(ICybexpStore First, ICybexpStore Second)> NewStoreTwiceAsync()
+    {
+        var schema = _schemas.NewName();
+        return (await _schemas.OpenAsync(Time, Ct, schema), await _schemas.OpenAsync(Time, Ct, schema));
+    }
+
     public Task InitializeAsync() => Task.CompletedTask;
 
     public Task DisposeAsync() => _schemas.DropAllAsync();

@@ -11,6 +11,12 @@ public sealed class SqliteStoreContractTests : StoreContractTests, IDisposable
     protected override async Task<ICybexpStore> NewStoreAsync() =>
         await SqliteStore.OpenAsync(Path.Combine(_dir, Guid.NewGuid().ToString("N") + ".db"), Time, Ct);
 
+    protected override async Task<(ICybexpStore First, ICybexpStore Second)> NewStoreTwiceAsync()
+    {
+        var path = Path.Combine(_dir, Guid.NewGuid().ToString("N") + ".db");
+        return (await SqliteStore.OpenAsync(path, Time, Ct), await SqliteStore.OpenAsync(path, Time, Ct));
+    }
+
     public void Dispose()
     {
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();

@@ -15,6 +15,9 @@ public abstract class StoreContractTests
     /// <summary>A new empty store isolated from every other test.</summary>
     protected abstract Task<ICybexpStore> NewStoreAsync();
 
+    /// <summary>A new store and a second, separately opened store on the same data: what two processes see.</summary>
+    protected abstract Task<(ICybexpStore First, ICybexpStore Second)> NewStoreTwiceAsync();
+
     // Bounds every store call so a hung database fails the test instead of the run.
     protected static CancellationToken Ct => new CancellationTokenSource(TimeSpan.FromMinutes(2)).Token;
 
@@ -372,6 +375,79 @@ public abstract class StoreContractTests
         Assert.Null(await store.Queries.FindRecentAsync("bob", "count", "qh", now - 1, Ct));
         Assert.Null(await store.Queries.FindRecentAsync("alice", "related", "qh", now - 1, Ct));
         Assert.Null(await store.Queries.FindRecentAsync("alice", "count", "qh", now + 1, Ct));
+    }
+
+    [Fact]
+    public async Task SubmitOnce_EnqueuesOnlyWhenNoRecentQueryMatches()
+    {
+        await using var store = await NewStoreAsync();
+        var now = Time.NowSeconds();
+        var first = await store.Queries.SubmitOnceAsync(Count("alice"), now - 1, redo: false, Ct);
+        Assert.Null(first.Existing);
+        Assert.False(first.Requeued);
+        Assert.Equal(QueryStatus.Wait, (await store.Queries.GetAsync(first.Id, Ct))!.Status);
+
+        var again = await store.Queries.SubmitOnceAsync(Count("alice"), now - 1, redo: false, Ct);
+        Assert.Equal(first.Id, again.Id);
+        Assert.Equal(first.Id, again.Existing!.Id);
+        Assert.False(again.Requeued);
+
+        // Another user, another type, or a window starting after the first submission: a new query each.
+        var ids = new[]
+        {
+            (await store.Queries.SubmitOnceAsync(Count("bob"), now - 1, redo: false, Ct)).Id,
+            (await store.Queries.SubmitOnceAsync(Count("alice") with { QType = "related" }, now - 1, redo: false, Ct)).Id,
+            (await store.Queries.SubmitOnceAsync(Count("alice"), now + 1, redo: false, Ct)).Id,
+        };
+        Assert.Equal(4, ids.Append(first.Id).Distinct().Count());
+        Assert.Equal(4, (await store.Queries.CountByStatusAsync(Ct))[QueryStatus.Wait]);
+    }
+
+    [Fact]
+    public async Task SubmitOnce_WithRedo_RequeuesAnEndedQuery_ButNotOneInProgress()
+    {
+        await using var store = await NewStoreAsync();
+        var since = Time.NowSeconds() - 1;
+        var id = (await store.Queries.SubmitOnceAsync(Count("alice"), since, redo: false, Ct)).Id;
+        var claim = (await store.Queries.ClaimNextAsync("w1", TimeSpan.FromSeconds(30), Ct))!;
+
+        var busy = await store.Queries.SubmitOnceAsync(Count("alice"), since, redo: true, Ct);
+        Assert.Equal(id, busy.Id);
+        Assert.Equal(QueryStatus.Processing, busy.Existing!.Status);
+        Assert.False(busy.Requeued);
+
+        await store.Queries.CompleteAsync(claim, Ready(), Ct);
+        var redone = await store.Queries.SubmitOnceAsync(Count("alice"), since, redo: true, Ct);
+        Assert.Equal(id, redone.Id);
+        Assert.Equal(QueryStatus.Ready, redone.Existing!.Status);
+        Assert.True(redone.Requeued);
+        Assert.Equal(QueryStatus.Wait, (await store.Queries.GetAsync(id, Ct))!.Status);
+    }
+
+    [Fact]
+    public async Task SubmitOnce_RefusesAQueryWithoutQhash()
+    {
+        await using var store = await NewStoreAsync();
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => store.Queries.SubmitOnceAsync(Count("alice") with { QHash = null }, 0, redo: false, Ct));
+        Assert.Contains("qhash", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SubmitOnce_RacingInTwoProcesses_MakesOneQuery()
+    {
+        var (a, b) = await NewStoreTwiceAsync();
+        await using (a)
+        await using (b)
+        {
+            var since = Time.NowSeconds() - 1;
+            var submissions = Enumerable.Range(0, 40)
+                .Select(i => Task.Run(() => (i % 2 == 0 ? a : b).Queries.SubmitOnceAsync(Count("alice"), since, redo: false, Ct), Ct))
+                .ToArray();
+            var results = await Task.WhenAll(submissions);
+            Assert.Single(results.Select(r => r.Id).Distinct());
+            Assert.Single(results, r => r.Existing is null);
+            Assert.Equal(1, (await a.Queries.CountByStatusAsync(Ct))[QueryStatus.Wait]);
+        }
     }
 
     [Fact]

@@ -58,6 +58,13 @@ public sealed record QueryClaim(long QueryId, string LeaseToken, int Attempt, do
 /// <summary>The final result of a query: status ready or failed, the report document and its hash.</summary>
 public sealed record QueryOutcome(string Status, string ReportJson, InstanceHash ReportHash, string? Error);
 
+/// <summary>
+/// What <see cref="IQueryStore.SubmitOnceAsync"/> did: <see cref="Existing"/> is the recent query found (as it was
+/// before any requeue) and <see cref="Id"/> its id, or <see cref="Existing"/> is null and <see cref="Id"/> is the query
+/// just enqueued; <see cref="Requeued"/> tells whether a redo put the found query back to <c>wait</c>.
+/// </summary>
+public sealed record RecentSubmission(long Id, QueryRecord? Existing, bool Requeued);
+
 /// <summary>One claim to complete with its outcome (see <see cref="IQueryStore.CompleteManyAsync"/>).</summary>
 public readonly record struct QueryCompletion(QueryClaim Claim, QueryOutcome Outcome);
 
@@ -131,6 +138,16 @@ public interface IQueryStore
 
     /// <summary>Puts an ended query back to <c>wait</c> (the original's <c>redo</c>); false when it is still being processed.</summary>
     Task<bool> RequeueAsync(long id, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The original API's same-hour de-duplication as one atomic step, also across processes sharing the store: finds
+    /// the newest query of the submitting user with the submission's qtype and qhash submitted at or after
+    /// <paramref name="since"/> (as <see cref="FindRecentAsync"/>); enqueues the submission when there is none; requeues
+    /// the one found when <paramref name="redo"/> is set (as <see cref="RequeueAsync"/>). Two identical submissions
+    /// racing in different processes end up with one query, never two.
+    /// </summary>
+    /// <exception cref="ArgumentException">The submission has no qhash (an encrypted query cannot be de-duplicated).</exception>
+    Task<RecentSubmission> SubmitOnceAsync(QuerySubmission submission, double since, bool redo, CancellationToken cancellationToken);
 
     /// <summary>Counts queries by status.</summary>
     Task<IReadOnlyDictionary<string, long>> CountByStatusAsync(CancellationToken cancellationToken);

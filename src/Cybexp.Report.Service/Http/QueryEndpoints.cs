@@ -14,11 +14,6 @@ internal sealed class QueryEndpoints(ICybexpStore store, ReportHttpApiOptions op
 {
     private const double SecondsPerHour = 3600;
 
-    // Find-or-enqueue of POST /query is two store calls: serialised here so that identical requests arriving together
-    // in this process make one query. (Several API processes on one store may still each queue one.) Never
-    // disposed: it lives as long as the API, and a SemaphoreSlim whose wait handle is never asked for holds nothing.
-    private readonly SemaphoreSlim _findOrEnqueue = new(1, 1);
-
     public async Task<IResult> SubmitAsync(HttpContext context)
     {
         var ct = context.RequestAborted;
@@ -137,40 +132,28 @@ internal sealed class QueryEndpoints(ICybexpStore store, ReportHttpApiOptions op
         var now = time.NowSeconds();
         var hourStart = Math.Floor(now / SecondsPerHour) * SecondsPerHour;
 
-        long id;
-        await _findOrEnqueue.WaitAsync(ct).ConfigureAwait(false);
-        try
+        // Find-or-enqueue is one atomic store step, so identical requests racing through several API processes on one
+        // store end up with one query.
+        var submitted = await store.Queries.SubmitOnceAsync(new QuerySubmission(qtype, canonical, false, userId, qhash, null), hourStart, redo, ct).ConfigureAwait(false);
+        var id = submitted.Id;
+        switch (submitted.Existing)
         {
-            var existing = await store.Queries.FindRecentAsync(userId, qtype, qhash, hourStart, ct).ConfigureAwait(false);
-            if (existing is not null && !redo && HasEnded(existing))
-            {
+            case null:
+                log.LogInformation("query {Id} ({Type}) submitted by {User} through /query", id, qtype, user.Hash);
+                break;
+            case var existing when !redo && HasEnded(existing):
                 return ApiResults.Document(StatusCodes.Status201Created, existing.ReportJson);
-            }
-
-            if (existing is not null && !redo && existing.Status == QueryStatus.Processing)
-            {
+            case { Status: QueryStatus.Processing } when !redo:
                 return ApiResults.CheckBackLater();
-            }
-
-            if (existing is not null)
-            {
+            default:
                 // Waiting, or redo: the original re-arms the same query. A redo of a query a worker holds right now
                 // cannot be requeued; its current run is the fresh answer.
-                id = existing.Id;
-                if (redo && await store.Queries.RequeueAsync(id, ct).ConfigureAwait(false))
+                if (submitted.Requeued)
                 {
                     log.LogInformation("query {Id} ({Type}) requeued by {User} (redo)", id, qtype, user.Hash);
                 }
-            }
-            else
-            {
-                id = await store.Queries.EnqueueAsync(new QuerySubmission(qtype, canonical, false, userId, qhash, null), ct).ConfigureAwait(false);
-                log.LogInformation("query {Id} ({Type}) submitted by {User} through /query", id, qtype, user.Hash);
-            }
-        }
-        finally
-        {
-            _findOrEnqueue.Release();
+
+                break;
         }
 
         var ended = await store.Queries.WaitForEndAsync(id, options.LegacyQueryWait, ct).ConfigureAwait(false);
