@@ -408,7 +408,13 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         return await store.RunAsync(
             async conn =>
             {
-                await using var cmd = new NpgsqlCommand($"SELECT event_hash FROM event_refs WHERE {where} ORDER BY event_seq LIMIT @take OFFSET @skip;", conn);
+                // The page is cut from the primary key alone (an index-only scan: org and seq are key columns), and
+                // only its events are then read. Selecting event_hash from event_refs instead read the heap row of
+                // every reference of the attribute first: 2,267 of them, 358 ms, for a page of 10 in a 1M-event archive.
+                await using var cmd = new NpgsqlCommand(
+                    $"SELECT e.hash FROM (SELECT orgid, event_seq FROM event_refs WHERE {where} ORDER BY event_seq LIMIT @take OFFSET @skip) p " +
+                    "JOIN events e ON e.orgid = p.orgid AND e.seq = p.event_seq ORDER BY p.event_seq;",
+                    conn);
                 bind(cmd);
                 cmd.Parameters.AddWithValue("take", NpgsqlDbType.Integer, take);
                 cmd.Parameters.AddWithValue("skip", NpgsqlDbType.Integer, Math.Max(0, skip));
