@@ -14,7 +14,7 @@ namespace Cybexp.Report.Bench;
 /// <summary>
 /// Whole-system load run of the report worker:
 /// <c>dotnet run -c Release --project bench/Cybexp.Report.Bench -- worker-throughput [--queries N] [--store S]
-/// [--workers W] [--in-process | --processes] [--parallelism P] [--submitters K]</c>.
+/// [--workers W] [--in-process | --processes] [--parallelism P] [--submitters K] [--warmup N]</c>.
 /// Ingests a small generated archive (fixed seed), enqueues N <c>count</c> queries through the store, and measures
 /// reports per second, then the median submit-to-report latency and the CPU use of idle workers.
 /// </summary>
@@ -40,6 +40,7 @@ public static class WorkerThroughputBenchmark
         bool? separate = null;
         int? parallelism = null;
         var submitters = 1;
+        int? warmup = null;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -59,6 +60,9 @@ public static class WorkerThroughputBenchmark
                 case "--submitters" when i + 1 < args.Length:
                     submitters = int.Parse(args[++i], CultureInfo.InvariantCulture);
                     break;
+                case "--warmup" when i + 1 < args.Length:
+                    warmup = int.Parse(args[++i], CultureInfo.InvariantCulture);
+                    break;
                 case "--in-process":
                     separate = false;
                     break;
@@ -67,7 +71,7 @@ public static class WorkerThroughputBenchmark
                     break;
                 default:
                     throw new ArgumentException(
-                        $"unknown argument '{args[i]}': use worker-throughput [--queries N] [--store S] [--workers W] [--in-process | --processes] [--parallelism P] [--submitters K]");
+                        $"unknown argument '{args[i]}': use worker-throughput [--queries N] [--store S] [--workers W] [--in-process | --processes] [--parallelism P] [--submitters K] [--warmup N]");
             }
         }
 
@@ -81,7 +85,10 @@ public static class WorkerThroughputBenchmark
         }
 
         var postgres = spec.StartsWith("postgres", StringComparison.OrdinalIgnoreCase);
-        var run = new Setup(spec, postgres, workerCount ?? (postgres ? 2 : 1), separate ?? postgres, parallelism ?? new WorkerOptions().Parallelism, submitters, queries);
+        // Worker processes start with the benchmark: until the JIT has re-compiled their hot code (tiered compilation),
+        // they spend up to half their CPU compiling. The default warm-up of 10,000 queries gets them close to the
+        // steady state of a long-running worker.
+        var run = new Setup(spec, postgres, workerCount ?? (postgres ? 2 : 1), separate ?? postgres, parallelism ?? new WorkerOptions().Parallelism, submitters, queries, warmup ?? 10_000);
         var loadBefore = LoadAverage();
         ICybexpStore? store = null;
         WorkerFleet? fleet = null;
@@ -94,7 +101,11 @@ public static class WorkerThroughputBenchmark
             fleet = run.Separate ? await WorkerFleet.StartProcessesAsync(run, store, ct).ConfigureAwait(false) : await WorkerFleet.StartInProcessAsync(run, store, ct).ConfigureAwait(false);
 
             // Warm-up (JIT, connection pools), not measured.
-            await ThroughputAsync(store, run, qdata, user, Math.Min(1000, queries), fleet, server, ct).ConfigureAwait(false);
+            if (run.Warmup > 0)
+            {
+                await ThroughputAsync(store, run, qdata, user, run.Warmup, fleet, server, ct).ConfigureAwait(false);
+            }
+
             var throughput = await ThroughputAsync(store, run, qdata, user, queries, fleet, server, ct).ConfigureAwait(false);
             var latencies = await LatenciesAsync(store, qdata, user, 200, ct).ConfigureAwait(false);
             var idle = await IdleCpuAsync(fleet, TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
@@ -260,7 +271,7 @@ public static class WorkerThroughputBenchmark
         var median = latencies[latencies.Count / 2];
         var p95 = latencies[(int)(latencies.Count * 0.95)];
         var where = run.Separate ? $"{run.Workers} worker process(es)" : $"{run.Workers} worker(s) in the benchmark process";
-        Console.WriteLine($"worker-throughput: {StoreLocator.Redact(run.Spec.StartsWith("sqlite:", StringComparison.Ordinal) ? "sqlite (temporary file)" : run.Spec)}, {where} x parallelism {run.Parallelism}, {run.Submitters} submitter(s), {run.Queries} count queries");
+        Console.WriteLine($"worker-throughput: {StoreLocator.Redact(run.Spec.StartsWith("sqlite:", StringComparison.Ordinal) ? "sqlite (temporary file)" : run.Spec)}, {where} x parallelism {run.Parallelism}, {run.Submitters} submitter(s), {run.Queries} count queries after {run.Warmup} unmeasured");
         Console.WriteLine($"machine: {MachineDescription()}");
         Console.WriteLine($"load average before: {loadBefore}; when done: {LoadAverage()}");
         Console.WriteLine();
@@ -312,7 +323,7 @@ public static class WorkerThroughputBenchmark
         return $"{cpu}, {Environment.ProcessorCount} logical cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}";
     }
 
-    private sealed record Setup(string Spec, bool Postgres, int Workers, bool Separate, int Parallelism, int Submitters, int Queries);
+    private sealed record Setup(string Spec, bool Postgres, int Workers, bool Separate, int Parallelism, int Submitters, int Queries, int Warmup);
 
     private sealed record Throughput(double PerSecond, double BenchCpuMs, double? WorkerCpuMs, double? ServerCpuMs);
 
