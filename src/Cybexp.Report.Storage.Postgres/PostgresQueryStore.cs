@@ -41,14 +41,15 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
                         await lockCmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                     }
 
-                    var existing = await FindAsync(conn, tx, submission.UserId, submission.QType, qhash, since, cancellationToken).ConfigureAwait(false);
-                    result = existing is null
-                        ? new RecentSubmission(await InsertAsync(conn, tx, submission, cancellationToken).ConfigureAwait(false), null, false)
-                        : new RecentSubmission(existing.Id, existing, redo && await RequeueOnAsync(conn, tx, existing.Id, cancellationToken).ConfigureAwait(false));
+                    result = await RecentSubmission.DecideAsync(
+                        () => FindAsync(conn, tx, submission.UserId, submission.QType, qhash, since, cancellationToken),
+                        () => InsertAsync(conn, tx, submission, cancellationToken),
+                        id => RequeueOnAsync(conn, tx, id, cancellationToken),
+                        redo).ConfigureAwait(false);
                     await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
                 }
 
-                if (result.Existing is null || result.Requeued)
+                if (result.Queued)
                 {
                     store.Enqueued.Set();
                 }

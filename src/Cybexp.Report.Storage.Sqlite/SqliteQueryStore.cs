@@ -37,14 +37,15 @@ internal sealed class SqliteQueryStore(SqliteStore store) : IQueryStore
         RecentSubmission result;
         await using (var tx = conn.BeginTransaction(deferred: false))
         {
-            var existing = await FindAsync(conn, tx, submission.UserId, submission.QType, qhash, since, cancellationToken).ConfigureAwait(false);
-            result = existing is null
-                ? new RecentSubmission(await InsertAsync(conn, tx, submission, cancellationToken).ConfigureAwait(false), null, false)
-                : new RecentSubmission(existing.Id, existing, redo && await RequeueOnAsync(conn, tx, existing.Id, cancellationToken).ConfigureAwait(false));
+            result = await RecentSubmission.DecideAsync(
+                () => FindAsync(conn, tx, submission.UserId, submission.QType, qhash, since, cancellationToken),
+                () => InsertAsync(conn, tx, submission, cancellationToken),
+                id => RequeueOnAsync(conn, tx, id, cancellationToken),
+                redo).ConfigureAwait(false);
             await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        if (result.Existing is null || result.Requeued)
+        if (result.Queued)
         {
             Signal.Enqueued.Set();
         }

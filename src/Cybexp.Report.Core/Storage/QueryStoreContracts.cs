@@ -63,7 +63,27 @@ public sealed record QueryOutcome(string Status, string ReportJson, InstanceHash
 /// before any requeue) and <see cref="Id"/> its id, or <see cref="Existing"/> is null and <see cref="Id"/> is the query
 /// just enqueued; <see cref="Requeued"/> tells whether a redo put the found query back to <c>wait</c>.
 /// </summary>
-public sealed record RecentSubmission(long Id, QueryRecord? Existing, bool Requeued);
+public sealed record RecentSubmission(long Id, QueryRecord? Existing, bool Requeued)
+{
+    /// <summary>
+    /// The decision of <see cref="IQueryStore.SubmitOnceAsync"/>, for stores to run inside their lock or transaction:
+    /// the recent query <paramref name="find"/> returns, requeued when <paramref name="redo"/> is set; or, when there is
+    /// none, the query <paramref name="enqueue"/> stores.
+    /// </summary>
+    public static async Task<RecentSubmission> DecideAsync(Func<Task<QueryRecord?>> find, Func<Task<long>> enqueue, Func<long, Task<bool>> requeue, bool redo)
+    {
+        ArgumentNullException.ThrowIfNull(find);
+        ArgumentNullException.ThrowIfNull(enqueue);
+        ArgumentNullException.ThrowIfNull(requeue);
+        var existing = await find().ConfigureAwait(false);
+        return existing is null
+            ? new RecentSubmission(await enqueue().ConfigureAwait(false), null, false)
+            : new RecentSubmission(existing.Id, existing, redo && await requeue(existing.Id).ConfigureAwait(false));
+    }
+
+    /// <summary>True when the decision put a query in the queue (a new one, or a requeued one): workers should be woken.</summary>
+    public bool Queued => Existing is null || Requeued;
+}
 
 /// <summary>One claim to complete with its outcome (see <see cref="IQueryStore.CompleteManyAsync"/>).</summary>
 public readonly record struct QueryCompletion(QueryClaim Claim, QueryOutcome Outcome);
