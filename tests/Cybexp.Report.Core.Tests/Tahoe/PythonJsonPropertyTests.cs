@@ -165,7 +165,7 @@ public partial class PythonJsonPropertyTests
     private static partial Regex ParserPosition();
 
     /// <summary>Random JSON texts: a document (an object) whose values are spelled in every way JSON allows.</summary>
-    private static class RandomJson
+    internal static class RandomJson
     {
         private static readonly string[] Keys = ["itype", "data", "sub_type", "_hash", "_ref", "a", "b", "é", "\ud83d\ude00", "k\"q", ""];
 
