@@ -78,6 +78,7 @@ public static class IngestCommand
 
         var sources = new IngestSources(io, files);
         IngestSummary summary;
+        using var gc = ThroughputGc.Enter();
         try
         {
             var ingestor = new ArchiveIngestor(store.Archive, batch);

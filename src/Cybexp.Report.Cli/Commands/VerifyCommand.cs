@@ -49,6 +49,7 @@ public static class VerifyCommand
     private static async Task<int> RunAsync(CliIo io, string[] files, bool json, CancellationToken cancellationToken)
     {
         var tally = new Tally(io, json);
+        using var gc = ThroughputGc.Enter();
         foreach (var file in files.Length == 0 ? ["-"] : files)
         {
             await VerifySourceAsync(io, file, tally, cancellationToken).ConfigureAwait(false);

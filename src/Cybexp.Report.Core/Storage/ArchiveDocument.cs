@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 using Cybexp.Report.Core.Tahoe;
 
 namespace Cybexp.Report.Core.Storage;
@@ -218,25 +219,27 @@ public sealed class ArchiveDocument
         }
 
         // Sorted and distinct (the lists are sets in the original).
-        var hashes = new List<InstanceHash>(l.Count);
+        var hashes = new InstanceHash[l.Count];
+        var count = 0;
         foreach (var item in l.Items)
         {
             if (item is TahoeString s && InstanceHash.TryParse(s.Value, out var h))
             {
-                hashes.Add(h);
+                hashes[count++] = h;
             }
         }
 
-        hashes.Sort();
-        var distinct = ImmutableArray.CreateBuilder<InstanceHash>(hashes.Count);
-        for (var i = 0; i < hashes.Count; i++)
+        var sorted = hashes.AsSpan(0, count);
+        sorted.Sort();
+        var distinct = 0;
+        for (var i = 0; i < sorted.Length; i++)
         {
-            if (i == 0 || hashes[i] != hashes[i - 1])
+            if (i == 0 || sorted[i] != sorted[distinct - 1])
             {
-                distinct.Add(hashes[i]);
+                sorted[distinct++] = sorted[i];
             }
         }
 
-        return distinct.ToImmutable();
+        return ImmutableCollectionsMarshal.AsImmutableArray(distinct == hashes.Length ? hashes : hashes[..distinct]);
     }
 }

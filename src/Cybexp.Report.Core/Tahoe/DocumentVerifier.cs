@@ -181,7 +181,10 @@ public static class DocumentVerifier
 
     private static void CheckEdges(TahoeDict doc, List<string> problems)
     {
-        var lists = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        // The valid hashes of each edge list are the string items that are 64 lowercase hex digits; the subset rules
+        // below only look at those. The lists are short (a few to a few dozen items), so membership is a linear scan
+        // unless a list is long enough for a set to pay off.
+        TahoeList? cref = null, refs = null, benRef = null, malRef = null;
         foreach (var name in EdgeLists)
         {
             if (!doc.TryGet(name, out var value))
@@ -195,41 +198,118 @@ public static class DocumentVerifier
                 continue;
             }
 
-            var hashes = new List<string>(list.Count);
             for (var i = 0; i < list.Count; i++)
             {
-                if (list[i] is TahoeString { Value: var h } && IsLowerHexHash(h))
-                {
-                    hashes.Add(h);
-                }
-                else
+                if (!IsHash(list[i]))
                 {
                     problems.Add($"'{name}'[{i}] is not 64 lowercase hex digits: {Show(list[i])}");
                 }
             }
 
-            lists[name] = hashes;
+            switch (name)
+            {
+                case "_cref": cref = list; break;
+                case "_ref": refs = list; break;
+                case "_ben_ref": benRef = list; break;
+                default: malRef = list; break;
+            }
         }
 
-        var refs = new HashSet<string>(lists.GetValueOrDefault("_ref") ?? [], StringComparer.Ordinal);
-        foreach (var name in (string[])["_cref", "_ben_ref", "_mal_ref"])
+        var inRefs = new Membership(refs);
+        foreach (var (name, list) in (ReadOnlySpan<(string, TahoeList?)>)[("_cref", cref), ("_ben_ref", benRef), ("_mal_ref", malRef)])
         {
-            foreach (var h in lists.GetValueOrDefault(name) ?? [])
+            if (list is null)
             {
-                if (!refs.Contains(h))
+                continue;
+            }
+
+            foreach (var item in list.Items)
+            {
+                if (item is TahoeString { Value: var h } && IsLowerHexHash(h) && !inRefs.Contains(h))
                 {
                     problems.Add($"'{name}' holds {h}, which is not in '_ref'");
                 }
             }
         }
 
-        var benign = new HashSet<string>(lists.GetValueOrDefault("_ben_ref") ?? [], StringComparer.Ordinal);
-        foreach (var h in (lists.GetValueOrDefault("_mal_ref") ?? []).Distinct(StringComparer.Ordinal))
+        if (malRef is null || benRef is null)
         {
-            if (benign.Contains(h))
+            return;
+        }
+
+        var benign = new Membership(benRef);
+        var malicious = malRef.Items;
+        for (var i = 0; i < malicious.Length; i++)
+        {
+            // Each distinct malicious hash once, at its first occurrence.
+            if (malicious[i] is TahoeString { Value: var h } && IsLowerHexHash(h) && benign.Contains(h) && !OccursBefore(malicious, i, h))
             {
                 problems.Add($"{h} is in both '_ben_ref' and '_mal_ref'");
             }
+        }
+    }
+
+    private static bool IsHash(TahoeValue item) => item is TahoeString { Value: var h } && IsLowerHexHash(h);
+
+    private static bool OccursBefore(System.Collections.Immutable.ImmutableArray<TahoeValue> items, int index, string h)
+    {
+        for (var j = 0; j < index; j++)
+        {
+            if (items[j] is TahoeString { Value: var other } && string.Equals(other, h, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Is a hash among the valid hashes of an edge list (none when the list is absent)?</summary>
+    private readonly struct Membership
+    {
+        private const int ScanUpTo = 32;
+
+        private readonly TahoeList? _list;
+        private readonly HashSet<string>? _set;
+
+        public Membership(TahoeList? list)
+        {
+            _list = list;
+            if (list is { Count: > ScanUpTo })
+            {
+                _set = new HashSet<string>(list.Count, StringComparer.Ordinal);
+                foreach (var item in list.Items)
+                {
+                    if (item is TahoeString { Value: var h } && IsLowerHexHash(h))
+                    {
+                        _set.Add(h);
+                    }
+                }
+            }
+        }
+
+        // `h` is a valid hash, so any string item equal to it is valid too.
+        public bool Contains(string h)
+        {
+            if (_set is not null)
+            {
+                return _set.Contains(h);
+            }
+
+            if (_list is null)
+            {
+                return false;
+            }
+
+            foreach (var item in _list.Items)
+            {
+                if (item is TahoeString { Value: var other } && string.Equals(other, h, StringComparison.Ordinal))
+                {
+                    return true;
+                }
+            }
+
+            return false;
         }
     }
 

@@ -1,6 +1,7 @@
+using System.Buffers;
 using System.Globalization;
 using System.Numerics;
-using System.Text;
+using System.Runtime.InteropServices;
 
 namespace Cybexp.Report.Core.Tahoe;
 
@@ -18,6 +19,12 @@ public enum DuplicateKeys
 /// exponent are floats (overflow to infinity), <c>NaN</c>/<c>Infinity</c>/<c>-Infinity</c> are accepted, control
 /// characters inside strings are rejected, <c>\u</c> escapes may produce lone surrogates. Errors name line and column.
 /// </summary>
+/// <remarks>
+/// Built for reading many documents: the members of the objects and arrays being read are collected on per-thread
+/// stacks (no list or set per object), each value array is allocated once at its final size, and object keys and
+/// short member values are taken from a small per-thread cache of recent strings instead of being allocated again
+/// (<see cref="RecentStrings"/>). Neither changes a parsed value.
+/// </remarks>
 public static class PythonJson
 {
     /// <summary>Nesting deeper than this is rejected instead of exhausting the stack.</summary>
@@ -26,7 +33,15 @@ public static class PythonJson
     /// <summary>Parses <paramref name="text"/>; on failure <paramref name="error"/> says what and where.</summary>
     public static bool TryParse(string text, DuplicateKeys duplicates, out TahoeValue value, out string error)
     {
-        var reader = new Reader(text, duplicates);
+        ArgumentNullException.ThrowIfNull(text);
+        return TryParse(text.AsSpan(), duplicates, out value, out error);
+    }
+
+    /// <summary>Parses <paramref name="text"/>; on failure <paramref name="error"/> says what and where.</summary>
+    public static bool TryParse(ReadOnlySpan<char> text, DuplicateKeys duplicates, out TahoeValue value, out string error)
+    {
+        var scratch = Scratch.Rent();
+        var reader = new Reader(text, duplicates, scratch);
         try
         {
             reader.SkipWhitespace();
@@ -46,35 +61,149 @@ public static class PythonJson
             error = e.Message;
             return false;
         }
+        finally
+        {
+            Scratch.Return(scratch);
+        }
     }
 
     /// <summary>Parses <paramref name="text"/> or throws <see cref="FormatException"/> naming line and column.</summary>
     public static TahoeValue Parse(string text, DuplicateKeys duplicates = DuplicateKeys.Reject) =>
         TryParse(text, duplicates, out var v, out var error) ? v : throw new FormatException(error);
 
+    private static readonly TahoeList EmptyList = new([]);
+
     private sealed class JsonSyntaxException(string message) : Exception(message);
 
-    private sealed class Reader(string text, DuplicateKeys duplicates)
+    /// <summary>
+    /// The members of the objects and the elements of the arrays being read, as stacks shared by every nesting level
+    /// (a level pushes above its parent's items and pops its own when it closes), and a buffer for escaped strings.
+    /// One per thread, handed out by <see cref="Rent"/>.
+    /// </summary>
+    private sealed class Scratch
     {
+        // Stacks grown beyond this are not kept for the next text.
+        private const int MaxKept = 1 << 16;
+
+        [ThreadStatic]
+        private static Scratch? t_cached;
+
+        public KeyValuePair<string, TahoeValue>[] Entries = new KeyValuePair<string, TahoeValue>[64];
+        public int EntryCount;
+        public TahoeValue[] Items = new TahoeValue[64];
+        public int ItemCount;
+        public char[] Chars = new char[256];
+        public RecentStrings Strings = new();
+
+        public static Scratch Rent()
+        {
+            var s = t_cached ?? new Scratch();
+            t_cached = null;
+            return s;
+        }
+
+        public static void Return(Scratch s)
+        {
+            // After a failure the stacks may hold values above zero: drop them so they can be collected.
+            Array.Clear(s.Entries, 0, s.EntryCount);
+            Array.Clear(s.Items, 0, s.ItemCount);
+            s.EntryCount = 0;
+            s.ItemCount = 0;
+            if (s.Entries.Length > MaxKept || s.Items.Length > MaxKept || s.Chars.Length > MaxKept)
+            {
+                return;
+            }
+
+            t_cached = s;
+        }
+    }
+
+    /// <summary>
+    /// A direct-mapped cache of recently read short strings (and their <see cref="TahoeString"/> values), looked up by
+    /// the characters read: documents repeat the same keys (<c>itype</c>, <c>_hash</c>, <c>_ref</c> …) and the same
+    /// short values (<c>itype</c>, <c>sub_type</c>, <c>category</c>, an event's <c>orgid</c>) over and over. A miss
+    /// costs one hash of the characters; the string is then allocated as it would be without the cache.
+    /// </summary>
+    private sealed class RecentStrings
+    {
+        public const int MaxLength = 64;
+        private const int Slots = 1024;
+
+        private readonly string?[] _keys = new string?[Slots];
+        private readonly TahoeString?[] _values = new TahoeString?[Slots];
+
+        public string Key(ReadOnlySpan<char> chars)
+        {
+            ref var slot = ref _keys[Slot(chars)];
+            if (slot is { } s && chars.SequenceEqual(s))
+            {
+                return s;
+            }
+
+            return slot = new string(chars);
+        }
+
+        public TahoeString Value(ReadOnlySpan<char> chars)
+        {
+            ref var slot = ref _values[Slot(chars)];
+            if (slot is { } v && chars.SequenceEqual(v.Value))
+            {
+                return v;
+            }
+
+            return slot = new TahoeString(new string(chars));
+        }
+
+        // The length and the first and last four characters pick the slot: O(1) for any length (keys differ at their
+        // ends, hex hashes everywhere). A collision only costs a miss.
+        private static int Slot(ReadOnlySpan<char> chars)
+        {
+            ulong h = (uint)chars.Length;
+            if (chars.Length >= 4)
+            {
+                var bytes = MemoryMarshal.AsBytes(chars);
+                h ^= MemoryMarshal.Read<ulong>(bytes) * 0x9E3779B97F4A7C15ul;
+                h ^= MemoryMarshal.Read<ulong>(bytes[^8..]) * 0xC2B2AE3D27D4EB4Ful;
+            }
+            else
+            {
+                foreach (var c in chars)
+                {
+                    h = (h ^ c) * 0x100000001B3ul;
+                }
+            }
+
+            return (int)((h ^ (h >> 29) ^ (h >> 47)) & (Slots - 1));
+        }
+    }
+
+    private ref struct Reader(ReadOnlySpan<char> text, DuplicateKeys duplicates, Scratch scratch)
+    {
+        // Characters that end the plain part of a string: the closing quote, an escape, a control character.
+        private static readonly SearchValues<char> StringStops = SearchValues.Create(
+            "\"\\\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\u0009\u000a\u000b\u000c\u000d\u000e\u000f" +
+            "\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f");
+
+        private readonly ReadOnlySpan<char> _text = text;
         private int _pos;
 
-        public bool AtEnd => _pos >= text.Length;
+        public readonly bool AtEnd => _pos >= _text.Length;
 
         public void SkipWhitespace()
         {
-            while (_pos < text.Length && text[_pos] is ' ' or '\t' or '\n' or '\r')
+            while (_pos < _text.Length && _text[_pos] is ' ' or '\t' or '\n' or '\r')
             {
                 _pos++;
             }
         }
 
-        public JsonSyntaxException Fail(string what)
+        public readonly JsonSyntaxException Fail(string what)
         {
             var line = 1;
             var col = 1;
-            for (var i = 0; i < _pos && i < text.Length; i++)
+            for (var i = 0; i < _pos && i < _text.Length; i++)
             {
-                if (text[i] == '\n')
+                if (_text[i] == '\n')
                 {
                     line++;
                     col = 1;
@@ -88,7 +217,10 @@ public static class PythonJson
             return new JsonSyntaxException($"invalid JSON at line {line} column {col}: {what}");
         }
 
-        public TahoeValue ParseValue(int depth)
+        public TahoeValue ParseValue(int depth) => ParseValue(depth, member: false);
+
+        // `member`: the value of an object member (short strings there come from the recent-strings cache).
+        private TahoeValue ParseValue(int depth, bool member)
         {
             if (depth > MaxDepth)
             {
@@ -100,18 +232,18 @@ public static class PythonJson
                 throw Fail("expected a value, found the end of the text");
             }
 
-            var c = text[_pos];
+            var c = _text[_pos];
             switch (c)
             {
                 case '{': return ParseObject(depth);
                 case '[': return ParseArray(depth);
-                case '"': return TahoeValue.String(ParseString());
+                case '"': return ParseStringValue(member);
                 case 'n': Expect("null"); return TahoeValue.Null;
                 case 't': Expect("true"); return TahoeValue.True;
                 case 'f': Expect("false"); return TahoeValue.False;
                 case 'N': Expect("NaN"); return TahoeValue.Float(double.NaN);
                 case 'I': Expect("Infinity"); return TahoeValue.Float(double.PositiveInfinity);
-                case '-' when _pos + 1 < text.Length && text[_pos + 1] == 'I':
+                case '-' when _pos + 1 < _text.Length && _text[_pos + 1] == 'I':
                     Expect("-Infinity");
                     return TahoeValue.Float(double.NegativeInfinity);
                 default:
@@ -129,9 +261,9 @@ public static class PythonJson
 
         private void Expect(string literal)
         {
-            if (string.CompareOrdinal(text, _pos, literal, 0, literal.Length) != 0)
+            if (!_text[_pos..].StartsWith(literal, StringComparison.Ordinal))
             {
-                throw Fail($"unexpected character {Describe(text[_pos])}");
+                throw Fail($"unexpected character {Describe(_text[_pos])}");
             }
 
             _pos += literal.Length;
@@ -140,124 +272,212 @@ public static class PythonJson
         private TahoeValue ParseObject(int depth)
         {
             _pos++; // {
-            var entries = new List<KeyValuePair<string, TahoeValue>>();
-            HashSet<string>? keys = duplicates == DuplicateKeys.Reject ? new(StringComparer.Ordinal) : null;
             SkipWhitespace();
-            if (!AtEnd && text[_pos] == '}')
+            if (!AtEnd && _text[_pos] == '}')
             {
                 _pos++;
                 return TahoeDict.Empty;
             }
 
+            var first = scratch.EntryCount;
+            HashSet<string>? many = null; // the keys, once there are too many to compare one by one
             while (true)
             {
                 SkipWhitespace();
-                if (AtEnd || text[_pos] != '"')
+                if (AtEnd || _text[_pos] != '"')
                 {
                     throw Fail("expected a property name in double quotes");
                 }
 
                 var keyStart = _pos;
-                var key = ParseString();
-                if (keys is not null && !keys.Add(key))
+                var key = ParseString(key: true);
+                var at = IndexOfKey(first, key, ref many);
+                if (at >= 0 && duplicates == DuplicateKeys.Reject)
                 {
                     _pos = keyStart;
                     throw Fail($"duplicate key {PythonText.JsonString(key)}");
                 }
 
                 SkipWhitespace();
-                if (AtEnd || text[_pos] != ':')
+                if (AtEnd || _text[_pos] != ':')
                 {
                     throw Fail("expected ':' after a property name");
                 }
 
                 _pos++;
                 SkipWhitespace();
-                entries.Add(new(key, ParseValue(depth + 1)));
+                var value = ParseValue(depth + 1, member: true);
+                if (at >= 0)
+                {
+                    // Python: a repeated key keeps its first position and takes the last value.
+                    scratch.Entries[at] = new(scratch.Entries[at].Key, value);
+                }
+                else
+                {
+                    PushEntry(new(key, value));
+                }
+
                 SkipWhitespace();
                 if (AtEnd)
                 {
                     throw Fail("unterminated object");
                 }
 
-                if (text[_pos] == ',')
+                if (_text[_pos] == ',')
                 {
                     _pos++;
                     continue;
                 }
 
-                if (text[_pos] == '}')
+                if (_text[_pos] == '}')
                 {
                     _pos++;
-                    return TahoeDict.From(entries);
+                    var entries = scratch.Entries.AsSpan(first, scratch.EntryCount - first);
+                    var dict = TahoeDict.FromDistinctKeys(entries.ToArray());
+                    entries.Clear();
+                    scratch.EntryCount = first;
+                    return dict;
                 }
 
                 throw Fail("expected ',' or '}' in an object");
             }
         }
 
+        // The stack position of `key` among this object's entries (from `first`), or -1; adds it to `many` when used.
+        private readonly int IndexOfKey(int first, string key, ref HashSet<string>? many)
+        {
+            const int CompareOneByOne = 16;
+            var count = scratch.EntryCount - first;
+            if (count < CompareOneByOne)
+            {
+                var entries = scratch.Entries;
+                for (var i = first; i < scratch.EntryCount; i++)
+                {
+                    if (string.Equals(entries[i].Key, key, StringComparison.Ordinal))
+                    {
+                        return i;
+                    }
+                }
+
+                return -1;
+            }
+
+            if (many is null)
+            {
+                many = new HashSet<string>(StringComparer.Ordinal);
+                for (var i = first; i < scratch.EntryCount; i++)
+                {
+                    many.Add(scratch.Entries[i].Key);
+                }
+            }
+
+            if (many.Add(key))
+            {
+                return -1;
+            }
+
+            for (var i = first; i < scratch.EntryCount; i++)
+            {
+                if (string.Equals(scratch.Entries[i].Key, key, StringComparison.Ordinal))
+                {
+                    return i;
+                }
+            }
+
+            return -1;
+        }
+
+        private readonly void PushEntry(KeyValuePair<string, TahoeValue> entry)
+        {
+            if (scratch.EntryCount == scratch.Entries.Length)
+            {
+                Array.Resize(ref scratch.Entries, scratch.Entries.Length * 2);
+            }
+
+            scratch.Entries[scratch.EntryCount++] = entry;
+        }
+
+        private readonly void PushItem(TahoeValue item)
+        {
+            if (scratch.ItemCount == scratch.Items.Length)
+            {
+                Array.Resize(ref scratch.Items, scratch.Items.Length * 2);
+            }
+
+            scratch.Items[scratch.ItemCount++] = item;
+        }
+
         private TahoeValue ParseArray(int depth)
         {
             _pos++; // [
-            var items = new List<TahoeValue>();
             SkipWhitespace();
-            if (!AtEnd && text[_pos] == ']')
+            if (!AtEnd && _text[_pos] == ']')
             {
                 _pos++;
-                return TahoeValue.List(items);
+                return EmptyList;
             }
 
+            var first = scratch.ItemCount;
             while (true)
             {
                 SkipWhitespace();
-                items.Add(ParseValue(depth + 1));
+                PushItem(ParseValue(depth + 1));
                 SkipWhitespace();
                 if (AtEnd)
                 {
                     throw Fail("unterminated array");
                 }
 
-                if (text[_pos] == ',')
+                if (_text[_pos] == ',')
                 {
                     _pos++;
                     continue;
                 }
 
-                if (text[_pos] == ']')
+                if (_text[_pos] == ']')
                 {
                     _pos++;
-                    return TahoeValue.List(items);
+                    var items = scratch.Items.AsSpan(first, scratch.ItemCount - first);
+                    var list = new TahoeList(ImmutableCollectionsMarshal.AsImmutableArray(items.ToArray()));
+                    items.Clear();
+                    scratch.ItemCount = first;
+                    return list;
                 }
 
                 throw Fail("expected ',' or ']' in an array");
             }
         }
 
-        private string ParseString()
+        private TahoeValue ParseStringValue(bool member)
+        {
+            var start = _pos + 1;
+            var run = _text[start..].IndexOfAny(StringStops);
+            if (member && run >= 0 && run <= RecentStrings.MaxLength && _text[start + run] == '"')
+            {
+                _pos = start + run + 1;
+                return scratch.Strings.Value(_text.Slice(start, run));
+            }
+
+            return new TahoeString(ParseString(key: false));
+        }
+
+        private string ParseString(bool key)
         {
             _pos++; // opening quote
             var start = _pos;
+
             // Fast path: no escapes.
-            while (_pos < text.Length)
+            var run = _text[start..].IndexOfAny(StringStops);
+            if (run >= 0 && _text[start + run] == '"')
             {
-                var c = text[_pos];
-                if (c == '"')
-                {
-                    var s = text.Substring(start, _pos - start);
-                    _pos++;
-                    return s;
-                }
-
-                if (c == '\\' || c < ' ')
-                {
-                    break;
-                }
-
-                _pos++;
+                _pos = start + run + 1;
+                var plain = _text.Slice(start, run);
+                return key && run <= RecentStrings.MaxLength ? scratch.Strings.Key(plain) : new string(plain);
             }
 
-            var sb = new StringBuilder();
-            sb.Append(text, start, _pos - start);
+            _pos = run < 0 ? _text.Length : start + run;
+            var length = 0;
+            Append(ref length, _text[start.._pos]);
             while (true)
             {
                 if (AtEnd)
@@ -265,11 +485,11 @@ public static class PythonJson
                     throw Fail("unterminated string");
                 }
 
-                var c = text[_pos];
+                var c = _text[_pos];
                 if (c == '"')
                 {
                     _pos++;
-                    return sb.ToString();
+                    return new string(scratch.Chars, 0, length);
                 }
 
                 if (c < ' ')
@@ -279,8 +499,10 @@ public static class PythonJson
 
                 if (c != '\\')
                 {
-                    sb.Append(c);
-                    _pos++;
+                    var plainRun = _text[_pos..].IndexOfAny(StringStops);
+                    var end = plainRun < 0 ? _text.Length : _pos + plainRun;
+                    Append(ref length, _text[_pos..end]);
+                    _pos = end;
                     continue;
                 }
 
@@ -290,26 +512,26 @@ public static class PythonJson
                     throw Fail("unterminated escape in a string");
                 }
 
-                var e = text[_pos++];
+                var e = _text[_pos++];
                 switch (e)
                 {
-                    case '"': sb.Append('"'); break;
-                    case '\\': sb.Append('\\'); break;
-                    case '/': sb.Append('/'); break;
-                    case 'b': sb.Append('\b'); break;
-                    case 'f': sb.Append('\f'); break;
-                    case 'n': sb.Append('\n'); break;
-                    case 'r': sb.Append('\r'); break;
-                    case 't': sb.Append('\t'); break;
+                    case '"': Append(ref length, '"'); break;
+                    case '\\': Append(ref length, '\\'); break;
+                    case '/': Append(ref length, '/'); break;
+                    case 'b': Append(ref length, '\b'); break;
+                    case 'f': Append(ref length, '\f'); break;
+                    case 'n': Append(ref length, '\n'); break;
+                    case 'r': Append(ref length, '\r'); break;
+                    case 't': Append(ref length, '\t'); break;
                     case 'u':
-                        if (_pos + 4 > text.Length ||
-                            !ushort.TryParse(text.AsSpan(_pos, 4), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var code))
+                        if (_pos + 4 > _text.Length ||
+                            !ushort.TryParse(_text.Slice(_pos, 4), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var code))
                         {
                             _pos -= 2;
                             throw Fail("invalid \\u escape (expected four hex digits)");
                         }
 
-                        sb.Append((char)code);
+                        Append(ref length, (char)code);
                         _pos += 4;
                         break;
                     default:
@@ -319,55 +541,76 @@ public static class PythonJson
             }
         }
 
+        private readonly void Append(ref int length, ReadOnlySpan<char> chars)
+        {
+            if (scratch.Chars.Length - length < chars.Length)
+            {
+                Array.Resize(ref scratch.Chars, Math.Max(scratch.Chars.Length * 2, length + chars.Length));
+            }
+
+            chars.CopyTo(scratch.Chars.AsSpan(length));
+            length += chars.Length;
+        }
+
+        private readonly void Append(ref int length, char c)
+        {
+            if (length == scratch.Chars.Length)
+            {
+                Array.Resize(ref scratch.Chars, scratch.Chars.Length * 2);
+            }
+
+            scratch.Chars[length++] = c;
+        }
+
         private TahoeValue ParseNumber()
         {
             var start = _pos;
-            if (text[_pos] == '-')
+            if (_text[_pos] == '-')
             {
                 _pos++;
             }
 
-            if (AtEnd || !char.IsAsciiDigit(text[_pos]))
+            if (AtEnd || !char.IsAsciiDigit(_text[_pos]))
             {
                 throw Fail("expected digits after '-'");
             }
 
-            if (text[_pos] == '0')
+            if (_text[_pos] == '0')
             {
                 _pos++;
             }
             else
             {
-                while (!AtEnd && char.IsAsciiDigit(text[_pos]))
+                while (!AtEnd && char.IsAsciiDigit(_text[_pos]))
                 {
                     _pos++;
                 }
             }
 
             var isFloat = false;
-            if (!AtEnd && text[_pos] == '.' && _pos + 1 < text.Length && char.IsAsciiDigit(text[_pos + 1]))
+            if (!AtEnd && _text[_pos] == '.' && _pos + 1 < _text.Length && char.IsAsciiDigit(_text[_pos + 1]))
             {
                 isFloat = true;
                 _pos++;
-                while (!AtEnd && char.IsAsciiDigit(text[_pos]))
+                while (!AtEnd && char.IsAsciiDigit(_text[_pos]))
                 {
                     _pos++;
                 }
             }
 
-            if (!AtEnd && text[_pos] is 'e' or 'E')
+            if (!AtEnd && _text[_pos] is 'e' or 'E')
             {
                 var save = _pos;
                 _pos++;
-                if (!AtEnd && text[_pos] is '+' or '-')
+                if (!AtEnd && _text[_pos] is '+' or '-')
                 {
                     _pos++;
                 }
 
-                if (!AtEnd && char.IsAsciiDigit(text[_pos]))
+                if (!AtEnd && char.IsAsciiDigit(_text[_pos]))
                 {
                     isFloat = true;
-                    while (!AtEnd && char.IsAsciiDigit(text[_pos]))
+                    while (!AtEnd && char.IsAsciiDigit(_text[_pos]))
                     {
                         _pos++;
                     }
@@ -378,7 +621,7 @@ public static class PythonJson
                 }
             }
 
-            var span = text.AsSpan(start, _pos - start);
+            var span = _text[start.._pos];
             if (isFloat)
             {
                 // double.Parse rounds correctly and overflows to ±Infinity like Python's float().

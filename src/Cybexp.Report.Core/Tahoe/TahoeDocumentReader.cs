@@ -28,8 +28,11 @@ public sealed record TahoeDocumentRecord(long Line, TahoeDict? Document, string?
 /// </summary>
 public sealed class TahoeDocumentText
 {
-    private readonly string? _text;
     private readonly long _column;
+    private readonly int _length;
+
+    // The text, in an array rented from the shared pool (returned once the text is parsed).
+    private char[]? _chars;
     private TahoeDocumentRecord? _record;
 
     internal TahoeDocumentText(TahoeDocumentRecord failure)
@@ -38,11 +41,12 @@ public sealed class TahoeDocumentText
         _record = failure;
     }
 
-    internal TahoeDocumentText(long line, long column, string text)
+    internal TahoeDocumentText(long line, long column, char[] chars, int length)
     {
         Line = line;
         _column = column;
-        _text = text;
+        _chars = chars;
+        _length = length;
     }
 
     /// <summary>1-based line where the document (or the broken text) starts.</summary>
@@ -54,8 +58,22 @@ public sealed class TahoeDocumentText
     /// <summary>True when the reader stopped reading this source here (see <see cref="TahoeDocumentRecord.EndsSource"/>).</summary>
     public bool EndsSource => _record?.EndsSource ?? false;
 
-    /// <summary>The document, or why the text is not one (the same record <c>ReadAsync</c> yields). Parses once.</summary>
-    public TahoeDocumentRecord Parse() => _record ??= TahoeDocumentReader.ParseDocument(_text!, Line, _column);
+    /// <summary>
+    /// The document, or why the text is not one (the same record <c>ReadAsync</c> yields). Parses once; not to be
+    /// called from two threads at the same time.
+    /// </summary>
+    public TahoeDocumentRecord Parse()
+    {
+        if (_record is null)
+        {
+            var chars = _chars!;
+            _record = TahoeDocumentReader.ParseDocument(chars.AsSpan(0, _length), Line, _column);
+            _chars = null;
+            ArrayPool<char>.Shared.Return(chars);
+        }
+
+        return _record;
+    }
 }
 
 /// <summary>
@@ -152,7 +170,7 @@ public static partial class TahoeDocumentReader
     }
 
     /// <summary>Parses a document text cut out at (<paramref name="line"/>, <paramref name="column"/>).</summary>
-    internal static TahoeDocumentRecord ParseDocument(string text, long line, long column) => Scanner.ParseDocument(text, line, column);
+    internal static TahoeDocumentRecord ParseDocument(ReadOnlySpan<char> text, long line, long column) => Scanner.ParseDocument(text, line, column);
 
     /// <summary>What the scanner cut out: texts to parse, and failures as records.</summary>
     private sealed class Output : List<TahoeDocumentText>
@@ -169,8 +187,11 @@ public static partial class TahoeDocumentReader
         // Bracket kinds are remembered this deep; deeper nesting is only counted (PythonJson rejects it anyway).
         private const int MaxTrackedDepth = 1024;
 
-        // A builder that once held a huge document is replaced rather than kept at that capacity.
+        // A buffer that once held a huge text is given back rather than kept at that capacity.
         private const int KeepCapacity = 1 << 20;
+
+        // The first buffer of a text: most documents fit.
+        private const int InitialCapacity = 2048;
 
         // Characters that change the scanner's state inside a string, and outside one.
         private static readonly SearchValues<char> StringStops = SearchValues.Create("\"\\\n");
@@ -178,7 +199,10 @@ public static partial class TahoeDocumentReader
         private static readonly SearchValues<char> Blanks = SearchValues.Create(" \t\r\n");
 
         private readonly char[] _open = new char[MaxTrackedDepth];
-        private StringBuilder _text = new();
+        // The text of the value being cut out: _chars[.._length], rented from the shared pool. Each complete text
+        // takes its buffer along (Complete) and the next one starts in a new buffer, so texts are never copied.
+        private char[] _chars = [];
+        private int _length;
         private Mode _mode = Mode.TopLevel;
         private long _line = 1;
         private long _col; // 0-based column of the character being scanned
@@ -274,7 +298,7 @@ public static partial class TahoeDocumentReader
                     output.Add(Failure(_overflow ? TooLong() : "the document is truncated (the input ends before it is closed)"));
                     break;
                 case Mode.ScalarLine:
-                    output.Add(Complete(_text.ToString()));
+                    output.Add(Complete());
                     break;
                 case Mode.Element:
                 case Mode.ArrayGap:
@@ -330,7 +354,7 @@ public static partial class TahoeDocumentReader
                     switch (Take(c))
                     {
                         case Step.Closed:
-                            output.Add(Complete(_text.ToString()));
+                            output.Add(Complete());
                             ResetText();
                             _mode = Mode.TopLevel;
                             break;
@@ -346,7 +370,7 @@ public static partial class TahoeDocumentReader
                 case Mode.ScalarLine:
                     if (c == '\n')
                     {
-                        output.Add(Complete(_text.ToString()));
+                        output.Add(Complete());
                         ResetText();
                         _mode = Mode.TopLevel;
                         return;
@@ -395,7 +419,7 @@ public static partial class TahoeDocumentReader
                 case Mode.Element:
                     if (!_inString && _depth == 0 && c is ',' or ']')
                     {
-                        output.Add(Complete(_text.ToString()));
+                        output.Add(Complete());
                         ResetText();
                         _mode = c == ',' ? Mode.ArrayGap : Mode.TopLevel;
                         _afterComma = c == ',';
@@ -424,14 +448,13 @@ public static partial class TahoeDocumentReader
 
         private void ResetText()
         {
-            if (_text.Capacity > KeepCapacity)
+            if (_chars.Length > KeepCapacity)
             {
-                _text = new StringBuilder();
+                ArrayPool<char>.Shared.Return(_chars);
+                _chars = [];
             }
-            else
-            {
-                _text.Clear();
-            }
+
+            _length = 0;
 
             _overflow = false;
             _depth = 0;
@@ -441,23 +464,32 @@ public static partial class TahoeDocumentReader
 
         private void AppendRun(ReadOnlySpan<char> run)
         {
-            var room = maxChars - _text.Length;
-            if (run.Length <= room)
+            var room = maxChars - _length;
+            if (run.Length > room)
             {
-                _text.Append(run);
-            }
-            else
-            {
-                _text.Append(run[..room]);
+                run = run[..room];
                 _overflow = true;
             }
+
+            if (_chars.Length - _length < run.Length)
+            {
+                Grow(run.Length);
+            }
+
+            run.CopyTo(_chars.AsSpan(_length));
+            _length += run.Length;
         }
 
         private void Append(char c)
         {
-            if (_text.Length < maxChars)
+            if (_length < maxChars)
             {
-                _text.Append(c);
+                if (_length == _chars.Length)
+                {
+                    Grow(1);
+                }
+
+                _chars[_length++] = c;
             }
             else
             {
@@ -531,7 +563,7 @@ public static partial class TahoeDocumentReader
             }
 
             // The parser names the first syntax error in the text, which ends at the bad bracket.
-            return PythonJson.TryParse(_text.ToString(), DuplicateKeys.Reject, out _, out var error)
+            return PythonJson.TryParse(_chars.AsSpan(0, _length), DuplicateKeys.Reject, out _, out var error)
                 ? $"line {_line}: invalid JSON at column {_col + 1}: unexpected '{last}'"
                 : Relocate(error);
         }
@@ -542,11 +574,35 @@ public static partial class TahoeDocumentReader
             new(_startLine, null, error.StartsWith("line ", StringComparison.Ordinal) ? error : $"line {_startLine}: {error}");
 
         /// <summary>One complete value's text, to be parsed by <see cref="TahoeDocumentText.Parse"/>.</summary>
-        private TahoeDocumentText Complete(string text) =>
-            _overflow ? new TahoeDocumentText(Failure(TooLong())) : new TahoeDocumentText(_startLine, _startCol, text);
+        private TahoeDocumentText Complete()
+        {
+            if (_overflow)
+            {
+                return new TahoeDocumentText(Failure(TooLong()));
+            }
+
+            var text = new TahoeDocumentText(_startLine, _startCol, _chars, _length);
+            _chars = [];
+            _length = 0;
+            return text;
+        }
+
+        private void Grow(int more)
+        {
+            var needed = Math.Min((long)maxChars, (long)_length + more);
+            var capacity = (int)Math.Min(maxChars, Math.Max(needed, Math.Max(InitialCapacity, (long)_chars.Length * 2)));
+            var grown = ArrayPool<char>.Shared.Rent(capacity);
+            _chars.AsSpan(0, _length).CopyTo(grown);
+            if (_chars.Length > 0)
+            {
+                ArrayPool<char>.Shared.Return(_chars);
+            }
+
+            _chars = grown;
+        }
 
         /// <summary>Parses one complete value's text into a document, or explains why it is not one.</summary>
-        internal static TahoeDocumentRecord ParseDocument(string text, long startLine, long startCol)
+        internal static TahoeDocumentRecord ParseDocument(ReadOnlySpan<char> text, long startLine, long startCol)
         {
             if (!PythonJson.TryParse(text, DuplicateKeys.Reject, out var value, out var error))
             {
@@ -563,7 +619,7 @@ public static partial class TahoeDocumentReader
                 doc = doc.Without("_id");
             }
 
-            if (text.Contains("$number", StringComparison.Ordinal))
+            if (text.IndexOf("$number", StringComparison.Ordinal) >= 0)
             {
                 try
                 {

@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Globalization;
 using System.Text;
 
 namespace Cybexp.Report.Core.Tahoe;
@@ -9,12 +11,34 @@ namespace Cybexp.Report.Core.Tahoe;
 /// </summary>
 public static class TahoeJsonWriter
 {
+    // A builder per thread, reused by Write (documents are written one after the other, many times a second).
+    private const int MaxCachedBuilder = 1 << 16;
+
+    [ThreadStatic]
+    private static StringBuilder? t_builder;
+
+    // The characters AppendString must look at: quote, backslash, control characters, DEL, surrogates (a lone one is
+    // escaped) and the JavaScript line separators. Runs of any other character are copied as they are.
+    private static readonly SearchValues<char> Attention = SearchValues.Create(AttentionChars());
+
     /// <summary>The JSON text of <paramref name="value"/>.</summary>
     public static string Write(TahoeValue value)
     {
-        var sb = new StringBuilder();
-        Append(sb, value);
-        return sb.ToString();
+        var sb = t_builder ?? new StringBuilder(1024);
+        t_builder = null;
+        try
+        {
+            Append(sb, value);
+            return sb.ToString();
+        }
+        finally
+        {
+            if (sb.Capacity <= MaxCachedBuilder)
+            {
+                sb.Clear();
+                t_builder = sb;
+            }
+        }
     }
 
     /// <summary>Appends the JSON text of <paramref name="value"/>.</summary>
@@ -24,15 +48,22 @@ public static class TahoeJsonWriter
         {
             case TahoeNull: sb.Append("null"); break;
             case TahoeBool b: sb.Append(b.Value ? "true" : "false"); break;
+            case TahoeInt { FitsInt64: true } i:
+                Span<char> digits = stackalloc char[20];
+                i.Int64.TryFormat(digits, out var written, default, CultureInfo.InvariantCulture);
+                sb.Append(digits[..written]);
+                break;
             case TahoeInt i: sb.Append(i.Digits); break;
             case TahoeFloat f:
                 if (double.IsFinite(f.Value))
                 {
-                    sb.Append(PythonText.FloatRepr(f.Value));
+                    AppendFloatRepr(sb, f.Value);
                 }
                 else
                 {
-                    sb.Append("{\"$numberDouble\":\"").Append(PythonText.FloatRepr(f.Value)).Append("\"}");
+                    sb.Append("{\"$numberDouble\":\"");
+                    AppendFloatRepr(sb, f.Value);
+                    sb.Append("\"}");
                 }
 
                 break;
@@ -76,30 +107,74 @@ public static class TahoeJsonWriter
     public static void AppendString(StringBuilder sb, string s)
     {
         sb.Append('"');
-        for (var i = 0; i < s.Length; i++)
+        var i = 0;
+        while (true)
         {
+            var run = s.AsSpan(i).IndexOfAny(Attention);
+            if (run < 0)
+            {
+                sb.Append(s.AsSpan(i));
+                break;
+            }
+
+            sb.Append(s.AsSpan(i, run));
+            i += run;
             var c = s[i];
             switch (c)
             {
-                case '"': sb.Append("\\\""); continue;
-                case '\\': sb.Append("\\\\"); continue;
-                case '\n': sb.Append("\\n"); continue;
-                case '\r': sb.Append("\\r"); continue;
-                case '\t': sb.Append("\\t"); continue;
+                case '"': sb.Append("\\\""); break;
+                case '\\': sb.Append("\\\\"); break;
+                case '\n': sb.Append("\\n"); break;
+                case '\r': sb.Append("\\r"); break;
+                case '\t': sb.Append("\\t"); break;
+                default:
+                    var lone = (char.IsHighSurrogate(c) && (i + 1 >= s.Length || !char.IsLowSurrogate(s[i + 1])))
+                               || (char.IsLowSurrogate(c) && (i == 0 || !char.IsHighSurrogate(s[i - 1])));
+                    if (c < ' ' || c == '\u007f' || lone || c == '\u2028' || c == '\u2029')
+                    {
+                        sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+                    }
+                    else
+                    {
+                        sb.Append(c);
+                    }
+
+                    break;
             }
 
-            var lone = (char.IsHighSurrogate(c) && (i + 1 >= s.Length || !char.IsLowSurrogate(s[i + 1])))
-                       || (char.IsLowSurrogate(c) && (i == 0 || !char.IsHighSurrogate(s[i - 1])));
-            if (c < ' ' || c == '\u007f' || lone || c == '\u2028' || c == '\u2029')
-            {
-                sb.Append("\\u").Append(((int)c).ToString("x4", System.Globalization.CultureInfo.InvariantCulture));
-            }
-            else
-            {
-                sb.Append(c);
-            }
+            i++;
         }
 
         sb.Append('"');
+    }
+
+    private static void AppendFloatRepr(StringBuilder sb, double value)
+    {
+        Span<byte> ascii = stackalloc byte[PythonText.MaxFloatLength];
+        var length = PythonText.WriteFloatRepr(value, ascii);
+        Span<char> chars = stackalloc char[PythonText.MaxFloatLength];
+        for (var k = 0; k < length; k++)
+        {
+            chars[k] = (char)ascii[k];
+        }
+
+        sb.Append(chars[..length]);
+    }
+
+    private static string AttentionChars()
+    {
+        var chars = new StringBuilder();
+        for (var c = '\0'; c < ' '; c++)
+        {
+            chars.Append(c);
+        }
+
+        chars.Append("\"\\\u007f\u2028\u2029");
+        for (var c = '\ud800'; c <= '\udfff'; c++)
+        {
+            chars.Append(c);
+        }
+
+        return chars.ToString();
     }
 }

@@ -280,7 +280,8 @@ public sealed class TahoeDict : TahoeValue
     private TahoeDict(ImmutableArray<KeyValuePair<string, TahoeValue>> entries)
     {
         Entries = entries;
-        if (entries.Length > 8)
+        // Up to 16 keys a linear search is about as fast as hashing the key, and builds nothing.
+        if (entries.Length > 16)
         {
             _index = new Dictionary<string, int>(entries.Length, StringComparer.Ordinal);
             for (var i = 0; i < entries.Length; i++)
