@@ -202,7 +202,8 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var cmd = conn.CreateCommand();
         var orgs = OrgList(cmd, visibility);
-        cmd.CommandText = $"SELECT e.hash FROM instances s JOIN session_events se ON se.session_seq = s.seq JOIN events e ON e.hash = se.event_hash WHERE s.hash = $s AND e.orgid IN ({orgs}) ORDER BY e.ts, e.seq LIMIT $take;";
+        // events.hash has no index of its own (0006): an event is found by its hash through instances.
+        cmd.CommandText = $"SELECT e.hash FROM instances s JOIN session_events se ON se.session_seq = s.seq JOIN instances i ON i.hash = se.event_hash JOIN events e ON e.seq = i.seq WHERE s.hash = $s AND e.orgid IN ({orgs}) ORDER BY e.ts, e.seq LIMIT $take;";
         cmd.Parameters.AddWithValue("$s", session.ToBytes());
         cmd.Parameters.AddWithValue("$take", take);
         return await ReadHashesAsync(cmd, cancellationToken).ConfigureAwait(false);
