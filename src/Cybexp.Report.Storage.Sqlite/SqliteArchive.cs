@@ -14,18 +14,20 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
 {
     /// <summary>
     /// Settings of a writing connection: a 64 MiB page cache (negative: KiB), and an automatic checkpoint only once the
-    /// WAL holds 16384 pages (64 MiB of 4 KiB pages) instead of SQLite's 1000. A batch dirties thousands of index pages
+    /// WAL holds 65536 pages (256 MiB of 4 KiB pages) instead of SQLite's 1000. A batch dirties thousands of index pages
     /// at random places; with the default every commit was followed by a checkpoint copying all of them into the file,
-    /// while a page dirtied by several commits in a row is now copied once.
+    /// while a page dirtied by the commits between two checkpoints is copied once. The WAL is not memory (only its
+    /// index, 32 KiB per 4096 pages, is mapped), but during an ingest it takes that much disk beside the file, plus the
+    /// pages of the transaction that crossed the limit (the checkpoint runs after its commit).
     /// </summary>
-    private const string WriteCachePragma = "PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384;";
+    private const string WriteCachePragma = "PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=65536;";
 
     /// <summary>
-    /// Rows per multi-row INSERT of event_refs / session_events (6 and 2 parameters per row). Microsoft.Data.Sqlite binds
-    /// every parameter by name, and SQLite finds a name by a linear search, so binding costs grow with the square of the
-    /// parameter count: a few rows per statement save most of the per-statement cost without that.
+    /// Rows per multi-row INSERT of event_refs / session_events (6 and 2 parameters per row). These statements are bound
+    /// by position on the SQLite handle (<see cref="RawStatement"/>), so a statement's cost does not grow with the
+    /// square of its parameters as binding by name did (SQLite finds a name by a linear search).
     /// </summary>
-    private const int RowsPerInsert = 12;
+    private const int RowsPerInsert = 32;
 
     private const int HashBytes = 32;
 
@@ -202,7 +204,8 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var cmd = conn.CreateCommand();
         var orgs = OrgList(cmd, visibility);
-        cmd.CommandText = $"SELECT e.hash FROM instances s JOIN session_events se ON se.session_seq = s.seq JOIN events e ON e.hash = se.event_hash WHERE s.hash = $s AND e.orgid IN ({orgs}) ORDER BY e.ts, e.seq LIMIT $take;";
+        // events.hash has no index of its own (0006): an event is found by its hash through instances.
+        cmd.CommandText = $"SELECT e.hash FROM instances s JOIN session_events se ON se.session_seq = s.seq JOIN instances i ON i.hash = se.event_hash JOIN events e ON e.seq = i.seq WHERE s.hash = $s AND e.orgid IN ({orgs}) ORDER BY e.ts, e.seq LIMIT $take;";
         cmd.Parameters.AddWithValue("$s", session.ToBytes());
         cmd.Parameters.AddWithValue("$take", take);
         return await ReadHashesAsync(cmd, cancellationToken).ConfigureAwait(false);
@@ -427,17 +430,18 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         private readonly SqliteTransaction _tx;
         private readonly IReadOnlyDictionary<string, long> _committedOrgs;
         private readonly List<SqliteCommand> _commands = [];
-        private readonly Statement _insertInstance;
+        private readonly RawStatement _insertInstance;
         private readonly Statement _selectInstance;
         private readonly Statement _updateInstance;
         private readonly Statement _selectEvent;
         private readonly Statement _deleteRef;
         private readonly Statement _deleteSessionEvents;
-        private readonly Statement _upsertEvent;
+        private readonly RawStatement _upsertEvent;
         private readonly Statement _selectOrg;
         private readonly Statement _insertOrg;
-        private readonly Dictionary<int, Statement> _insertRefs = [];
-        private readonly Dictionary<int, Statement> _insertSessionEvents = [];
+        private readonly List<RawStatement> _raw = [];
+        private readonly Dictionary<int, RawStatement> _insertRefs = [];
+        private readonly Dictionary<int, RawStatement> _insertSessionEvents = [];
         private readonly List<RefRow> _refs = [];
         private readonly List<(byte[] Event, long Session)> _sessionEvents = [];
 
@@ -446,13 +450,15 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             _conn = conn;
             _tx = tx;
             _committedOrgs = committedOrgs;
-            _insertInstance = Make("INSERT INTO instances (hash, itype, sub_type, doc) VALUES ($hash, $itype, $sub, $doc) ON CONFLICT (hash) DO NOTHING RETURNING seq;", "$hash", "$itype", "$sub", "$doc");
+            // No RETURNING: Microsoft.Data.Sqlite reads it through a data reader per document; the new seq is the
+            // connection's last inserted rowid instead.
+            _insertInstance = MakeRaw("INSERT INTO instances (hash, itype, sub_type, doc) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hash) DO NOTHING;");
             _selectInstance = Make("SELECT seq, doc FROM instances WHERE hash = $hash;", "$hash");
             _updateInstance = Make("UPDATE instances SET doc = $doc WHERE seq = $seq;", "$seq", "$doc");
             _selectEvent = Make("SELECT orgid, ts, refs FROM events WHERE seq = $seq;", "$seq");
             _deleteRef = Make("DELETE FROM event_refs WHERE ref_hash = $ref AND org = $org AND ts = $ts AND event_seq = $seq;", "$ref", "$org", "$ts", "$seq");
             _deleteSessionEvents = Make("DELETE FROM session_events WHERE session_seq = $seq;", "$seq");
-            _upsertEvent = Make("INSERT INTO events (seq, hash, orgid, ts, category, refs) VALUES ($seq, $hash, $org, $ts, $cat, $refs) ON CONFLICT (seq) DO UPDATE SET orgid = excluded.orgid, ts = excluded.ts, category = excluded.category, refs = excluded.refs;", "$seq", "$hash", "$org", "$ts", "$cat", "$refs");
+            _upsertEvent = MakeRaw("INSERT INTO events (seq, hash, orgid, ts, category, refs) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (seq) DO UPDATE SET orgid = excluded.orgid, ts = excluded.ts, category = excluded.category, refs = excluded.refs;");
             _selectOrg = Make("SELECT id FROM event_orgs WHERE orgid = $orgid;", "$orgid");
             _insertOrg = Make("INSERT INTO event_orgs (orgid) VALUES ($orgid) RETURNING id;", "$orgid");
         }
@@ -468,14 +474,15 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 ct.ThrowIfCancellationRequested();
                 var text = doc.StoredText;
                 var hash = doc.Hash.ToBytes();
-                _insertInstance[0] = hash;
-                _insertInstance[1] = doc.Itype;
-                _insertInstance[2] = doc.SubType;
-                _insertInstance[3] = text;
+                _insertInstance.Blob(1, hash);
+                _insertInstance.Text(2, doc.Itype);
+                _insertInstance.Text(3, doc.SubType);
+                _insertInstance.Text(4, text);
                 long seq;
-                if (_insertInstance.Command.ExecuteScalar() is long s)
+                if (_insertInstance.Run() == 1)
                 {
-                    seq = s;
+                    // One row changed: inserted (the conflict clause changes none), so its rowid is seq.
+                    seq = _insertInstance.LastInsertRowId;
                     inserted++;
                 }
                 else
@@ -509,8 +516,8 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             _sessionEvents.Sort(static (a, b) => a.Event.AsSpan().SequenceCompareTo(b.Event) is var c && c != 0 ? c : a.Session.CompareTo(b.Session));
             InsertRows(_sessionEvents, _insertSessionEvents, 2, "session_events (event_hash, session_seq)", static (st, i, row) =>
             {
-                st[i] = row.Event;
-                st[i + 1] = row.Session;
+                st.Blob(i, row.Event);
+                st.Int(i + 1, row.Session);
             });
 
             if (inserted + updated > 0)
@@ -529,6 +536,11 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             foreach (var c in _commands)
             {
                 c.Dispose();
+            }
+
+            foreach (var st in _raw)
+            {
+                st.Dispose();
             }
         }
 
@@ -588,13 +600,13 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                     doc.Ref[i].ToBytes().CopyTo(packed, i * HashBytes);
                 }
 
-                _upsertEvent[0] = seq;
-                _upsertEvent[1] = hash;
-                _upsertEvent[2] = orgid;
-                _upsertEvent[3] = ts;
-                _upsertEvent[4] = cat;
-                _upsertEvent[5] = packed;
-                _upsertEvent.Command.ExecuteNonQuery();
+                _upsertEvent.Int(1, seq);
+                _upsertEvent.Blob(2, hash);
+                _upsertEvent.Text(3, orgid);
+                _upsertEvent.Real(4, ts);
+                _upsertEvent.Text(5, cat);
+                _upsertEvent.Blob(6, packed);
+                _upsertEvent.Run();
                 var org = OrgNumber(orgid);
                 var catCode = CategoryCode(cat);
                 var ben = doc.BenRef.IsEmpty ? null : new HashSet<InstanceHash>(doc.BenRef);
@@ -603,7 +615,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 {
                     var r = doc.Ref[i];
                     var ctx = mal?.Contains(r) == true ? 2 : ben?.Contains(r) == true ? 1 : 0;
-                    _refs.Add(new RefRow(packed.AsSpan(i * HashBytes, HashBytes).ToArray(), org, ts, seq, ctx, catCode));
+                    _refs.Add(new RefRow(packed, i * HashBytes, org, ts, seq, ctx, catCode));
                 }
             }
             else if (doc.Itype == "session")
@@ -673,7 +685,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             return id;
         }
 
-        private void InsertRows<T>(List<T> rows, Dictionary<int, Statement> cache, int columns, string target, Action<Statement, int, T> bind)
+        private void InsertRows<T>(List<T> rows, Dictionary<int, RawStatement> cache, int columns, string target, Action<RawStatement, int, T> bind)
         {
             for (var start = 0; start < rows.Count; start += RowsPerInsert)
             {
@@ -681,30 +693,28 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 if (!cache.TryGetValue(count, out var st))
                 {
                     var sql = new StringBuilder("INSERT OR IGNORE INTO ").Append(target).Append(" VALUES ");
-                    var names = new string[count * columns];
                     for (var row = 0; row < count; row++)
                     {
                         sql.Append(row == 0 ? "(" : ", (");
                         for (var col = 0; col < columns; col++)
                         {
-                            var name = string.Create(CultureInfo.InvariantCulture, $"$p{(row * columns) + col}");
-                            names[(row * columns) + col] = name;
-                            sql.Append(col == 0 ? string.Empty : ", ").Append(name);
+                            sql.Append(col == 0 ? "?" : ", ?");
                         }
 
                         sql.Append(')');
                     }
 
-                    st = Make(sql.Append(';').ToString(), names);
+                    st = MakeRaw(sql.Append(';').ToString());
                     cache[count] = st;
                 }
 
+                // Anonymous parameters are numbered 1, 2, … in order.
                 for (var row = 0; row < count; row++)
                 {
-                    bind(st, row * columns, rows[start + row]);
+                    bind(st, 1 + (row * columns), rows[start + row]);
                 }
 
-                st.Command.ExecuteNonQuery();
+                st.Run();
             }
 
             rows.Clear();
@@ -716,6 +726,13 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             cmd.Transaction = _tx;
             cmd.CommandText = sql;
             return cmd;
+        }
+
+        private RawStatement MakeRaw(string sql)
+        {
+            var st = new RawStatement(_conn.Handle!, sql);
+            _raw.Add(st);
+            return st;
         }
 
         private Statement Make(string sql, params string[] parameters)
@@ -744,14 +761,68 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         }
     }
 
-    /// <summary>One event_refs row; sorts in primary-key order.</summary>
-    private readonly record struct RefRow(byte[] RefHash, long Org, double Ts, long EventSeq, int Ctx, int Category) : IComparable<RefRow>
+    /// <summary>
+    /// A statement prepared on the connection's SQLite handle, bound by position and run to completion: none of
+    /// Microsoft.Data.Sqlite's per-execution work (parameters found by name, a data reader for results). It runs inside
+    /// the connection's open transaction like any statement on that handle. Used for the statements run per document
+    /// or per few index rows.
+    /// </summary>
+    private sealed class RawStatement : IDisposable
+    {
+        private readonly SQLitePCL.sqlite3 _db;
+        private readonly SQLitePCL.sqlite3_stmt _stmt;
+
+        public RawStatement(SQLitePCL.sqlite3 db, string sql)
+        {
+            _db = db;
+            Check(SQLitePCL.raw.sqlite3_prepare_v2(db, sql, out _stmt));
+        }
+
+        /// <summary>The rowid of the last row inserted on the connection.</summary>
+        public long LastInsertRowId => SQLitePCL.raw.sqlite3_last_insert_rowid(_db);
+
+        public void Blob(int index, ReadOnlySpan<byte> value) => Check(SQLitePCL.raw.sqlite3_bind_blob(_stmt, index, value));
+
+        public void Int(int index, long value) => Check(SQLitePCL.raw.sqlite3_bind_int64(_stmt, index, value));
+
+        public void Real(int index, double value) => Check(SQLitePCL.raw.sqlite3_bind_double(_stmt, index, value));
+
+        public void Text(int index, string value) => Check(SQLitePCL.raw.sqlite3_bind_text(_stmt, index, value));
+
+        /// <summary>Runs the statement (it returns no rows) and resets it; the number of rows it changed.</summary>
+        public int Run()
+        {
+            var rc = SQLitePCL.raw.sqlite3_step(_stmt);
+            SQLitePCL.raw.sqlite3_reset(_stmt);
+            if (rc != SQLitePCL.raw.SQLITE_DONE)
+            {
+                SqliteException.ThrowExceptionForRC(rc, _db);
+            }
+
+            return SQLitePCL.raw.sqlite3_changes(_db);
+        }
+
+        public void Dispose() => _stmt.Dispose();
+
+        private void Check(int rc)
+        {
+            if (rc != SQLitePCL.raw.SQLITE_OK)
+            {
+                SqliteException.ThrowExceptionForRC(rc, _db);
+            }
+        }
+    }
+
+    /// <summary>One event_refs row (its ref_hash at <see cref="At"/> in the event's packed refs); sorts in primary-key order.</summary>
+    private readonly record struct RefRow(byte[] Packed, int At, long Org, double Ts, long EventSeq, int Ctx, int Category) : IComparable<RefRow>
     {
         public const int Columns = 6;
 
+        private ReadOnlySpan<byte> RefHash => Packed.AsSpan(At, HashBytes);
+
         public int CompareTo(RefRow other)
         {
-            var c = RefHash.AsSpan().SequenceCompareTo(other.RefHash);
+            var c = RefHash.SequenceCompareTo(other.RefHash);
             if (c != 0)
             {
                 return c;
@@ -767,14 +838,14 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             return c != 0 ? c : EventSeq.CompareTo(other.EventSeq);
         }
 
-        public void Bind(Statement st, int at)
+        public void Bind(RawStatement st, int at)
         {
-            st[at] = RefHash;
-            st[at + 1] = Org;
-            st[at + 2] = Ts;
-            st[at + 3] = EventSeq;
-            st[at + 4] = Ctx;
-            st[at + 5] = Category;
+            st.Blob(at, RefHash);
+            st.Int(at + 1, Org);
+            st.Real(at + 2, Ts);
+            st.Int(at + 3, EventSeq);
+            st.Int(at + 4, Ctx);
+            st.Int(at + 5, Category);
         }
     }
 

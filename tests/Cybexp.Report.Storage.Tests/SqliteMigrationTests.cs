@@ -21,12 +21,14 @@ public sealed class SqliteMigrationTests : IDisposable
         Directory.Delete(_dir, recursive: true);
     }
 
-    [Fact]
-    public async Task Open_MigratesAVersion3Archive_ToTheCompactReferenceIndex_WithTheSameAnswers()
+    [Theory]
+    [InlineData(3)]
+    [InlineData(5)]
+    public async Task Open_MigratesAnOlderArchive_ToTheCurrentSchema_WithTheSameAnswers(int version)
     {
         var ds = Datasets.Named("D3_medium");
-        var oldPath = Path.Combine(_dir, "v3.db");
-        WriteVersion3Archive(oldPath, ds);
+        var oldPath = Path.Combine(_dir, $"v{version}.db");
+        WriteOlderArchive(oldPath, ds, version);
 
         await using var migrated = await SqliteStore.OpenAsync(oldPath, TimeProvider.System, Ct);
         await using var fresh = await SqliteStore.OpenAsync(Path.Combine(_dir, "fresh.db"), TimeProvider.System, Ct);
@@ -58,7 +60,22 @@ public sealed class SqliteMigrationTests : IDisposable
             }
 
             Assert.Equal(await EdgesAsync(fresh, vis), await EdgesAsync(migrated, vis));
+            foreach (var session in ds.Tahoe.Where(d => d.Itype == "session"))
+            {
+                Assert.Equal(
+                    await fresh.Archive.EventsOfSessionAsync(session.Hash, vis, 1000, Ct),
+                    await migrated.Archive.EventsOfSessionAsync(session.Hash, vis, 1000, Ct));
+            }
         }
+
+        foreach (var e in ds.Events)
+        {
+            Assert.Equal(await fresh.Archive.SessionsOfEventAsync(e.Hash, Ct), await migrated.Archive.SessionsOfEventAsync(e.Hash, Ct));
+        }
+
+        // 0006: the events table has no secondary index left; its rows keep their seq.
+        Assert.Equal(0, Scalar(oldPath, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'events';"));
+        Assert.Equal(ds.Events.Count(), Scalar(oldPath, "SELECT count(*) FROM events e JOIN instances i ON i.seq = e.seq AND i.hash = e.hash;"));
 
         // The migrated file takes later versions of its events like a fresh one: the old reference rows go.
         var ev = ds.Events.First(e => e.Category != "malicious");
@@ -86,8 +103,20 @@ public sealed class SqliteMigrationTests : IDisposable
         return result;
     }
 
-    /// <summary>Writes <paramref name="ds"/> the way the store did up to schema version 3 (event_refs with orgid text).</summary>
-    private static void WriteVersion3Archive(string path, Dataset ds)
+    private static long Scalar(string path, string sql)
+    {
+        using var conn = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        conn.Open();
+        using var cmd = conn.CreateCommand();
+        cmd.CommandText = sql;
+        return Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="ds"/> the way the store did up to schema version 3 (event_refs with orgid text), then
+    /// applies the scripts after 3 up to <paramref name="version"/> as the store of that version did.
+    /// </summary>
+    private static void WriteOlderArchive(string path, Dataset ds, int version)
     {
         using var conn = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
         conn.Open();
@@ -106,10 +135,10 @@ public sealed class SqliteMigrationTests : IDisposable
         }
 
         Exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL);");
-        foreach (var (version, name, sql) in MigrationScripts.Load(typeof(SqliteStore).Assembly, "Cybexp.Report.Storage.Sqlite.Migrations.").Where(s => s.Version <= 3))
+        foreach (var (v, name, sql) in MigrationScripts.Load(typeof(SqliteStore).Assembly, "Cybexp.Report.Storage.Sqlite.Migrations.").Where(s => s.Version <= 3))
         {
             Exec(sql);
-            Exec("INSERT INTO schema_migrations (version, name) VALUES ($v, $n);", ("$v", version), ("$n", name));
+            Exec("INSERT INTO schema_migrations (version, name) VALUES ($v, $n);", ("$v", v), ("$n", name));
         }
 
         long seq = 0;
@@ -153,6 +182,12 @@ public sealed class SqliteMigrationTests : IDisposable
                     }
                 }
             }
+        }
+
+        foreach (var (v, name, sql) in MigrationScripts.Load(typeof(SqliteStore).Assembly, "Cybexp.Report.Storage.Sqlite.Migrations.").Where(s => s.Version > 3 && s.Version <= version))
+        {
+            Exec(sql);
+            Exec("INSERT INTO schema_migrations (version, name) VALUES ($v, $n);", ("$v", v), ("$n", name));
         }
 
         tx.Commit();

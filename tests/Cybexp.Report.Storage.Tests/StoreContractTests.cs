@@ -43,6 +43,34 @@ public abstract class StoreContractTests
     }
 
     [Fact]
+    public async Task Write_NumbersNewDocumentsInInputOrder_WhenABatchMixesStoredAndNewOnes()
+    {
+        var ds = Datasets.Named("D2_small");
+        await using var store = await NewStoreAsync();
+        var all = ds.Everything.ToList();
+        var stored = all.Where((_, i) => i % 3 == 1).ToList();
+        await store.Archive.WriteAsync(stored, Ct);
+
+        // Stored and new documents alternate in the batch: each new one is numbered after the stored ones, in order.
+        var summary = await store.Archive.WriteAsync(all, Ct);
+        Assert.Equal(new WriteSummary(all.Count - stored.Count, stored.Count, 0), summary);
+        var expected = stored.Concat(all.Where((_, i) => i % 3 != 1)).Select(d => d.Hash).ToList();
+        var firstStoredOrder = await store.Archive.GetDocumentsAsync([.. all.Select(d => d.Hash).Reverse()], Ct);
+        Assert.Equal(expected, firstStoredOrder.Select(d => d.Hash).ToList());
+
+        // The event rows carry the same numbers: every event is streamed once, in that order, with its own time.
+        var everyOrg = new Visibility(ds.Events.Select(e => e.OrgId!).Distinct());
+        var events = new List<(InstanceHash, double)>();
+        await foreach (var e in store.Archive.VisibleEventsAsync(everyOrg, Ct))
+        {
+            events.Add((e.Hash, e.Timestamp));
+        }
+
+        var byHash = ds.Events.ToDictionary(e => e.Hash);
+        Assert.Equal(expected.Where(byHash.ContainsKey).Select(h => (h, byHash[h].Timestamp ?? 0)).ToList(), events);
+    }
+
+    [Fact]
     public async Task Write_ReplacesMutableFields_WhenSameHashArrivesWithNewContent()
     {
         var ds = Datasets.Named("D1_tiny");
