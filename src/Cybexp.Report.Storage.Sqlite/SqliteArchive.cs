@@ -165,13 +165,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         foreach (var part in hashes.Distinct().Chunk(chunk))
         {
             await using var cmd = conn.CreateCommand();
-            var names = new StringBuilder();
-            for (var i = 0; i < part.Length; i++)
-            {
-                var name = "$h" + i.ToString(CultureInfo.InvariantCulture);
-                names.Append(i == 0 ? string.Empty : ", ").Append(name);
-                cmd.Parameters.AddWithValue(name, part[i].ToBytes());
-            }
+            var names = BindHashes(cmd, part);
 
             cmd.CommandText = $"SELECT seq, doc FROM instances WHERE hash IN ({names});";
             await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -282,6 +276,20 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         }
     }
 
+    /// <summary>Binds <paramref name="hashes"/> as parameters <c>$h0</c>, <c>$h1</c>, … and returns their names for an IN list.</summary>
+    private static string BindHashes(SqliteCommand cmd, InstanceHash[] hashes)
+    {
+        var names = new StringBuilder();
+        for (var i = 0; i < hashes.Length; i++)
+        {
+            var name = "$h" + i.ToString(CultureInfo.InvariantCulture);
+            names.Append(i == 0 ? string.Empty : ", ").Append(name);
+            cmd.Parameters.AddWithValue(name, hashes[i].ToBytes());
+        }
+
+        return names.ToString();
+    }
+
     /// <summary>The stored attributes among <paramref name="hashes"/>, with one IN-list statement per 500 hashes.</summary>
     private static async Task<HashSet<InstanceHash>> AttributesAmongAsync(SqliteConnection conn, IReadOnlyCollection<InstanceHash> hashes, CancellationToken ct)
     {
@@ -290,13 +298,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         foreach (var part in hashes.Chunk(chunk))
         {
             await using var cmd = conn.CreateCommand();
-            var names = new StringBuilder();
-            for (var i = 0; i < part.Length; i++)
-            {
-                var name = "$h" + i.ToString(CultureInfo.InvariantCulture);
-                names.Append(i == 0 ? string.Empty : ", ").Append(name);
-                cmd.Parameters.AddWithValue(name, part[i].ToBytes());
-            }
+            var names = BindHashes(cmd, part);
 
             cmd.CommandText = $"SELECT hash FROM instances WHERE hash IN ({names}) AND itype = 'attribute';";
             foreach (var h in await ReadHashesAsync(cmd, ct).ConfigureAwait(false))
