@@ -256,7 +256,7 @@ internal sealed class PostgresServer
             process.StandardInput.Close();
             var stdout = process.StandardOutput.ReadToEndAsync();
             var stderr = process.StandardError.ReadToEndAsync();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
             try
             {
                 await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
@@ -264,7 +264,7 @@ internal sealed class PostgresServer
             catch (OperationCanceledException)
             {
                 process.Kill(entireProcessTree: true);
-                throw new InvalidOperationException($"{file} {string.Join(' ', args)} did not finish within 2 minutes");
+                throw new InvalidOperationException($"{file} {string.Join(' ', args)} did not finish within 5 minutes");
             }
 
             var output = new StringBuilder().Append(await stdout.ConfigureAwait(false)).Append(await stderr.ConfigureAwait(false)).ToString();
