@@ -34,32 +34,86 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
     /// <summary>orgid → event_orgs.id of committed rows (numbers are never changed or reused, so they can be cached).</summary>
     private readonly ConcurrentDictionary<string, long> _orgNumbers = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Documents per transaction for an ingest: chunks are written into the open transaction as they come (see
+    /// <see cref="BeginWriteAsync"/>), so a transaction's size costs no memory beyond its index rows (≈ 100 bytes per
+    /// reference), and a large one pays for each index page it dirties once instead of once per 2,000 documents.
+    /// </summary>
+    public int PreferredTransactionSize => 50_000;
+
     public async Task<WriteSummary> WriteAsync(IReadOnlyList<ArchiveDocument> batch, CancellationToken cancellationToken)
     {
-        await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var write = await BeginWriteAsync(cancellationToken).ConfigureAwait(false);
+        await write.AddAsync(batch, cancellationToken).ConfigureAwait(false);
+        return await write.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
 
-        // Inserts land at random places in the hash-keyed indexes (instances.hash, event_refs): with SQLite's default
-        // 2 MiB page cache nearly every insert re-reads pages from the OS. A larger cache on the writing connection
-        // (the pool keeps it with the connection) keeps the index pages of a batch in memory. See WriteCachePragma.
-        await SqliteStore.ExecAsync(conn, WriteCachePragma, cancellationToken).ConfigureAwait(false);
-        await using var tx = (SqliteTransaction)await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        WriteSummary summary;
-        Dictionary<string, long> newOrgs;
-        using (var w = new Writer(conn, tx, _orgNumbers))
+    /// <summary>
+    /// One transaction on its own connection. Each chunk's documents (instances, events) are written at once; the
+    /// reference and session index rows are collected and inserted at commit in key order, so that neighbouring keys
+    /// share B-tree pages however many chunks the transaction took.
+    /// </summary>
+    public async Task<IArchiveWrite> BeginWriteAsync(CancellationToken cancellationToken)
+    {
+        var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
+            // Inserts land at random places in the hash-keyed indexes (instances.hash, event_refs): with SQLite's
+            // default 2 MiB page cache nearly every insert re-reads pages from the OS. A larger cache on the writing
+            // connection (the pool keeps it with the connection) keeps the index pages of a batch in memory. See
+            // WriteCachePragma.
+            await SqliteStore.ExecAsync(conn, WriteCachePragma, cancellationToken).ConfigureAwait(false);
+            var tx = (SqliteTransaction)await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            return new Write(this, conn, tx);
+        }
+        catch
+        {
+            await conn.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private sealed class Write(SqliteArchive archive, SqliteConnection conn, SqliteTransaction tx) : IArchiveWrite
+    {
+        private readonly Writer _writer = new(conn, tx, archive._orgNumbers);
+        private int _inserted, _duplicates, _updated;
+        private bool _ended;
+
+        public Task AddAsync(IReadOnlyList<ArchiveDocument> documents, CancellationToken cancellationToken)
+        {
+            ArgumentNullException.ThrowIfNull(documents);
+            ObjectDisposedException.ThrowIf(_ended, this);
+
             // Microsoft.Data.Sqlite runs every statement synchronously (its async methods wrap the sync ones), so the
-            // per-row statements of a batch run as plain calls; cancellation is checked per document.
-            summary = w.Write(batch, cancellationToken);
-            newOrgs = w.NewOrgs;
+            // per-row statements run as plain calls; cancellation is checked per document.
+            var (inserted, duplicates, updated) = _writer.Write(documents, cancellationToken);
+            _inserted += inserted;
+            _duplicates += duplicates;
+            _updated += updated;
+            return Task.CompletedTask;
         }
 
-        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var (orgid, id) in newOrgs)
+        public async Task<WriteSummary> CommitAsync(CancellationToken cancellationToken)
         {
-            _orgNumbers.TryAdd(orgid, id);
+            ObjectDisposedException.ThrowIf(_ended, this);
+            _writer.Finish(_inserted + _updated > 0, cancellationToken);
+            await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+            _ended = true;
+            foreach (var (orgid, id) in _writer.NewOrgs)
+            {
+                archive._orgNumbers.TryAdd(orgid, id);
+            }
+
+            return new WriteSummary(_inserted, _duplicates, _updated);
         }
 
-        return summary;
+        public async ValueTask DisposeAsync()
+        {
+            _ended = true;
+            _writer.Dispose();
+            await tx.DisposeAsync().ConfigureAwait(false);
+            await conn.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     public async Task<long> CountDanglingReferencesAsync(CancellationToken cancellationToken) =>
@@ -447,6 +501,10 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         private readonly List<RefRow> _refs = [];
         private readonly List<(byte[] Event, long Session)> _sessionEvents = [];
 
+        /// <summary>Events and sessions with rows in <see cref="_refs"/> / <see cref="_sessionEvents"/> (a replaced one drops them).</summary>
+        private readonly HashSet<long> _pendingEvents = [];
+        private readonly HashSet<long> _pendingSessions = [];
+
         public Writer(SqliteConnection conn, SqliteTransaction tx, IReadOnlyDictionary<string, long> committedOrgs)
         {
             _conn = conn;
@@ -468,7 +526,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         /// <summary>Org numbers created by this transaction (valid once it commits).</summary>
         public Dictionary<string, long> NewOrgs { get; } = new(StringComparer.Ordinal);
 
-        public WriteSummary Write(IReadOnlyList<ArchiveDocument> batch, CancellationToken ct)
+        public (int Inserted, int Duplicates, int Updated) Write(IReadOnlyList<ArchiveDocument> batch, CancellationToken ct)
         {
             int inserted = 0, duplicates = 0, updated = 0;
             foreach (var doc in batch)
@@ -512,7 +570,13 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 Index(doc, hash, seq);
             }
 
-            // Index rows in key order, many per statement: neighbouring keys share B-tree pages.
+            return (inserted, duplicates, updated);
+        }
+
+        /// <summary>Inserts the collected index rows, in key order and many per statement (neighbouring keys share B-tree pages).</summary>
+        public void Finish(bool changed, CancellationToken ct)
+        {
+            ct.ThrowIfCancellationRequested();
             _refs.Sort();
             InsertRows(_refs, _insertRefs, RefRow.Columns, "event_refs (ref_hash, org, ts, event_seq, ctx, category)", static (st, i, row) => row.Bind(st, i));
             _sessionEvents.Sort(static (a, b) => a.Event.AsSpan().SequenceCompareTo(b.Event) is var c && c != 0 ? c : a.Session.CompareTo(b.Session));
@@ -521,16 +585,16 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 st.Blob(i, row.Event);
                 st.Int(i + 1, row.Session);
             });
+            _pendingEvents.Clear();
+            _pendingSessions.Clear();
 
-            if (inserted + updated > 0)
+            if (changed)
             {
                 using var bump = _conn.CreateCommand();
                 bump.Transaction = _tx;
                 bump.CommandText = "UPDATE archive_version SET version = version + 1 WHERE id = 1;";
                 bump.ExecuteNonQuery();
             }
-
-            return new WriteSummary(inserted, duplicates, updated);
         }
 
         public void Dispose()
@@ -578,14 +642,20 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                     }
                 }
 
-                // Rows of this event collected earlier in the batch (an earlier version) are dropped too.
-                _refs.RemoveAll(row => row.EventSeq == seq);
+                // Rows of this event collected earlier in the transaction (an earlier version) are dropped too.
+                if (_pendingEvents.Remove(seq))
+                {
+                    _refs.RemoveAll(row => row.EventSeq == seq);
+                }
             }
             else if (doc.Itype == "session")
             {
                 _deleteSessionEvents[0] = seq;
                 _deleteSessionEvents.Command.ExecuteNonQuery();
-                _sessionEvents.RemoveAll(row => row.Session == seq);
+                if (_pendingSessions.Remove(seq))
+                {
+                    _sessionEvents.RemoveAll(row => row.Session == seq);
+                }
             }
         }
 
@@ -611,6 +681,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 _upsertEvent.Run();
                 var org = OrgNumber(orgid);
                 var catCode = CategoryCode(cat);
+                _pendingEvents.Add(seq);
                 var ben = doc.BenRef.IsEmpty ? null : new HashSet<InstanceHash>(doc.BenRef);
                 var mal = doc.MalRef.IsEmpty ? null : new HashSet<InstanceHash>(doc.MalRef);
                 for (var i = 0; i < doc.Ref.Length; i++)
@@ -622,6 +693,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             }
             else if (doc.Itype == "session")
             {
+                _pendingSessions.Add(seq);
                 foreach (var e in doc.Ref)
                 {
                     _sessionEvents.Add((e.ToBytes(), seq));

@@ -89,6 +89,67 @@ public abstract class StoreContractTests
     }
 
     [Fact]
+    public async Task WriteTransaction_CommitsEveryChunkTogether_AsOneWriteWould()
+    {
+        var ds = Datasets.Named("D2_small");
+        var all = ds.Everything.ToList();
+        await using var chunked = await NewStoreAsync();
+        await using var whole = await NewStoreAsync();
+        WriteSummary summary;
+        await using (var write = await chunked.Archive.BeginWriteAsync(Ct))
+        {
+            // Chunks of 7: events, their attributes and sessions land in different chunks of one transaction.
+            foreach (var chunk in all.Chunk(7))
+            {
+                await write.AddAsync(chunk, Ct);
+            }
+
+            summary = await write.CommitAsync(Ct);
+        }
+
+        Assert.Equal(new WriteSummary(all.Count, 0, 0), summary);
+        Assert.Equal(new WriteSummary(all.Count, 0, 0), await whole.Archive.WriteAsync(all, Ct));
+        Assert.Equal(await whole.Archive.CountByItypeAsync(Ct), await chunked.Archive.CountByItypeAsync(Ct));
+        var everyOrg = new Visibility(ds.Events.Select(e => e.OrgId!).Distinct());
+        foreach (var attr in ds.Events.SelectMany(e => e.Ref).Distinct().Take(40))
+        {
+            Assert.Equal(await whole.Archive.CountEventsAsync(attr, EventFilter.Everything, everyOrg, Ct), await chunked.Archive.CountEventsAsync(attr, EventFilter.Everything, everyOrg, Ct));
+            Assert.Equal(await whole.Archive.PageEventsAsync(attr, EventFilter.Everything, everyOrg, 0, 50, Ct), await chunked.Archive.PageEventsAsync(attr, EventFilter.Everything, everyOrg, 0, 50, Ct));
+        }
+
+        foreach (var session in all.Where(d => d.Itype == "session"))
+        {
+            Assert.Equal(await whole.Archive.EventsOfSessionAsync(session.Hash, everyOrg, 100, Ct), await chunked.Archive.EventsOfSessionAsync(session.Hash, everyOrg, 100, Ct));
+        }
+
+        Assert.Equal(await whole.Archive.CountDanglingReferencesAsync(Ct), await chunked.Archive.CountDanglingReferencesAsync(Ct));
+    }
+
+    [Fact]
+    public async Task WriteTransaction_DisposedWithoutCommit_StoresNothing_AndTheStoreStaysWritable()
+    {
+        var ds = Datasets.Named("D1_tiny");
+        var all = ds.Everything.ToList();
+        await using var store = await NewStoreAsync();
+        var v0 = await store.Archive.VersionAsync(Ct);
+        await using (var write = await store.Archive.BeginWriteAsync(Ct))
+        {
+            await write.AddAsync(all.Take(all.Count / 2).ToList(), Ct);
+            await write.AddAsync(all.Skip(all.Count / 2).ToList(), Ct);
+        }
+
+        Assert.DoesNotContain(await store.Archive.CountByItypeAsync(Ct), kv => kv.Value > 0);
+        Assert.Equal(v0, await store.Archive.VersionAsync(Ct));
+        var everyOrg = new Visibility(ds.Events.Select(e => e.OrgId!).Distinct());
+        var attr = ds.Events.First().Ref[0];
+        Assert.Equal(0, await store.Archive.CountEventsAsync(attr, EventFilter.Everything, everyOrg, Ct));
+
+        // Nothing of the abandoned transaction is left behind: writing everything afterwards inserts everything.
+        Assert.Equal(new WriteSummary(all.Count, 0, 0), await store.Archive.WriteAsync(all, Ct));
+        Assert.True(await store.Archive.CountEventsAsync(attr, EventFilter.Everything, everyOrg, Ct) > 0);
+    }
+
+    [Fact]
     public async Task Write_ChangesVersion_OnlyWhenSomethingChanged()
     {
         var ds = Datasets.Named("D1_tiny");

@@ -15,13 +15,11 @@ namespace Cybexp.Report.Cli.Commands;
 /// </summary>
 public static class IngestCommand
 {
-    /// <summary>Documents per transaction when <c>--batch</c> is not given.</summary>
-    public const int DefaultBatch = 2000;
-
     private const string Description = """
         Store TAHOE documents (every format 'verify' reads: NDJSON, JSON arrays, concatenated documents, mongoexport
         Extended JSON), CYBEX-P identity documents (users, orgs) included, in the archive. '-' reads standard input.
-        Documents are written in transactions of --batch documents: an interrupted ingest keeps whole batches only,
+        Documents are written in transactions of --batch documents (default: 50000 on SQLite, whose writer holds only
+        the transaction's index rows in memory; 2000 on PostgreSQL): an interrupted ingest keeps whole batches only,
         and running it again stores nothing twice (a document already stored counts as a duplicate; one whose _hash
         is stored with other content, e.g. a new category or session events, replaces the stored mutable fields and
         counts as updated). Every _hash is recomputed; a document that fails is not stored and is written, with the
@@ -46,10 +44,9 @@ public static class IngestCommand
         };
         var store = StoreOption.Create();
         var json = new Option<bool>("--json") { Description = "Print the summary as one JSON object." };
-        var batch = new Option<int>("--batch")
+        var batch = new Option<int?>("--batch")
         {
-            Description = $"Documents per transaction (default {DefaultBatch}).",
-            DefaultValueFactory = _ => DefaultBatch,
+            Description = "Documents per transaction (default: the store's, 50000 on SQLite, 2000 on PostgreSQL).",
         };
         var command = new Command("ingest", Description) { files, store, json, batch };
         command.SetAction((parseResult, cancellationToken) => RunAsync(
@@ -62,9 +59,9 @@ public static class IngestCommand
         return command;
     }
 
-    private static async Task<int> RunAsync(CliIo io, string[] files, string? storeFlag, bool json, int batch, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(CliIo io, string[] files, string? storeFlag, bool json, int? batch, CancellationToken cancellationToken)
     {
-        if (batch < 1)
+        if (batch is < 1)
         {
             await io.Err.WriteLineAsync("error: --batch must be at least 1".AsMemory(), cancellationToken).ConfigureAwait(false);
             return ExitCodes.Failure;

@@ -48,6 +48,48 @@ public sealed record Visibility
 /// <summary>What one batch write did.</summary>
 public sealed record WriteSummary(int Inserted, int Duplicates, int Updated);
 
+/// <summary>One open write transaction of the archive (<see cref="IArchiveStore.BeginWriteAsync"/>).</summary>
+public interface IArchiveWrite : IAsyncDisposable
+{
+    /// <summary>Adds documents to the transaction, in order after those added before.</summary>
+    Task AddAsync(IReadOnlyList<ArchiveDocument> documents, CancellationToken cancellationToken);
+
+    /// <summary>Commits every document added; what the transaction did.</summary>
+    Task<WriteSummary> CommitAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// The default <see cref="IArchiveWrite"/>: holds the documents and writes them with one
+/// <see cref="IArchiveStore.WriteAsync"/> (one transaction) at commit.
+/// </summary>
+public sealed class BufferedArchiveWrite(IArchiveStore store) : IArchiveWrite
+{
+    private readonly List<ArchiveDocument> _documents = [];
+
+    /// <inheritdoc/>
+    public Task AddAsync(IReadOnlyList<ArchiveDocument> documents, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(documents);
+        _documents.AddRange(documents);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public async Task<WriteSummary> CommitAsync(CancellationToken cancellationToken)
+    {
+        var summary = await store.WriteAsync(_documents, cancellationToken).ConfigureAwait(false);
+        _documents.Clear();
+        return summary;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask DisposeAsync()
+    {
+        _documents.Clear();
+        return ValueTask.CompletedTask;
+    }
+}
+
 /// <summary>An event as the graph engines see it: identity, time, maliciousness and the hashes it references.</summary>
 public sealed record EventEdges(InstanceHash Hash, double Timestamp, string Category, ImmutableArray<InstanceHash> Ref);
 
@@ -66,6 +108,21 @@ public interface IArchiveStore
     /// category and contexts, a session's events, an org's members).
     /// </summary>
     Task<WriteSummary> WriteAsync(IReadOnlyList<ArchiveDocument> batch, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Documents per transaction that suit this store when the caller has no preference (an ingest's default batch).
+    /// A store that writes chunks into an open transaction as they come (<see cref="BeginWriteAsync"/>) can take large
+    /// transactions without holding their documents in memory.
+    /// </summary>
+    int PreferredTransactionSize => 2000;
+
+    /// <summary>
+    /// Opens one write transaction that takes documents in several chunks (same rules as <see cref="WriteAsync"/>; the
+    /// caller adds each hash at most once per transaction) and commits them together, or nothing when disposed
+    /// without <see cref="IArchiveWrite.CommitAsync"/>. The default holds the chunks and writes them with one
+    /// <see cref="WriteAsync"/> at commit; a store may write each chunk at once instead, keeping memory flat.
+    /// </summary>
+    Task<IArchiveWrite> BeginWriteAsync(CancellationToken cancellationToken) => Task.FromResult<IArchiveWrite>(new BufferedArchiveWrite(this));
 
     /// <summary>Number of (event, referenced hash) pairs whose referenced document is not in the archive.</summary>
     Task<long> CountDanglingReferencesAsync(CancellationToken cancellationToken);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using Cybexp.Report.Core.Storage;
@@ -28,10 +29,21 @@ public sealed record IngestReject(long Line, string Reason, TahoeDict? Document)
 /// sequential ingest. When the input fails, the records read before the failure are still checked and every batch
 /// they fill is written; the partial last batch is not, as before.
 /// </remarks>
-public sealed class ArchiveIngestor(IArchiveStore archive, int batchSize = 2000)
+public sealed class ArchiveIngestor(IArchiveStore archive, int? batchSize = null)
 {
     /// <summary>Records per unit of parallel work.</summary>
     private const int ChunkSize = 256;
+
+    /// <summary>
+    /// Documents handed to the open transaction at a time (<see cref="IArchiveWrite.AddAsync"/>): a store that writes
+    /// them at once holds no more than this many documents, however large the transaction.
+    /// </summary>
+    private const int DocumentsPerAdd = 2000;
+
+    /// <summary>Documents per transaction: as given, else what the store prefers.</summary>
+    private readonly int _batchSize = batchSize is { } given
+        ? given >= 1 ? given : throw new ArgumentOutOfRangeException(nameof(batchSize), given, "at least 1 document per transaction")
+        : archive.PreferredTransactionSize;
 
     /// <summary>Checked chunks waiting for the writer, per core: bounds the memory ahead of the writer.</summary>
     private const int ChunksAheadPerCore = 2;
@@ -65,21 +77,39 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int batchSize = 2000)
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(onReject);
         long read = 0, inserted = 0, duplicates = 0, updated = 0, rejected = 0;
-        var batch = new List<ArchiveDocument>(batchSize);
-        var inBatch = new HashSet<InstanceHash>();
+        var toAdd = new List<ArchiveDocument>(Math.Min(DocumentsPerAdd, _batchSize));
+        // The first 128 bits of each hash in the open transaction: a repeat commits the transaction first (so the later
+        // content wins), and so, harmlessly, would the (astronomically unlikely) repeat of a prefix. 16 bytes per
+        // document, where the hashes themselves would keep a 64-character string each alive until the commit.
+        var inBatch = new HashSet<UInt128>();
+        IArchiveWrite? write = null;
 
-        async Task FlushAsync()
+        async Task AddPendingAsync()
         {
-            if (batch.Count == 0)
+            if (toAdd.Count == 0)
             {
                 return;
             }
 
-            var summary = await archive.WriteAsync(batch, cancellationToken).ConfigureAwait(false);
+            write ??= await archive.BeginWriteAsync(cancellationToken).ConfigureAwait(false);
+            await write.AddAsync(toAdd, cancellationToken).ConfigureAwait(false);
+            toAdd.Clear();
+        }
+
+        async Task FlushAsync()
+        {
+            await AddPendingAsync().ConfigureAwait(false);
+            if (write is null)
+            {
+                return;
+            }
+
+            var summary = await write.CommitAsync(cancellationToken).ConfigureAwait(false);
+            await write.DisposeAsync().ConfigureAwait(false);
+            write = null;
             inserted += summary.Inserted;
             duplicates += summary.Duplicates;
             updated += summary.Updated;
-            batch.Clear();
             inBatch.Clear();
             progress?.Report(read);
         }
@@ -110,18 +140,23 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int batchSize = 2000)
                         }
 
                         var doc = item.Archived!;
-                        if (!inBatch.Add(doc.Hash))
+                        var key = Prefix(doc.Hash);
+                        if (!inBatch.Add(key))
                         {
-                            // The same hash twice in one batch: write what we have first so the later content wins, as
-                            // it would across batches.
+                            // The same hash twice in one transaction: commit what we have first so the later content
+                            // wins, as it would across transactions.
                             await FlushAsync().ConfigureAwait(false);
-                            inBatch.Add(doc.Hash);
+                            inBatch.Add(key);
                         }
 
-                        batch.Add(doc);
-                        if (batch.Count >= batchSize)
+                        toAdd.Add(doc);
+                        if (inBatch.Count >= _batchSize)
                         {
                             await FlushAsync().ConfigureAwait(false);
+                        }
+                        else if (toAdd.Count >= DocumentsPerAdd)
+                        {
+                            await AddPendingAsync().ConfigureAwait(false);
                         }
                     }
                 }
@@ -134,6 +169,12 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int batchSize = 2000)
         }
         finally
         {
+            // A transaction left open (the input failed, the store failed, the ingest was cancelled) commits nothing.
+            if (write is not null)
+            {
+                await write.DisposeAsync().ConfigureAwait(false);
+            }
+
             // The producer never throws. After a failure it is not waited for: it may be blocked reading an input
             // that only the caller can close; it stops at its next step.
             await stop.CancelAsync().ConfigureAwait(false);
@@ -146,6 +187,9 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int batchSize = 2000)
         var dangling = await archive.CountDanglingReferencesAsync(cancellationToken).ConfigureAwait(false);
         return new IngestSummary(read, inserted, duplicates, updated, rejected, dangling);
     }
+
+    private static UInt128 Prefix(InstanceHash hash) =>
+        UInt128.Parse(hash.Value.AsSpan(0, 32), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
 
     /// <summary>Parses and checks one record: the archive form, or why it is rejected.</summary>
     private static Checked Check(long index, TahoeDocumentRecord record)
