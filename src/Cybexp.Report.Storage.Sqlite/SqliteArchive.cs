@@ -39,7 +39,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
     /// <see cref="BeginWriteAsync"/>), so a transaction's size costs no memory beyond its index rows (≈ 100 bytes per
     /// reference), and a large one pays for each index page it dirties once instead of once per 2,000 documents.
     /// </summary>
-    public int PreferredTransactionSize => 50_000;
+    public int PreferredTransactionSize => 40_000;
 
     public async Task<WriteSummary> WriteAsync(IReadOnlyList<ArchiveDocument> batch, CancellationToken cancellationToken)
     {
