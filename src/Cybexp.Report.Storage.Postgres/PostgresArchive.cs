@@ -174,13 +174,19 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         }
 
         // seq is drawn in batch order (first-stored order); rows are inserted in hash order so that concurrent batches
-        // sharing documents (hub attributes) wait on each other in one order and cannot deadlock. The final SELECT
-        // sees the table as it was when the statement began, so rows inserted here do not show up as stored.
+        // sharing documents (hub attributes) wait on each other in one order and cannot deadlock. Only the documents
+        // not inserted are then looked up: the final SELECT sees the table as it was when the statement began, so a
+        // look-up of an inserted one would find nothing (but still cost an index descent and a heap visit). The look-up
+        // is a LATERAL subquery with LIMIT, which the planner cannot turn into a join: with statistics taken while the
+        // table was small, it hashed the whole instances table for every batch.
         await using var cmd = new NpgsqlCommand(
-            "WITH src AS (SELECT nextval('instance_seq') AS s, hash AS h, itype AS i, sub_type AS st, doc AS d FROM (SELECT * FROM ingest_instances ORDER BY n) AS b), " +
-            "ins AS (INSERT INTO instances (seq, hash, itype, sub_type, doc) SELECT s, h, i, st, d FROM src ORDER BY h ON CONFLICT (hash) DO NOTHING RETURNING hash, seq) " +
+            "WITH ins AS (INSERT INTO instances (seq, hash, itype, sub_type, doc) " +
+            "SELECT s, hash, itype, sub_type, doc FROM (SELECT nextval('instance_seq') AS s, * FROM (SELECT * FROM ingest_instances ORDER BY n) AS b) AS c ORDER BY hash " +
+            "ON CONFLICT (hash) DO NOTHING RETURNING hash, seq) " +
             "SELECT true, hash, seq, NULL::text FROM ins " +
-            "UNION ALL SELECT false, x.hash, x.seq, CASE WHEN x.doc = src.d THEN NULL ELSE x.doc END FROM src JOIN instances x ON x.hash = src.h;",
+            "UNION ALL SELECT false, x.hash, x.seq, CASE WHEN x.doc = b.doc THEN NULL ELSE x.doc END FROM ingest_instances b " +
+            "CROSS JOIN LATERAL (SELECT hash, seq, doc FROM instances WHERE instances.hash = b.hash LIMIT 1) AS x " +
+            "WHERE NOT EXISTS (SELECT FROM ins WHERE ins.hash = b.hash);",
             conn,
             tx);
         var inserted = new Dictionary<InstanceHash, long>();
