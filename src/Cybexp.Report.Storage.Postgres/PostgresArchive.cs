@@ -146,24 +146,43 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     private static async Task<(Dictionary<InstanceHash, long> Inserted, Dictionary<InstanceHash, (long Seq, string Doc)> Stored)> InsertNewAsync(
         NpgsqlConnection conn, NpgsqlTransaction tx, WritePlan plan, CancellationToken ct)
     {
-        // The batch goes to a session-local staging table by binary COPY (no SQL text or array parameters to build and
-        // parse); it empties itself at commit.
-        await using (var create = new NpgsqlCommand(
-            "CREATE TEMP TABLE IF NOT EXISTS ingest_instances (n integer NOT NULL, hash bytea NOT NULL, itype text NOT NULL, sub_type text NOT NULL, doc text NOT NULL) ON COMMIT DELETE ROWS;",
-            conn,
-            tx))
+        // seq values are drawn here, one per distinct document in batch order (first-stored order; a duplicate burns
+        // one value, gaps are harmless), in the same round trip as the staging table's creation. The batch goes to that
+        // session-local table by binary COPY (no SQL text or array parameters to build and parse), sorted by hash; it
+        // empties itself at commit.
+        var docs = plan.Hashes.Select(plan.WhenNew).ToList();
+        var seqs = new long[docs.Count];
+        await using (var prepare = new NpgsqlBatch(conn, tx)
         {
-            await create.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            BatchCommands =
+            {
+                new NpgsqlBatchCommand("CREATE TEMP TABLE IF NOT EXISTS ingest_documents (seq bigint NOT NULL, hash bytea NOT NULL, itype text NOT NULL, sub_type text NOT NULL, doc text NOT NULL) ON COMMIT DELETE ROWS;"),
+                Command("SELECT nextval('instance_seq') FROM generate_series(1, $1);", new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Integer, Value = docs.Count }),
+            },
+        })
+        await using (var read = await prepare.ExecuteReaderAsync(ct).ConfigureAwait(false))
+        {
+            var n = 0;
+            while (await read.ReadAsync(ct).ConfigureAwait(false))
+            {
+                seqs[n++] = read.GetInt64(0);
+            }
+
+            if (n != docs.Count)
+            {
+                throw new InvalidOperationException($"drew {n} seq values for {docs.Count} documents");
+            }
         }
 
-        var docs = plan.Hashes.Select(plan.WhenNew).ToList();
-        await using (var copy = await conn.BeginBinaryImportAsync("COPY ingest_instances (n, hash, itype, sub_type, doc) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false))
+        var order = Enumerable.Range(0, docs.Count).ToArray();
+        System.Array.Sort(order, (x, y) => docs[x].Doc.Hash.CompareTo(docs[y].Doc.Hash));
+        await using (var copy = await conn.BeginBinaryImportAsync("COPY ingest_documents (seq, hash, itype, sub_type, doc) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false))
         {
-            for (var n = 0; n < docs.Count; n++)
+            foreach (var n in order)
             {
                 var (doc, text) = docs[n];
                 await copy.StartRowAsync(ct).ConfigureAwait(false);
-                await copy.WriteAsync(n, NpgsqlDbType.Integer, ct).ConfigureAwait(false);
+                await copy.WriteAsync(seqs[n], NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
                 await copy.WriteAsync(doc.Hash.ToBytes(), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
                 await copy.WriteAsync(doc.Itype, NpgsqlDbType.Text, ct).ConfigureAwait(false);
                 await copy.WriteAsync(doc.SubType, NpgsqlDbType.Text, ct).ConfigureAwait(false);
@@ -173,18 +192,17 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             await copy.CompleteAsync(ct).ConfigureAwait(false);
         }
 
-        // seq is drawn in batch order (first-stored order); rows are inserted in hash order so that concurrent batches
-        // sharing documents (hub attributes) wait on each other in one order and cannot deadlock. Only the documents
-        // not inserted are then looked up: the final SELECT sees the table as it was when the statement began, so a
-        // look-up of an inserted one would find nothing (but still cost an index descent and a heap visit). The look-up
-        // is a LATERAL subquery with LIMIT, which the planner cannot turn into a join: with statistics taken while the
-        // table was small, it hashed the whole instances table for every batch.
+        // Rows are inserted in hash order so that concurrent batches sharing documents (hub attributes) wait on each
+        // other in one order and cannot deadlock (the rows arrive sorted; the sort only makes it certain). Only the
+        // documents not inserted are then looked up: the final SELECT sees the table as it was when the statement
+        // began, so a look-up of an inserted one would find nothing (but still cost an index descent and a heap
+        // visit). The look-up is a LATERAL subquery with LIMIT, which the planner cannot turn into a join: with
+        // statistics taken while the table was small, it hashed the whole instances table for every batch.
         await using var cmd = new NpgsqlCommand(
-            "WITH ins AS (INSERT INTO instances (seq, hash, itype, sub_type, doc) " +
-            "SELECT s, hash, itype, sub_type, doc FROM (SELECT nextval('instance_seq') AS s, * FROM (SELECT * FROM ingest_instances ORDER BY n) AS b) AS c ORDER BY hash " +
+            "WITH ins AS (INSERT INTO instances (seq, hash, itype, sub_type, doc) SELECT seq, hash, itype, sub_type, doc FROM ingest_documents ORDER BY hash " +
             "ON CONFLICT (hash) DO NOTHING RETURNING hash, seq) " +
             "SELECT true, hash, seq, NULL::text FROM ins " +
-            "UNION ALL SELECT false, x.hash, x.seq, CASE WHEN x.doc = b.doc THEN NULL ELSE x.doc END FROM ingest_instances b " +
+            "UNION ALL SELECT false, x.hash, x.seq, CASE WHEN x.doc = b.doc THEN NULL ELSE x.doc END FROM ingest_documents b " +
             "CROSS JOIN LATERAL (SELECT hash, seq, doc FROM instances WHERE instances.hash = b.hash LIMIT 1) AS x " +
             "WHERE NOT EXISTS (SELECT FROM ins WHERE ins.hash = b.hash);",
             conn,
