@@ -2,11 +2,10 @@
 -- in the key order, and the server's index maintenance was most of the ingest's cost):
 --
 -- * Event owners get a number (event_orgs). event_refs and events hold that integer instead of the 64-character
---   orgid: the primary key of event_refs shrinks from ~128 to ~64 bytes per entry, and events_org_seq from ~80 to
---   ~20.
--- * event_refs keeps the category as a number (0 unknown, 1 benign, 2 malicious) and no longer the event's hash: the
---   page of an attribute's events is cut from the primary key and joined to events on (org, seq), and graph engines
---   read an event's references from events.refs. A row shrinks from ~200 to ~90 bytes.
+--   orgid: an entry of event_refs' primary key shrinks from ~128 to ~64 bytes, one of events_org_seq from ~80 to ~24.
+-- * event_refs keeps the category as a number (0 unknown, 1 benign, 2 malicious) instead of the text.
+-- * event_refs keeps the event's hash (outside the key): a page of an attribute's events is cut from the primary key
+--   and completed from the same rows, so under Citus it stays on the one shard of the attribute.
 --
 -- The count/page/bucket/time-span lookups stay range scans of the primary key (ref_hash, org, ts, event_seq).
 --
@@ -40,15 +39,16 @@ CREATE INDEX events_org_seq ON events (org, seq);
 -- event_refs: one row per (event, hash in the event's _ref). ctx: 0 no context, 1 benign (_ben_ref), 2 malicious
 -- (_mal_ref); category: the event's category, 0 unknown (anything but benign or malicious), 1 benign, 2 malicious.
 CREATE TABLE event_refs_compact (
-    ref_hash  bytea NOT NULL,
-    org       integer NOT NULL,            -- event_orgs.id of the event's orgid
-    ts        double precision NOT NULL,
-    event_seq bigint NOT NULL,
-    ctx       smallint NOT NULL,
-    category  smallint NOT NULL
+    ref_hash   bytea NOT NULL,
+    org        integer NOT NULL,           -- event_orgs.id of the event's orgid
+    ts         double precision NOT NULL,
+    event_seq  bigint NOT NULL,
+    ctx        smallint NOT NULL,
+    category   smallint NOT NULL,
+    event_hash bytea NOT NULL
 );
-INSERT INTO event_refs_compact (ref_hash, org, ts, event_seq, ctx, category)
-SELECT r.ref_hash, o.id, r.ts, r.event_seq, r.ctx, CASE r.category WHEN 'benign' THEN 1 WHEN 'malicious' THEN 2 ELSE 0 END
+INSERT INTO event_refs_compact (ref_hash, org, ts, event_seq, ctx, category, event_hash)
+SELECT r.ref_hash, o.id, r.ts, r.event_seq, r.ctx, CASE r.category WHEN 'benign' THEN 1 WHEN 'malicious' THEN 2 ELSE 0 END, r.event_hash
 FROM event_refs r JOIN event_orgs o ON o.orgid = r.orgid
 ORDER BY r.ref_hash, o.id, r.ts, r.event_seq;
 DROP TABLE event_refs;
