@@ -175,7 +175,7 @@ public static class IngestBenchmark
         await using var conn = new Npgsql.NpgsqlConnection(spec["postgres:".Length..]);
         await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var cmd = new Npgsql.NpgsqlCommand(
-            "SELECT sum(pg_total_relation_size(c.oid))::bigint FROM pg_class c WHERE c.relkind = 'r' AND c.relname IN ('instances', 'events', 'event_refs', 'session_events', 'users', 'orgs', 'org_members') AND c.relnamespace = to_regnamespace(current_schema())::oid;",
+            "SELECT sum(pg_total_relation_size(c.oid))::bigint FROM pg_class c WHERE c.relkind = 'r' AND c.relname IN ('instances', 'events', 'event_refs', 'event_orgs', 'session_events', 'users', 'orgs', 'org_members') AND c.relnamespace = to_regnamespace(current_schema())::oid;",
             conn);
         var bytes = (long)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) ?? 0L);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

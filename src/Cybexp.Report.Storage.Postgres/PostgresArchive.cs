@@ -16,6 +16,9 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
 {
     private const int HashBytes = 32;
 
+    /// <summary>orgid → event_orgs.id of committed rows (numbers are never changed or reused, so they can be cached).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _orgNumbers = new(StringComparer.Ordinal);
+
     public Task<WriteSummary> WriteAsync(IReadOnlyList<ArchiveDocument> batch, CancellationToken cancellationToken) => store.RunAsync(
         async conn =>
         {
@@ -25,10 +28,14 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 return new WriteSummary(0, 0, 0);
             }
 
+            // Numbers for the batch's event owners, committed before the batch's transaction (an unused number is
+            // harmless, and the cache only ever holds committed ones).
+            await NumberOrgsAsync(conn, batch.Where(d => d.Itype == "event").Select(d => d.OrgId ?? string.Empty), cancellationToken).ConfigureAwait(false);
+
             await using var tx = await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             var (seqs, stored) = await InsertNewAsync(conn, tx, plan, cancellationToken).ConfigureAwait(false);
             int inserted = seqs.Count, duplicates = 0, updated = 0;
-            var toIndex = new List<(ArchiveDocument Doc, long Seq)>(plan.Hashes.Count);
+            var toInsert = new List<(ArchiveDocument Doc, long Seq)>(plan.Hashes.Count);
             var toReplace = new List<(ArchiveDocument Doc, long Seq, string Text)>();
             var existing = plan.Hashes.Where(h => !seqs.ContainsKey(h)).ToList();
 
@@ -60,7 +67,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                     var (changes, _) = plan.Apply(h, null);
                     updated += changes;
                     duplicates += versions.Count - 1 - changes;
-                    toIndex.Add((plan.WhenNew(h).Doc, seq));
+                    toInsert.Add((plan.WhenNew(h).Doc, seq));
                 }
                 else
                 {
@@ -71,15 +78,14 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                     if (changes > 0)
                     {
                         toReplace.Add((versions[last].Doc, storedSeq, versions[last].Text));
-                        toIndex.Add((versions[last].Doc, storedSeq));
                     }
                 }
             }
 
             await using (var write = new NpgsqlBatch(conn, tx))
             {
-                AddReplacements(write, toReplace);
-                AddIndexRows(write, toIndex);
+                AddReplacements(write, toReplace, _orgNumbers);
+                AddIdentityRows(write, [.. toInsert.Select(d => d.Doc), .. toReplace.Select(d => d.Doc)]);
                 if (inserted + updated > 0)
                 {
                     write.BatchCommands.Add(new NpgsqlBatchCommand("UPDATE archive_version SET version = version + 1 WHERE id = 1;"));
@@ -91,13 +97,47 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 }
             }
 
-            // After the old rows of replaced events are gone (above): every row copied here is new.
-            await CopyEventRefsAsync(conn, toIndex, cancellationToken).ConfigureAwait(false);
+            // After the old rows of replaced documents are gone (above): every row copied here is new. Rows derived
+            // from a document are only written by the transaction that inserted or replaced it (the instance row is
+            // locked meanwhile), so plain COPY needs no conflict handling.
+            var toIndex = toInsert.Concat(toReplace.Select(d => (d.Doc, d.Seq))).ToList();
+            await CopyEventsAsync(conn, toInsert, _orgNumbers, cancellationToken).ConfigureAwait(false);
+            await CopySessionLinksAsync(conn, toIndex, cancellationToken).ConfigureAwait(false);
+            await CopyEventRefsAsync(conn, toIndex, _orgNumbers, cancellationToken).ConfigureAwait(false);
 
             await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
             return new WriteSummary(inserted, duplicates, updated);
         },
         cancellationToken);
+
+    /// <summary>
+    /// Makes sure every orgid of <paramref name="orgIds"/> has its event_orgs number in the cache, creating the missing
+    /// ones (in their own implicit transaction, committed at once).
+    /// </summary>
+    private async Task NumberOrgsAsync(NpgsqlConnection conn, IEnumerable<string> orgIds, CancellationToken ct)
+    {
+        var missing = orgIds.Where(o => !_orgNumbers.ContainsKey(o)).Distinct(StringComparer.Ordinal).ToArray();
+        if (missing.Length == 0)
+        {
+            return;
+        }
+
+        // Two statements: the SELECT takes a new snapshot, so it also sees a number another writer committed while
+        // the INSERT waited for it.
+        await using var cmd = new NpgsqlBatch(conn)
+        {
+            BatchCommands =
+            {
+                Command("INSERT INTO event_orgs (orgid) SELECT o FROM unnest($1) AS u (o) ORDER BY o ON CONFLICT (orgid) DO NOTHING;", Array(NpgsqlDbType.Text, missing)),
+                Command("SELECT orgid, id FROM event_orgs WHERE orgid = ANY($1);", Array(NpgsqlDbType.Text, missing)),
+            },
+        };
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            _orgNumbers[r.GetString(0)] = r.GetInt32(1);
+        }
+    }
 
     /// <summary>
     /// Inserts the hashes not stored yet and, in the same statement, reads the ones already stored: returns the new ones
@@ -106,24 +146,43 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     private static async Task<(Dictionary<InstanceHash, long> Inserted, Dictionary<InstanceHash, (long Seq, string Doc)> Stored)> InsertNewAsync(
         NpgsqlConnection conn, NpgsqlTransaction tx, WritePlan plan, CancellationToken ct)
     {
-        // The batch goes to a session-local staging table by binary COPY (no SQL text or array parameters to build and
-        // parse); it empties itself at commit.
-        await using (var create = new NpgsqlCommand(
-            "CREATE TEMP TABLE IF NOT EXISTS ingest_instances (n integer NOT NULL, hash bytea NOT NULL, itype text NOT NULL, sub_type text NOT NULL, doc text NOT NULL) ON COMMIT DELETE ROWS;",
-            conn,
-            tx))
+        // seq values are drawn here, one per distinct document in batch order (first-stored order; a duplicate burns
+        // one value, gaps are harmless), in the same round trip as the staging table's creation. The batch goes to that
+        // session-local table by binary COPY (no SQL text or array parameters to build and parse), sorted by hash; it
+        // empties itself at commit.
+        var docs = plan.Hashes.Select(plan.WhenNew).ToList();
+        var seqs = new long[docs.Count];
+        await using (var prepare = new NpgsqlBatch(conn, tx)
         {
-            await create.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            BatchCommands =
+            {
+                new NpgsqlBatchCommand("CREATE TEMP TABLE IF NOT EXISTS ingest_documents (seq bigint NOT NULL, hash bytea NOT NULL, itype text NOT NULL, sub_type text NOT NULL, doc text NOT NULL) ON COMMIT DELETE ROWS;"),
+                Command("SELECT nextval('instance_seq') FROM generate_series(1, $1);", new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Integer, Value = docs.Count }),
+            },
+        })
+        await using (var read = await prepare.ExecuteReaderAsync(ct).ConfigureAwait(false))
+        {
+            var n = 0;
+            while (await read.ReadAsync(ct).ConfigureAwait(false))
+            {
+                seqs[n++] = read.GetInt64(0);
+            }
+
+            if (n != docs.Count)
+            {
+                throw new InvalidOperationException($"drew {n} seq values for {docs.Count} documents");
+            }
         }
 
-        var docs = plan.Hashes.Select(plan.WhenNew).ToList();
-        await using (var copy = await conn.BeginBinaryImportAsync("COPY ingest_instances (n, hash, itype, sub_type, doc) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false))
+        var order = Enumerable.Range(0, docs.Count).ToArray();
+        System.Array.Sort(order, (x, y) => docs[x].Doc.Hash.CompareTo(docs[y].Doc.Hash));
+        await using (var copy = await conn.BeginBinaryImportAsync("COPY ingest_documents (seq, hash, itype, sub_type, doc) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false))
         {
-            for (var n = 0; n < docs.Count; n++)
+            foreach (var n in order)
             {
                 var (doc, text) = docs[n];
                 await copy.StartRowAsync(ct).ConfigureAwait(false);
-                await copy.WriteAsync(n, NpgsqlDbType.Integer, ct).ConfigureAwait(false);
+                await copy.WriteAsync(seqs[n], NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
                 await copy.WriteAsync(doc.Hash.ToBytes(), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
                 await copy.WriteAsync(doc.Itype, NpgsqlDbType.Text, ct).ConfigureAwait(false);
                 await copy.WriteAsync(doc.SubType, NpgsqlDbType.Text, ct).ConfigureAwait(false);
@@ -133,14 +192,19 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             await copy.CompleteAsync(ct).ConfigureAwait(false);
         }
 
-        // seq is drawn in batch order (first-stored order); rows are inserted in hash order so that concurrent batches
-        // sharing documents (hub attributes) wait on each other in one order and cannot deadlock. The final SELECT
-        // sees the table as it was when the statement began, so rows inserted here do not show up as stored.
+        // Rows are inserted in hash order so that concurrent batches sharing documents (hub attributes) wait on each
+        // other in one order and cannot deadlock (the rows arrive sorted; the sort only makes it certain). Only the
+        // documents not inserted are then looked up: the final SELECT sees the table as it was when the statement
+        // began, so a look-up of an inserted one would find nothing (but still cost an index descent and a heap
+        // visit). The look-up is a LATERAL subquery with LIMIT, which the planner cannot turn into a join: with
+        // statistics taken while the table was small, it hashed the whole instances table for every batch.
         await using var cmd = new NpgsqlCommand(
-            "WITH src AS (SELECT nextval('instance_seq') AS s, hash AS h, itype AS i, sub_type AS st, doc AS d FROM (SELECT * FROM ingest_instances ORDER BY n) AS b), " +
-            "ins AS (INSERT INTO instances (seq, hash, itype, sub_type, doc) SELECT s, h, i, st, d FROM src ORDER BY h ON CONFLICT (hash) DO NOTHING RETURNING hash, seq) " +
+            "WITH ins AS (INSERT INTO instances (seq, hash, itype, sub_type, doc) SELECT seq, hash, itype, sub_type, doc FROM ingest_documents ORDER BY hash " +
+            "ON CONFLICT (hash) DO NOTHING RETURNING hash, seq) " +
             "SELECT true, hash, seq, NULL::text FROM ins " +
-            "UNION ALL SELECT false, x.hash, x.seq, CASE WHEN x.doc = src.d THEN NULL ELSE x.doc END FROM src JOIN instances x ON x.hash = src.h;",
+            "UNION ALL SELECT false, x.hash, x.seq, CASE WHEN x.doc = b.doc THEN NULL ELSE x.doc END FROM ingest_documents b " +
+            "CROSS JOIN LATERAL (SELECT hash, seq, doc FROM instances WHERE instances.hash = b.hash LIMIT 1) AS x " +
+            "WHERE NOT EXISTS (SELECT FROM ins WHERE ins.hash = b.hash);",
             conn,
             tx);
         var inserted = new Dictionary<InstanceHash, long>();
@@ -193,8 +257,11 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         return result;
     }
 
-    /// <summary>Replaces the document text and drops the index rows derived from the old content.</summary>
-    private static void AddReplacements(NpgsqlBatch batch, List<(ArchiveDocument Doc, long Seq, string Text)> docs)
+    /// <summary>
+    /// Replaces the document text, drops the index rows derived from the old content and updates the events rows (new
+    /// reference and session rows are copied afterwards).
+    /// </summary>
+    private static void AddReplacements(NpgsqlBatch batch, List<(ArchiveDocument Doc, long Seq, string Text)> docs, IReadOnlyDictionary<string, int> orgNumbers)
     {
         if (docs.Count == 0)
         {
@@ -206,43 +273,31 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             "UPDATE instances SET doc = u.d FROM unnest($1, $2) AS u (h, d) WHERE instances.hash = u.h;",
             Array(NpgsqlDbType.Bytea, hashes),
             Array(NpgsqlDbType.Text, docs.Select(d => d.Text))));
-        // The old reference rows, found by primary key from the event row still holding the old content (refs, orgid,
+        // The old reference rows, found by primary key from the event row still holding the old content (refs, org,
         // ts): no secondary index on the largest table, and each delete goes to one shard when distributed.
         batch.BatchCommands.Add(Command(
             "DELETE FROM event_refs r USING events e, generate_series(0, length(e.refs) / 32 - 1) AS g (i) " +
-            "WHERE e.hash = ANY($1) AND r.ref_hash = substring(e.refs FROM g.i * 32 + 1 FOR 32) AND r.orgid = e.orgid AND r.ts = e.ts AND r.event_seq = e.seq;",
+            "WHERE e.hash = ANY($1) AND r.ref_hash = substring(e.refs FROM g.i * 32 + 1 FOR 32) AND r.org = e.org AND r.ts = e.ts AND r.event_seq = e.seq;",
             Array(NpgsqlDbType.Bytea, hashes)));
         batch.BatchCommands.Add(Command("DELETE FROM session_events WHERE session_hash = ANY($1);", Array(NpgsqlDbType.Bytea, hashes)));
-    }
-
-    /// <summary>Derives events, references, session links, users and orgs from the new or replaced documents.</summary>
-    private static void AddIndexRows(NpgsqlBatch batch, List<(ArchiveDocument Doc, long Seq)> docs)
-    {
         var events = docs.Where(d => d.Doc.Itype == "event").ToList();
         if (events.Count > 0)
         {
+            // A replaced event keeps its row (and seq); only the mutable fields change.
             batch.BatchCommands.Add(Command(
-                "INSERT INTO events (hash, seq, orgid, ts, category, refs) SELECT * FROM unnest($1, $2, $3, $4, $5, $6) " +
-                "ON CONFLICT (hash) DO UPDATE SET orgid = excluded.orgid, ts = excluded.ts, category = excluded.category, refs = excluded.refs;",
+                "UPDATE events SET org = u.o, ts = u.t, category = u.c, refs = u.r FROM unnest($1, $2, $3, $4, $5) AS u (h, o, t, c, r) WHERE events.hash = u.h;",
                 Array(NpgsqlDbType.Bytea, events.Select(e => e.Doc.Hash.ToBytes())),
-                Array(NpgsqlDbType.Bigint, events.Select(e => e.Seq)),
-                Array(NpgsqlDbType.Text, events.Select(e => e.Doc.OrgId ?? string.Empty)),
+                Array(NpgsqlDbType.Integer, events.Select(e => orgNumbers[e.Doc.OrgId ?? string.Empty])),
                 Array(NpgsqlDbType.Double, events.Select(e => e.Doc.Timestamp ?? 0)),
                 Array(NpgsqlDbType.Text, events.Select(e => e.Doc.Category ?? "unknown")),
                 Array(NpgsqlDbType.Bytea, events.Select(e => PackRefs(e.Doc)))));
         }
+    }
 
-        var links = docs.Where(d => d.Doc.Itype == "session").SelectMany(d => d.Doc.Ref.Select(e => (Event: e.ToBytes(), Session: d.Doc.Hash.ToBytes(), d.Seq))).ToList();
-        if (links.Count > 0)
-        {
-            batch.BatchCommands.Add(Command(
-                "INSERT INTO session_events (event_hash, session_hash, session_seq) SELECT * FROM unnest($1, $2, $3) ON CONFLICT DO NOTHING;",
-                Array(NpgsqlDbType.Bytea, links.Select(l => l.Event)),
-                Array(NpgsqlDbType.Bytea, links.Select(l => l.Session)),
-                Array(NpgsqlDbType.Bigint, links.Select(l => l.Seq))));
-        }
-
-        var users = docs.Where(d => d.Doc.IsUser).Select(d => IdentityDocuments.User(d.Doc)).ToList();
+    /// <summary>Derives users, orgs and memberships from the new or replaced documents.</summary>
+    private static void AddIdentityRows(NpgsqlBatch batch, List<ArchiveDocument> docs)
+    {
+        var users = docs.Where(d => d.IsUser).Select(IdentityDocuments.User).ToList();
         if (users.Count > 0)
         {
             batch.BatchCommands.Add(Command(
@@ -254,7 +309,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 Array(NpgsqlDbType.Text, users.Select(u => u.SubType))));
         }
 
-        var orgs = docs.Where(d => d.Doc.IsOrg).Select(d => IdentityDocuments.Org(d.Doc)).ToList();
+        var orgs = docs.Where(d => d.IsOrg).Select(IdentityDocuments.Org).ToList();
         if (orgs.Count > 0)
         {
             var orgHashes = orgs.Select(o => o.Hash.ToBytes()).ToList();
@@ -276,20 +331,62 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         }
     }
 
-    /// <summary>
-    /// Copies the event_refs rows of the new or replaced events straight into the table (binary COPY). Their keys are new:
-    /// an event's rows are only written by the transaction that inserted or replaced the event (the instance row is
-    /// locked meanwhile), after its old rows were deleted.
-    /// </summary>
-    private static async Task CopyEventRefsAsync(NpgsqlConnection conn, List<(ArchiveDocument Doc, long Seq)> docs, CancellationToken ct)
+    /// <summary>Copies the events rows of newly stored events (binary COPY, in hash order: the primary key's order).</summary>
+    private static async Task CopyEventsAsync(NpgsqlConnection conn, List<(ArchiveDocument Doc, long Seq)> docs, IReadOnlyDictionary<string, int> orgNumbers, CancellationToken ct)
     {
-        if (!docs.Any(d => d.Doc.Itype == "event" && d.Doc.Ref.Length > 0))
+        var events = docs.Where(d => d.Doc.Itype == "event").ToList();
+        if (events.Count == 0)
         {
             return;
         }
 
-        await using var copy = await conn.BeginBinaryImportAsync(
-            "COPY event_refs (ref_hash, orgid, ts, event_seq, event_hash, ctx, category) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
+        events.Sort((x, y) => x.Doc.Hash.CompareTo(y.Doc.Hash));
+        await using var copy = await conn.BeginBinaryImportAsync("COPY events (hash, seq, org, ts, category, refs) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
+        foreach (var (doc, seq) in events)
+        {
+            await copy.StartRowAsync(ct).ConfigureAwait(false);
+            await copy.WriteAsync(doc.Hash.ToBytes(), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+            await copy.WriteAsync(seq, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+            await copy.WriteAsync(orgNumbers[doc.OrgId ?? string.Empty], NpgsqlDbType.Integer, ct).ConfigureAwait(false);
+            await copy.WriteAsync(doc.Timestamp ?? 0, NpgsqlDbType.Double, ct).ConfigureAwait(false);
+            await copy.WriteAsync(doc.Category ?? "unknown", NpgsqlDbType.Text, ct).ConfigureAwait(false);
+            await copy.WriteAsync(PackRefs(doc), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+        }
+
+        await copy.CompleteAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Copies the session_events rows of new or replaced sessions (their old rows are gone).</summary>
+    private static async Task CopySessionLinksAsync(NpgsqlConnection conn, List<(ArchiveDocument Doc, long Seq)> docs, CancellationToken ct)
+    {
+        var links = docs.Where(d => d.Doc.Itype == "session")
+            .SelectMany(d => d.Doc.Ref.Select(e => (Event: e, Session: d.Doc.Hash, d.Seq)))
+            .Order()
+            .ToList();
+        if (links.Count == 0)
+        {
+            return;
+        }
+
+        await using var copy = await conn.BeginBinaryImportAsync("COPY session_events (event_hash, session_hash, session_seq) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
+        foreach (var (e, session, seq) in links)
+        {
+            await copy.StartRowAsync(ct).ConfigureAwait(false);
+            await copy.WriteAsync(e.ToBytes(), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+            await copy.WriteAsync(session.ToBytes(), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+            await copy.WriteAsync(seq, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+        }
+
+        await copy.CompleteAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Copies the event_refs rows of the new or replaced events straight into the table (binary COPY), sorted in the
+    /// primary key's order so that rows landing on the same index page arrive together.
+    /// </summary>
+    private static async Task CopyEventRefsAsync(NpgsqlConnection conn, List<(ArchiveDocument Doc, long Seq)> docs, IReadOnlyDictionary<string, int> orgNumbers, CancellationToken ct)
+    {
+        var rows = new List<RefRow>();
         foreach (var (doc, seq) in docs)
         {
             if (doc.Itype != "event")
@@ -297,27 +394,67 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 continue;
             }
 
-            var ben = new HashSet<InstanceHash>(doc.BenRef);
-            var mal = new HashSet<InstanceHash>(doc.MalRef);
-            var eventHash = doc.Hash.ToBytes();
-            var org = doc.OrgId ?? string.Empty;
+            var org = orgNumbers[doc.OrgId ?? string.Empty];
             var ts = doc.Timestamp ?? 0;
-            var cat = doc.Category ?? "unknown";
+            var category = CategoryCode(doc.Category ?? "unknown");
             foreach (var r in doc.Ref)
             {
-                short ctx = mal.Contains(r) ? (short)2 : ben.Contains(r) ? (short)1 : (short)0;
-                await copy.StartRowAsync(ct).ConfigureAwait(false);
-                await copy.WriteAsync(r.ToBytes(), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
-                await copy.WriteAsync(org, NpgsqlDbType.Text, ct).ConfigureAwait(false);
-                await copy.WriteAsync(ts, NpgsqlDbType.Double, ct).ConfigureAwait(false);
-                await copy.WriteAsync(seq, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
-                await copy.WriteAsync(eventHash, NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
-                await copy.WriteAsync(ctx, NpgsqlDbType.Smallint, ct).ConfigureAwait(false);
-                await copy.WriteAsync(cat, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                short ctx = doc.MalRef.Contains(r) ? (short)2 : doc.BenRef.Contains(r) ? (short)1 : (short)0;
+                rows.Add(new RefRow(r, org, ts, seq, ctx, category, doc.Hash));
             }
         }
 
+        if (rows.Count == 0)
+        {
+            return;
+        }
+
+        rows.Sort();
+        await using var copy = await conn.BeginBinaryImportAsync(
+            "COPY event_refs (ref_hash, org, ts, event_seq, ctx, category, event_hash) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
+        foreach (var row in rows)
+        {
+            await copy.StartRowAsync(ct).ConfigureAwait(false);
+            await copy.WriteAsync(row.Ref.ToBytes(), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+            await copy.WriteAsync(row.Org, NpgsqlDbType.Integer, ct).ConfigureAwait(false);
+            await copy.WriteAsync(row.Ts, NpgsqlDbType.Double, ct).ConfigureAwait(false);
+            await copy.WriteAsync(row.EventSeq, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+            await copy.WriteAsync(row.Ctx, NpgsqlDbType.Smallint, ct).ConfigureAwait(false);
+            await copy.WriteAsync(row.Category, NpgsqlDbType.Smallint, ct).ConfigureAwait(false);
+            await copy.WriteAsync(row.Event.ToBytes(), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+        }
+
         await copy.CompleteAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The stored number of an event category (event_refs.category).</summary>
+    private static short CategoryCode(string category) => category switch
+    {
+        "benign" => 1,
+        "malicious" => 2,
+        _ => 0,
+    };
+
+    /// <summary>An event_refs row; ordered as the primary key (ref_hash, org, ts, event_seq).</summary>
+    private readonly record struct RefRow(InstanceHash Ref, int Org, double Ts, long EventSeq, short Ctx, short Category, InstanceHash Event) : IComparable<RefRow>
+    {
+        public int CompareTo(RefRow other)
+        {
+            var c = Ref.CompareTo(other.Ref);
+            if (c != 0)
+            {
+                return c;
+            }
+
+            c = Org.CompareTo(other.Org);
+            if (c != 0)
+            {
+                return c;
+            }
+
+            c = Ts.CompareTo(other.Ts);
+            return c != 0 ? c : EventSeq.CompareTo(other.EventSeq);
+        }
     }
 
     public Task<long> CountDanglingReferencesAsync(CancellationToken cancellationToken) =>
@@ -408,12 +545,13 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         return await store.RunAsync(
             async conn =>
             {
-                // The page is cut from the primary key alone (an index-only scan: org and seq are key columns), and
-                // only its events are then read. Selecting event_hash from event_refs instead read the heap row of
-                // every reference of the attribute first: 2,267 of them, 358 ms, for a page of 10 in a 1M-event archive.
+                // The page is cut from the primary key alone (an index-only scan: org, ts and seq are key columns), and only
+                // its rows are then read for the event hash, by primary key. Selecting event_hash in the scan read the
+                // heap row of every reference of the attribute first: 2,267 of them, 358 ms, for a page of 10 in a
+                // 1M-event archive. Both steps read the attribute's rows only (one shard under Citus).
                 await using var cmd = new NpgsqlCommand(
-                    $"SELECT e.hash FROM (SELECT orgid, event_seq FROM event_refs WHERE {where} ORDER BY event_seq LIMIT @take OFFSET @skip) p " +
-                    "JOIN events e ON e.orgid = p.orgid AND e.seq = p.event_seq ORDER BY p.event_seq;",
+                    $"SELECT r.event_hash FROM (SELECT org, ts, event_seq FROM event_refs WHERE {where} ORDER BY event_seq LIMIT @take OFFSET @skip) p " +
+                    "JOIN event_refs r ON r.ref_hash = @ref AND r.org = p.org AND r.ts = p.ts AND r.event_seq = p.event_seq ORDER BY p.event_seq;",
                     conn);
                 bind(cmd);
                 cmd.Parameters.AddWithValue("take", NpgsqlDbType.Integer, take);
@@ -468,7 +606,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             {
                 await using var cmd = new NpgsqlCommand(
                     "SELECT e.hash FROM session_events se JOIN events e ON e.hash = se.event_hash " +
-                    "WHERE se.session_hash = $1 AND e.orgid = ANY($2) ORDER BY e.ts, e.seq LIMIT $3;",
+                    $"WHERE se.session_hash = $1 AND e.org = ANY({VisibleOrgs("$2")}) ORDER BY e.ts, e.seq LIMIT $3;",
                     conn);
                 cmd.Parameters.AddWithValue(session.ToBytes());
                 cmd.Parameters.Add(Array(NpgsqlDbType.Text, visibility.OrgIds));
@@ -485,47 +623,84 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             yield break;
         }
 
-        // Streams one row per event; the connection is held until the caller finishes or abandons the enumeration.
+        // Events in first-stored order with their packed references, read through a cursor a chunk at a time; between
+        // chunks, the referenced hashes not met before are looked up at once on the same connection, to keep only
+        // stored attributes (objects are not graph nodes, missing documents are unknown). The connection is held until
+        // the caller finishes or abandons the enumeration.
+        const int chunk = 2000;
         await using var conn = await Guard(() => store.OpenConnectionAsync(cancellationToken)).ConfigureAwait(false);
-        // Only references to stored attributes: objects are not graph nodes, missing documents are unknown.
-        await using var cmd = new NpgsqlCommand(
-            "SELECT e.seq, e.hash, e.ts, e.category, a.ref_hash FROM events e " +
-            "LEFT JOIN (SELECT r.event_hash, r.ref_hash FROM event_refs r JOIN instances i ON i.hash = r.ref_hash AND i.itype = 'attribute') a ON a.event_hash = e.hash " +
-            "WHERE e.orgid = ANY($1) ORDER BY e.seq, a.ref_hash;",
-            conn);
-        cmd.Parameters.Add(Array(NpgsqlDbType.Text, visibility.OrgIds));
-        await using var r = await Guard(() => cmd.ExecuteReaderAsync(cancellationToken)).ConfigureAwait(false);
-        long current = -1;
-        InstanceHash hash = default;
-        double ts = 0;
-        var category = string.Empty;
-        var refs = new List<InstanceHash>();
-        while (await Guard(() => r.ReadAsync(cancellationToken)).ConfigureAwait(false))
+        await using var tx = await Guard(() => conn.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).AsTask()).ConfigureAwait(false);
+        await using (var declare = new NpgsqlCommand(
+            $"DECLARE visible_events NO SCROLL CURSOR FOR SELECT hash, ts, category, refs FROM events WHERE org = ANY({VisibleOrgs("$1")}) ORDER BY seq;",
+            conn,
+            tx))
         {
-            var seq = r.GetInt64(0);
-            if (seq != current)
-            {
-                if (current >= 0)
-                {
-                    yield return new EventEdges(hash, ts, category, [.. refs]);
-                }
-
-                current = seq;
-                hash = InstanceHash.FromBytes(r.GetFieldValue<byte[]>(1));
-                ts = r.GetDouble(2);
-                category = r.GetString(3);
-                refs.Clear();
-            }
-
-            if (!r.IsDBNull(4))
-            {
-                refs.Add(InstanceHash.FromBytes(r.GetFieldValue<byte[]>(4)));
-            }
+            declare.Parameters.Add(Array(NpgsqlDbType.Text, visibility.OrgIds));
+            await Guard(() => declare.ExecuteNonQueryAsync(cancellationToken)).ConfigureAwait(false);
         }
 
-        if (current >= 0)
+        var isAttribute = new Dictionary<InstanceHash, bool>();
+        while (true)
         {
-            yield return new EventEdges(hash, ts, category, [.. refs]);
+            var pending = new List<(InstanceHash Hash, double Ts, string Category, byte[] Refs)>(chunk);
+            await using (var fetch = new NpgsqlCommand($"FETCH {chunk} FROM visible_events;", conn, tx))
+            await using (var r = await Guard(() => fetch.ExecuteReaderAsync(cancellationToken)).ConfigureAwait(false))
+            {
+                while (await Guard(() => r.ReadAsync(cancellationToken)).ConfigureAwait(false))
+                {
+                    pending.Add((InstanceHash.FromBytes(r.GetFieldValue<byte[]>(0)), r.GetDouble(1), r.GetString(2), r.GetFieldValue<byte[]>(3)));
+                }
+            }
+
+            if (pending.Count == 0)
+            {
+                break;
+            }
+
+            // Only hashes not met in an earlier chunk are looked up: hub attributes appear in many chunks.
+            var unknown = new HashSet<InstanceHash>();
+            foreach (var e in pending)
+            {
+                for (var i = 0; i + HashBytes <= e.Refs.Length; i += HashBytes)
+                {
+                    var h = InstanceHash.FromBytes(e.Refs.AsSpan(i, HashBytes));
+                    if (!isAttribute.ContainsKey(h))
+                    {
+                        unknown.Add(h);
+                    }
+                }
+            }
+
+            if (unknown.Count > 0)
+            {
+                await using var look = new NpgsqlCommand("SELECT hash FROM instances WHERE hash = ANY($1) AND itype = 'attribute';", conn, tx);
+                look.Parameters.Add(Array(NpgsqlDbType.Bytea, unknown.Select(h => h.ToBytes())));
+                var attributes = (await Guard(() => ReadHashesAsync(look, cancellationToken)).ConfigureAwait(false)).ToHashSet();
+                foreach (var h in unknown)
+                {
+                    isAttribute[h] = attributes.Contains(h);
+                }
+            }
+
+            foreach (var e in pending)
+            {
+                var edges = System.Collections.Immutable.ImmutableArray.CreateBuilder<InstanceHash>(e.Refs.Length / HashBytes);
+                for (var i = 0; i + HashBytes <= e.Refs.Length; i += HashBytes)
+                {
+                    var h = InstanceHash.FromBytes(e.Refs.AsSpan(i, HashBytes));
+                    if (isAttribute[h])
+                    {
+                        edges.Add(h);
+                    }
+                }
+
+                yield return new EventEdges(e.Hash, e.Ts, e.Category, edges.ToImmutable());
+            }
+
+            if (pending.Count < chunk)
+            {
+                break;
+            }
         }
     }
 
@@ -552,7 +727,9 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     /// <summary>The condition on event_refs for one referenced hash, the visible orgs and the filter (named parameters).</summary>
     private static (string Where, Action<NpgsqlCommand> Bind) RefFilter(InstanceHash instance, EventFilter filter, Visibility visibility)
     {
-        var sb = new StringBuilder("ref_hash = @ref AND orgid = ANY(@orgs)");
+        // The visible orgs' numbers as an array computed once (an InitPlan): the lookup stays an index range scan of the
+        // primary key (ref_hash, org, ts, event_seq) per org.
+        var sb = new StringBuilder("ref_hash = @ref AND org = ANY(" + VisibleOrgs("@orgs") + ")");
         var lower = !double.IsNegativeInfinity(filter.Lower);
         var upper = !double.IsPositiveInfinity(filter.Upper);
         if (lower)
@@ -598,7 +775,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
 
             if (filter.Category is not null)
             {
-                cmd.Parameters.AddWithValue("cat", NpgsqlDbType.Text, filter.Category);
+                cmd.Parameters.AddWithValue("cat", NpgsqlDbType.Smallint, CategoryCode(filter.Category));
             }
 
             if (ctx >= 0)
@@ -607,6 +784,9 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             }
         });
     }
+
+    /// <summary>SQL for the event_orgs numbers of the orgids in the text array <paramref name="parameter"/>, as an array.</summary>
+    private static string VisibleOrgs(string parameter) => $"ARRAY(SELECT id FROM event_orgs WHERE orgid = ANY({parameter}))";
 
     private Task<long> ScalarAsync(string sql, Action<NpgsqlCommand>? bind, CancellationToken ct) => store.RunAsync(
         async conn =>
