@@ -396,7 +396,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
 
             var org = orgNumbers[doc.OrgId ?? string.Empty];
             var ts = doc.Timestamp ?? 0;
-            var category = CategoryCode(doc.Category ?? "unknown");
+            var category = EventCategoryCode.Of(doc.Category);
             foreach (var r in doc.Ref)
             {
                 short ctx = doc.MalRef.Contains(r) ? (short)2 : doc.BenRef.Contains(r) ? (short)1 : (short)0;
@@ -426,14 +426,6 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
 
         await copy.CompleteAsync(ct).ConfigureAwait(false);
     }
-
-    /// <summary>The stored number of an event category (event_refs.category).</summary>
-    private static short CategoryCode(string category) => category switch
-    {
-        "benign" => 1,
-        "malicious" => 2,
-        _ => 0,
-    };
 
     /// <summary>An event_refs row; ordered as the primary key (ref_hash, org, ts, event_seq).</summary>
     private readonly record struct RefRow(InstanceHash Ref, int Org, double Ts, long EventSeq, short Ctx, short Category, InstanceHash Event) : IComparable<RefRow>
@@ -775,7 +767,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
 
             if (filter.Category is not null)
             {
-                cmd.Parameters.AddWithValue("cat", NpgsqlDbType.Smallint, CategoryCode(filter.Category));
+                cmd.Parameters.AddWithValue("cat", NpgsqlDbType.Smallint, EventCategoryCode.Of(filter.Category));
             }
 
             if (ctx >= 0)

@@ -445,7 +445,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
 
             if (filter.Category is not null)
             {
-                cmd.Parameters.AddWithValue("$cat", CategoryCode(filter.Category));
+                cmd.Parameters.AddWithValue("$cat", EventCategoryCode.Of(filter.Category));
             }
 
             if (ctx >= 0)
@@ -680,7 +680,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 _upsertEvent.Blob(6, packed);
                 _upsertEvent.Run();
                 var org = OrgNumber(orgid);
-                var catCode = CategoryCode(cat);
+                var catCode = EventCategoryCode.Of(cat);
                 _pendingEvents.Add(seq);
                 var ben = doc.BenRef.IsEmpty ? null : new HashSet<InstanceHash>(doc.BenRef);
                 var mal = doc.MalRef.IsEmpty ? null : new HashSet<InstanceHash>(doc.MalRef);
@@ -922,12 +922,4 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             st.Int(at + 5, Category);
         }
     }
-
-    /// <summary>The stored number of an event category (event_refs.category).</summary>
-    private static int CategoryCode(string category) => category switch
-    {
-        "benign" => 1,
-        "malicious" => 2,
-        _ => 0,
-    };
 }
