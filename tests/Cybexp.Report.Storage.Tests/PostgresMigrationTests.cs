@@ -44,7 +44,7 @@ public sealed class PostgresMigrationTests : IAsyncLifetime
         await fresh.Archive.WriteAsync([.. ds.Everything], Ct);
         Assert.Equal(new WriteSummary(0, 0, 1), await fresh.Archive.WriteAsync([replacement], Ct));
 
-        await AssertSameAnswersAsync(ds, fresh, migrated);
+        await SameArchiveAnswers.AssertAsync(ds, fresh, migrated, Ct);
 
         // The migrated schema takes later versions of its events like a fresh one: the old reference rows go.
         var ev = ds.Events.First(e => e.Category != "malicious" && e.Hash != replaced.Hash);
@@ -52,7 +52,7 @@ public sealed class PostgresMigrationTests : IAsyncLifetime
         Assert.Equal(new WriteSummary(0, 0, 1), await migrated.Archive.WriteAsync([edited], Ct));
         Assert.Equal(new WriteSummary(0, 0, 1), await fresh.Archive.WriteAsync([edited], Ct));
         Assert.Equal(new WriteSummary(0, ds.Everything.Count(), 0), await migrated.Archive.WriteAsync([.. final.Select(d => d.Hash == ev.Hash ? edited : d)], Ct));
-        await AssertSameAnswersAsync(ds, fresh, migrated);
+        await SameArchiveAnswers.AssertAsync(ds, fresh, migrated, Ct);
 
         // The orgid columns are gone; every event row kept its seq.
         await using var conn = await PostgresSchemas.ConnectAsync(Ct);
@@ -72,79 +72,6 @@ public sealed class PostgresMigrationTests : IAsyncLifetime
     {
         Assert.True(ArchiveDocument.TryCreate(change(doc.Document), out var edited, out var error), error);
         return edited!;
-    }
-
-    private static async Task AssertSameAnswersAsync(Dataset ds, ICybexpStore fresh, ICybexpStore migrated)
-    {
-        Assert.Equal(await fresh.Archive.CountByItypeAsync(Ct), await migrated.Archive.CountByItypeAsync(Ct));
-        Assert.Equal(await fresh.Archive.CountDanglingReferencesAsync(Ct), await migrated.Archive.CountDanglingReferencesAsync(Ct));
-        var refs = ds.Events.SelectMany(e => e.Ref).Distinct().ToList();
-        var times = ds.Events.Select(e => e.Timestamp ?? 0).Order().ToList();
-        var mid = times[times.Count / 2];
-        EventFilter[] filters =
-        [
-            EventFilter.Everything,
-            new(double.NegativeInfinity, mid, null, EventContext.All),
-            new(mid, double.PositiveInfinity, "malicious", EventContext.All),
-            new(double.NegativeInfinity, double.PositiveInfinity, "benign", EventContext.All),
-            new(double.NegativeInfinity, double.PositiveInfinity, "unknown", EventContext.All),
-            new(double.NegativeInfinity, double.PositiveInfinity, null, EventContext.Malicious),
-            new(double.NegativeInfinity, double.PositiveInfinity, null, EventContext.Benign),
-            new(double.NegativeInfinity, double.PositiveInfinity, null, EventContext.Unknown),
-        ];
-        foreach (var vis in ds.Users.Select(u => ds.VisibilityOf(u.Value)).Append(new Visibility([.. ds.Events.Select(e => e.OrgId!).Distinct()])))
-        {
-            foreach (var r in refs)
-            {
-                foreach (var f in filters)
-                {
-                    Assert.Equal(await fresh.Archive.CountEventsAsync(r, f, vis, Ct), await migrated.Archive.CountEventsAsync(r, f, vis, Ct));
-                    Assert.Equal(await fresh.Archive.EventTimeSpanAsync(r, f, vis, Ct), await migrated.Archive.EventTimeSpanAsync(r, f, vis, Ct));
-                }
-
-                Assert.Equal(
-                    await fresh.Archive.CountEventsByBucketAsync(r, EventFilter.Everything, vis, times[0], 3600, Ct),
-                    await migrated.Archive.CountEventsByBucketAsync(r, EventFilter.Everything, vis, times[0], 3600, Ct));
-                Assert.Equal(
-                    await fresh.Archive.PageEventsAsync(r, EventFilter.Everything, vis, 0, 1000, Ct),
-                    await migrated.Archive.PageEventsAsync(r, EventFilter.Everything, vis, 0, 1000, Ct));
-                Assert.Equal(
-                    await fresh.Archive.PageEventsAsync(r, filters[2], vis, 1, 2, Ct),
-                    await migrated.Archive.PageEventsAsync(r, filters[2], vis, 1, 2, Ct));
-            }
-
-            Assert.Equal(await EdgesAsync(fresh, vis), await EdgesAsync(migrated, vis));
-            foreach (var session in ds.Tahoe.Where(d => d.Itype == "session"))
-            {
-                Assert.Equal(
-                    await fresh.Archive.EventsOfSessionAsync(session.Hash, vis, 1000, Ct),
-                    await migrated.Archive.EventsOfSessionAsync(session.Hash, vis, 1000, Ct));
-            }
-        }
-
-        foreach (var e in ds.Events)
-        {
-            Assert.Equal(await fresh.Archive.SessionsOfEventAsync(e.Hash, Ct), await migrated.Archive.SessionsOfEventAsync(e.Hash, Ct));
-        }
-
-        var all = ds.Everything.Select(d => d.Hash).ToList();
-        Assert.Equal(
-            (await fresh.Archive.GetDocumentsAsync(all, Ct)).Select(StoredDocumentText.Of),
-            (await migrated.Archive.GetDocumentsAsync(all, Ct)).Select(StoredDocumentText.Of));
-        Assert.Equal(
-            (await fresh.Archive.AttributesAmongAsync(all, Ct)).Order(),
-            (await migrated.Archive.AttributesAmongAsync(all, Ct)).Order());
-    }
-
-    private static async Task<List<string>> EdgesAsync(ICybexpStore store, Visibility vis)
-    {
-        var result = new List<string>();
-        await foreach (var e in store.Archive.VisibleEventsAsync(vis, Ct))
-        {
-            result.Add($"{e.Hash} {e.Timestamp} {e.Category} {string.Join(',', e.Ref.Order())}");
-        }
-
-        return result;
     }
 
     /// <summary>
