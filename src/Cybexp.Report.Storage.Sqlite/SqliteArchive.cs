@@ -31,6 +31,9 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
 
     private const int HashBytes = 32;
 
+    /// <summary>Runs of one level merged at once (see <c>Writer.Compact</c>).</summary>
+    private const int MergeFanIn = 4;
+
     /// <summary>orgid → event_orgs.id of committed rows (numbers are never changed or reused, so they can be cached).</summary>
     private readonly ConcurrentDictionary<string, long> _orgNumbers = new(StringComparer.Ordinal);
 
@@ -389,9 +392,9 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
     private static (string Where, Action<SqliteCommand> Bind) RefFilter(InstanceHash instance, EventFilter filter, Visibility visibility, string alias = "")
     {
         var sb = new StringBuilder();
-        // The org numbers of the visible orgs: a list subquery, so the lookup stays a range scan of the primary key
-        // (ref_hash, org, ts, event_seq) per org.
-        sb.Append(alias).Append("ref_hash = $ref AND ").Append(alias).Append("org IN (SELECT id FROM event_orgs WHERE orgid IN (");
+        // Every live run, and the org numbers of the visible orgs: list subqueries, so the lookup stays a range scan of
+        // the primary key (run, ref_hash, org, ts, event_seq) per run and org.
+        sb.Append(alias).Append("run IN (SELECT run FROM event_ref_runs) AND ").Append(alias).Append("ref_hash = $ref AND ").Append(alias).Append("org IN (SELECT id FROM event_orgs WHERE orgid IN (");
         for (var i = 0; i < visibility.OrgIds.Length; i++)
         {
             sb.Append(i == 0 ? "$o" : ", $o").Append(i.ToString(CultureInfo.InvariantCulture));
@@ -516,7 +519,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             _selectInstance = Make("SELECT seq, doc FROM instances WHERE hash = $hash;", "$hash");
             _updateInstance = Make("UPDATE instances SET doc = $doc WHERE seq = $seq;", "$seq", "$doc");
             _selectEvent = Make("SELECT orgid, ts, refs FROM events WHERE seq = $seq;", "$seq");
-            _deleteRef = Make("DELETE FROM event_refs WHERE ref_hash = $ref AND org = $org AND ts = $ts AND event_seq = $seq;", "$ref", "$org", "$ts", "$seq");
+            _deleteRef = Make("DELETE FROM event_refs WHERE run IN (SELECT run FROM event_ref_runs) AND ref_hash = $ref AND org = $org AND ts = $ts AND event_seq = $seq;", "$ref", "$org", "$ts", "$seq");
             _deleteSessionEvents = Make("DELETE FROM session_events WHERE session_seq = $seq;", "$seq");
             _upsertEvent = MakeRaw("INSERT INTO events (seq, hash, orgid, ts, category, refs) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (seq) DO UPDATE SET orgid = excluded.orgid, ts = excluded.ts, category = excluded.category, refs = excluded.refs;");
             _selectOrg = Make("SELECT id FROM event_orgs WHERE orgid = $orgid;", "$orgid");
@@ -577,8 +580,17 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         public void Finish(bool changed, CancellationToken ct)
         {
             ct.ThrowIfCancellationRequested();
-            _refs.Sort();
-            InsertRows(_refs, _insertRefs, RefRow.Columns, "event_refs (ref_hash, org, ts, event_seq, ctx, category)", static (st, i, row) => row.Bind(st, i));
+            if (_refs.Count > 0)
+            {
+                // The transaction's rows become a new run, numbered above every other and inserted in key order:
+                // they are appended at the end of the tree, so the commit dirties pages in proportion to its rows.
+                _refs.Sort();
+                var run = NextRun();
+                var stored = InsertRefs(_refs, run);
+                AddRun(run, stored);
+                Compact(ct);
+            }
+
             _sessionEvents.Sort(static (a, b) => a.Event.AsSpan().SequenceCompareTo(b.Event) is var c && c != 0 ? c : a.Session.CompareTo(b.Session));
             InsertRows(_sessionEvents, _insertSessionEvents, 2, "session_events (event_hash, session_seq)", static (st, i, row) =>
             {
@@ -759,8 +771,110 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             return id;
         }
 
-        private void InsertRows<T>(List<T> rows, Dictionary<int, RawStatement> cache, int columns, string target, Action<RawStatement, int, T> bind)
+        /// <summary>A number above every live run.</summary>
+        private long NextRun()
         {
+            using var cmd = NewCommand("SELECT coalesce(max(run), 0) + 1 FROM event_ref_runs;");
+            return (long)cmd.ExecuteScalar()!;
+        }
+
+        private void AddRun(long run, long rows)
+        {
+            if (rows == 0)
+            {
+                return;
+            }
+
+            using var cmd = NewCommand("INSERT INTO event_ref_runs (run, rows) VALUES ($run, $rows);");
+            cmd.Parameters.AddWithValue("$run", run);
+            cmd.Parameters.AddWithValue("$rows", rows);
+            cmd.ExecuteNonQuery();
+        }
+
+        /// <summary>Inserts <paramref name="rows"/> (sorted) as rows of <paramref name="run"/>; the number stored.</summary>
+        private long InsertRefs(List<RefRow> rows, long run) =>
+            InsertRows(rows, _insertRefs, RefRow.Columns + 1, "event_refs (run, ref_hash, org, ts, event_seq, ctx, category)", (st, i, row) =>
+            {
+                st.Int(i, run);
+                row.Bind(st, i + 1);
+            });
+
+        /// <summary>
+        /// Keeps the number of runs logarithmic in the number of rows: a run's level is ⌊log₄ rows⌋, and whenever
+        /// <see cref="MergeFanIn"/> runs share a level they are merged into one run of the next level (the lowest such
+        /// level first, repeated until none is left). Every row is thus rewritten about once per level it climbs, each
+        /// time appended in key order, never inserted at a random place.
+        /// </summary>
+        private void Compact(CancellationToken ct)
+        {
+            while (true)
+            {
+                ct.ThrowIfCancellationRequested();
+                var runs = new List<(long Run, long Rows)>();
+                using (var cmd = NewCommand("SELECT run, rows FROM event_ref_runs ORDER BY run;"))
+                using (var r = cmd.ExecuteReader())
+                {
+                    while (r.Read())
+                    {
+                        runs.Add((r.GetInt64(0), r.GetInt64(1)));
+                    }
+                }
+
+                var due = runs.GroupBy(r => RunLevel(r.Rows)).Where(g => g.Count() >= MergeFanIn).MinBy(g => g.Key);
+                if (due is null)
+                {
+                    return;
+                }
+
+                Merge([.. due.Select(r => r.Run)], ct);
+            }
+        }
+
+        /// <summary>⌊log₄ rows⌋ (0 for an empty run).</summary>
+        private static int RunLevel(long rows) => rows <= 1 ? 0 : (63 - System.Numerics.BitOperations.LeadingZeroCount((ulong)rows)) / 2;
+
+        /// <summary>
+        /// Merges <paramref name="runs"/> into a new run: their rows are read in key order (SQLite merges the runs'
+        /// primary-key ranges, no sort), appended as the new run, and the old runs deleted (contiguous ranges).
+        /// </summary>
+        private void Merge(long[] runs, CancellationToken ct)
+        {
+            var target = NextRun();
+            var list = string.Join(", ", runs.Select(r => r.ToString(CultureInfo.InvariantCulture)));
+            var sql = string.Join(" UNION ALL ", runs.Select(r => "SELECT ref_hash, org, ts, event_seq, ctx, category FROM event_refs WHERE run = " + r.ToString(CultureInfo.InvariantCulture)))
+                + " ORDER BY 1, 2, 3, 4;";
+            const int chunk = 1024;
+            var packed = new byte[chunk * HashBytes];
+            var rows = new List<RefRow>(chunk);
+            long stored = 0;
+            using (var read = new RawStatement(_conn.Handle!, sql))
+            {
+                // The inserted rows (run = target, above every run read) lie outside the ranges being read.
+                while (read.Step())
+                {
+                    read.ColumnBlob(0).CopyTo(packed.AsSpan(rows.Count * HashBytes, HashBytes));
+                    rows.Add(new RefRow(packed, rows.Count * HashBytes, read.ColumnInt64(1), read.ColumnDouble(2), read.ColumnInt64(3), (int)read.ColumnInt64(4), (int)read.ColumnInt64(5)));
+                    if (rows.Count == chunk)
+                    {
+                        ct.ThrowIfCancellationRequested();
+                        stored += InsertRefs(rows, target);
+                    }
+                }
+
+                stored += InsertRefs(rows, target);
+            }
+
+            using (var delete = NewCommand($"DELETE FROM event_refs WHERE run IN ({list}); DELETE FROM event_ref_runs WHERE run IN ({list});"))
+            {
+                delete.ExecuteNonQuery();
+            }
+
+            AddRun(target, stored);
+        }
+
+        private long InsertRows<T>(List<T> rows, Dictionary<int, RawStatement> cache, int columns, string target, Action<RawStatement, int, T> bind)
+        {
+            long stored = 0;
             for (var start = 0; start < rows.Count; start += RowsPerInsert)
             {
                 var count = Math.Min(RowsPerInsert, rows.Count - start);
@@ -788,10 +902,11 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                     bind(st, 1 + (row * columns), rows[start + row]);
                 }
 
-                st.Run();
+                stored += st.Run();
             }
 
             rows.Clear();
+            return stored;
         }
 
         private SqliteCommand NewCommand(string sql)
@@ -862,6 +977,31 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         public void Real(int index, double value) => Check(SQLitePCL.raw.sqlite3_bind_double(_stmt, index, value));
 
         public void Text(int index, string value) => Check(SQLitePCL.raw.sqlite3_bind_text(_stmt, index, value));
+
+        /// <summary>Steps a statement that returns rows: true while there is a row to read; resets it at the end.</summary>
+        public bool Step()
+        {
+            var rc = SQLitePCL.raw.sqlite3_step(_stmt);
+            if (rc == SQLitePCL.raw.SQLITE_ROW)
+            {
+                return true;
+            }
+
+            SQLitePCL.raw.sqlite3_reset(_stmt);
+            if (rc != SQLitePCL.raw.SQLITE_DONE)
+            {
+                SqliteException.ThrowExceptionForRC(rc, _db);
+            }
+
+            return false;
+        }
+
+        /// <summary>A blob column of the current row (valid until the next step).</summary>
+        public ReadOnlySpan<byte> ColumnBlob(int index) => SQLitePCL.raw.sqlite3_column_blob(_stmt, index);
+
+        public long ColumnInt64(int index) => SQLitePCL.raw.sqlite3_column_int64(_stmt, index);
+
+        public double ColumnDouble(int index) => SQLitePCL.raw.sqlite3_column_double(_stmt, index);
 
         /// <summary>Runs the statement (it returns no rows) and resets it; the number of rows it changed.</summary>
         public int Run()

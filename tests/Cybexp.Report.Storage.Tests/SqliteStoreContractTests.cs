@@ -52,6 +52,64 @@ public sealed class SqliteStoreContractTests : StoreContractTests, IDisposable
         }
     }
 
+    /// <summary>
+    /// Every write adds its reference rows as a new sorted run; runs of a level are merged. Written one document per
+    /// transaction, with events replaced along the way (their old rows are in earlier runs, some merged, some not), the
+    /// store answers every read as one written at once does, and the number of runs stays logarithmic.
+    /// </summary>
+    [Theory]
+    [InlineData("D3_medium")]
+    [InlineData("D4_paging")]
+    public async Task ReferenceRuns_WrittenOneDocumentAtATime_AnswerAsOneWrite_AndStayFew(string dataset)
+    {
+        var ds = Datasets.Named(dataset);
+        var all = ds.Everything.ToList();
+        var edited = new List<ArchiveDocument>();
+        foreach (var ev in ds.Events.Where((_, i) => i % 3 == 0))
+        {
+            var category = ev.Category == "malicious" ? "benign" : "malicious";
+            Assert.True(ArchiveDocument.TryCreate(ev.Document.With("category", TahoeValue.String(category)), out var doc, out var error), error);
+            edited.Add(doc!);
+        }
+
+        await using var reference = await NewStoreAsync();
+        await reference.Archive.WriteAsync(all, Ct);
+        await reference.Archive.WriteAsync(edited, Ct);
+
+        var path = Path.Combine(_dir, Guid.NewGuid().ToString("N") + ".db");
+        await using var store = await SqliteStore.OpenAsync(path, Time, Ct);
+        // Half of the edits arrive in the middle (after their events, before the second half of the documents).
+        var half = all.Count / 2;
+        var early = all.Take(half).Select(d => d.Hash).ToHashSet();
+        var order = all.Take(half).Concat(edited.Where(d => early.Contains(d.Hash))).Concat(all.Skip(half)).Concat(edited.Where(d => !early.Contains(d.Hash)));
+        foreach (var doc in order)
+        {
+            await store.Archive.WriteAsync([doc], Ct);
+        }
+
+        await SameArchiveAnswers.AssertAsync(ds, reference, store, Ct);
+
+        var (runs, rows, orphans) = await RunsAsync(path);
+        // At most MergeFanIn - 1 = 3 runs per level (⌊log₄ rows⌋), whatever the number of writes; merged runs leave
+        // no rows behind, and no row is lost or doubled.
+        Assert.InRange(runs, 1, 3 * ((Math.Log2(rows) / 2) + 1));
+        Assert.True(all.Count + edited.Count > 4 * runs, $"{runs} runs for {all.Count + edited.Count} writes");
+        Assert.Equal(0, orphans);
+        Assert.Equal((await RunsAsync(((SqliteStore)reference).FilePath)).Rows, rows);
+    }
+
+    /// <summary>Live runs, reference rows, and rows of no live run in the SQLite file at <paramref name="path"/>.</summary>
+    private static async Task<(long Runs, long Rows, long Orphans)> RunsAsync(string path)
+    {
+        await using var conn = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path}");
+        await conn.OpenAsync(Ct);
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "SELECT (SELECT count(*) FROM event_ref_runs), (SELECT count(*) FROM event_refs), (SELECT count(*) FROM event_refs WHERE run NOT IN (SELECT run FROM event_ref_runs));";
+        await using var r = await cmd.ExecuteReaderAsync(Ct);
+        Assert.True(await r.ReadAsync(Ct));
+        return (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2));
+    }
+
     public void Dispose()
     {
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
