@@ -14,13 +14,13 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
 {
     /// <summary>
     /// Settings of a writing connection: a 64 MiB page cache (negative: KiB), and an automatic checkpoint only once the
-    /// WAL holds 65536 pages (256 MiB of 4 KiB pages) instead of SQLite's 1000. A batch dirties thousands of index pages
-    /// at random places; with the default every commit was followed by a checkpoint copying all of them into the file,
-    /// while a page dirtied by the commits between two checkpoints is copied once. The WAL is not memory (only its
-    /// index, 32 KiB per 4096 pages, is mapped), but during an ingest it takes that much disk beside the file, plus the
-    /// pages of the transaction that crossed the limit (the checkpoint runs after its commit).
+    /// WAL holds 256 MiB of pages instead of SQLite's 1000 pages. A batch dirties thousands of index pages; with the
+    /// default every commit was followed by a checkpoint copying all of them into the file, while a page dirtied by the
+    /// commits between two checkpoints is copied once. The WAL is not memory (only its index, 32 KiB per 4096 pages, is
+    /// mapped), but during an ingest it takes that much disk beside the file, plus the pages of the transaction that
+    /// crossed the limit (the checkpoint runs after its commit).
     /// </summary>
-    private const string WriteCachePragma = "PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=65536;";
+    private string WriteCachePragma => string.Create(CultureInfo.InvariantCulture, $"PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint={(256 << 20) / store.FilePageSize};");
 
     /// <summary>
     /// Rows per multi-row INSERT of event_refs / session_events (6 and 2 parameters per row). These statements are bound

@@ -12,6 +12,9 @@ namespace Cybexp.Report.Storage.Sqlite;
 /// </summary>
 public sealed class SqliteStore : ICybexpStore
 {
+    /// <summary>Page size of a new database file (bytes).</summary>
+    internal const int PageSize = 16384;
+
     private readonly string _connectionString;
 
     private SqliteStore(string path, TimeProvider time)
@@ -35,6 +38,9 @@ public sealed class SqliteStore : ICybexpStore
     public string FilePath { get; }
 
     internal TimeProvider Time { get; }
+
+    /// <summary>The file's page size (<see cref="PageSize"/> for a file this version created).</summary>
+    internal int FilePageSize { get; private set; } = PageSize;
 
     /// <inheritdoc />
     public IArchiveStore Archive { get; }
@@ -64,8 +70,16 @@ public sealed class SqliteStore : ICybexpStore
             var store = new SqliteStore(full, time);
             await using (var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false))
             {
-                await ExecAsync(conn, "PRAGMA journal_mode=WAL;", cancellationToken).ConfigureAwait(false);
+                // A new file gets 16 KiB pages (SQLite's default is 4 KiB; an existing file keeps its size, WAL mode
+                // cannot change it). The archive is written mostly in key order (documents by seq, reference rows in
+                // sorted runs), so a larger page means a quarter of the WAL frames, system calls and B-tree pages per
+                // byte: a 300k-event ingest took 10–13 % less CPU and a 7 % smaller file, and count and related
+                // lookups were no slower (bench/results/ingest.md).
+                await ExecAsync(conn, $"PRAGMA page_size={PageSize}; PRAGMA journal_mode=WAL;", cancellationToken).ConfigureAwait(false);
                 await MigrateAsync(conn, cancellationToken).ConfigureAwait(false);
+                await using var size = conn.CreateCommand();
+                size.CommandText = "PRAGMA page_size;";
+                store.FilePageSize = Convert.ToInt32(await size.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
             }
 
             return store;

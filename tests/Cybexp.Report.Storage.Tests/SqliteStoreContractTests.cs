@@ -98,6 +98,23 @@ public sealed class SqliteStoreContractTests : StoreContractTests, IDisposable
         Assert.Equal((await RunsAsync(((SqliteStore)reference).FilePath)).Rows, rows);
     }
 
+    [Fact]
+    public async Task NewFile_Has16KiBPages_InWalMode()
+    {
+        var path = Path.Combine(_dir, Guid.NewGuid().ToString("N") + ".db");
+        await using (await SqliteStore.OpenAsync(path, Time, Ct))
+        {
+        }
+
+        await using var conn = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path}");
+        await conn.OpenAsync(Ct);
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "PRAGMA page_size;";
+        Assert.Equal(16384L, await cmd.ExecuteScalarAsync(Ct));
+        cmd.CommandText = "PRAGMA journal_mode;";
+        Assert.Equal("wal", await cmd.ExecuteScalarAsync(Ct));
+    }
+
     /// <summary>Live runs, reference rows, and rows of no live run in the SQLite file at <paramref name="path"/>.</summary>
     private static async Task<(long Runs, long Rows, long Orphans)> RunsAsync(string path)
     {
