@@ -6,8 +6,9 @@ namespace Cybexp.Report.Storage.Postgres;
 /// <summary>
 /// The query queue in PostgreSQL. The claim is one <c>UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED)</c>:
 /// concurrent workers in any process each take a different row without waiting on each other. Enqueue and release
-/// NOTIFY the store's work channel, completion its end channel; waiters listen through the store's listener and also
-/// wake on this instance's own writes.
+/// NOTIFY the store's work channel; completion notifies the end channel only for queries someone waits for (see
+/// <see cref="WaitForEndAsync"/>). Waiters listen through the store's listener and also wake on this instance's own
+/// writes.
 /// </summary>
 internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
 {
@@ -157,7 +158,9 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
                 // One batch, so one round trip and one (implicit) transaction: one statement per claim, each fenced on
                 // its own lease token (a worker that lost a claim writes nothing for it and notifies no one), and each
                 // report is stored with its final status. Waiters re-read the queries they wait for, so one
-                // notification (same payload, sent once per transaction) serves every query completed here.
+                // notification (same payload, sent once per transaction) serves every query completed here; it is sent
+                // only when one of them has a waiter (end_waited, set by WaitForEndAsync before it waits): a NOTIFY
+                // signals every listening backend of the database and its commit takes a database-wide lock.
                 //
                 // One small statement per row rather than one over arrays: a statement that finds its row by primary
                 // key has the same plan whatever the parameters, so the server keeps the generic plan of the prepared
@@ -175,8 +178,8 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
                     var (claim, outcome) = completions[i];
                     var cmd = new NpgsqlBatchCommand(
                         "WITH u AS (UPDATE queries SET status = $1, report = $2, report_hash = $3, error = $4, finished = $5, lease_token = NULL, lease_expires = NULL " +
-                        "WHERE id = $6 AND lease_token = $7 RETURNING id) " +
-                        "SELECT id, pg_notify($8, 'ended') FROM u;");
+                        "WHERE id = $6 AND lease_token = $7 RETURNING id, end_waited) " +
+                        "SELECT id, CASE WHEN end_waited THEN pg_notify($8, 'ended') END FROM u;");
                     cmd.Parameters.AddWithValue(outcome.Status);
                     cmd.Parameters.AddWithValue(outcome.ReportJson);
                     cmd.Parameters.AddWithValue(outcome.ReportHash.Value);
@@ -339,12 +342,23 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
     public async Task<QueryRecord?> WaitForEndAsync(long id, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var deadline = store.Time.GetUtcNow() + timeout;
+        var marked = false;
         while (true)
         {
             // Take the signal before reading, so an end between the read and the wait is not missed.
             var wait = store.Ended.WaitAsync(TimeSpan.FromMilliseconds(250), store.Time, cancellationToken);
             store.Listener.EnsureListening(work: false, end: true);
-            var record = await GetAsync(id, cancellationToken).ConfigureAwait(false);
+            QueryRecord? record;
+            if (marked)
+            {
+                record = await GetAsync(id, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                record = await MarkWaitedAsync(id, cancellationToken).ConfigureAwait(false);
+                marked = true;
+            }
+
             var left = deadline - store.Time.GetUtcNow();
             if (record is null || record.Status is QueryStatus.Ready or QueryStatus.Failed || left <= TimeSpan.Zero)
             {
@@ -354,6 +368,43 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
             await wait.ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// Flags the query as waited for (so its completion notifies) and reads it. The flag is set on the query while it is
+    /// still waiting or processing; a completion that commits after it sees the flag (its update waits for this
+    /// statement's row lock and then re-reads the row), and the read runs after the flag, in a snapshot of its own, so
+    /// a completion that came first is seen here. Either way the end is not missed.
+    /// </summary>
+    /// <remarks>
+    /// While the flag's row lock is held, a claim (<c>FOR UPDATE SKIP LOCKED</c>) passes over the query; when the query
+    /// was waiting, the flag's transaction therefore notifies the work channel, as an enqueue does, so an idle worker
+    /// that just passed over it claims it at once instead of at its next poll.
+    /// </remarks>
+    private Task<QueryRecord?> MarkWaitedAsync(long id, CancellationToken cancellationToken) => store.RunAsync(
+        async conn =>
+        {
+            await using var batch = new NpgsqlBatch(conn);
+            var mark = new NpgsqlBatchCommand(
+                "WITH m AS (UPDATE queries SET end_waited = true WHERE id = $1 AND status IN ('wait', 'processing') AND NOT end_waited RETURNING id, status) " +
+                "SELECT pg_notify($2, id::text) FROM m WHERE status = 'wait';");
+            mark.Parameters.AddWithValue(id);
+            mark.Parameters.AddWithValue(store.WorkChannel);
+            batch.BatchCommands.Add(mark);
+            var read = new NpgsqlBatchCommand($"SELECT {Columns} FROM queries WHERE id = $1;");
+            read.Parameters.AddWithValue(id);
+            batch.BatchCommands.Add(read);
+            await using var r = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var notified = await r.ReadAsync(cancellationToken).ConfigureAwait(false);
+            await r.NextResultAsync(cancellationToken).ConfigureAwait(false);
+            var record = await r.ReadAsync(cancellationToken).ConfigureAwait(false) ? Read(r) : null;
+            if (notified)
+            {
+                store.Enqueued.Set();
+            }
+
+            return record;
+        },
+        cancellationToken);
 
     private static NpgsqlParameter<string?> Text(string? value) => new() { TypedValue = value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text };
 
