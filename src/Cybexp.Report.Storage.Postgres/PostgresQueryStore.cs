@@ -101,10 +101,17 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
                 // workers hold; the oldest of them are claimed (the rest are unlocked when the statement ends). The
                 // identity version is read in the same statement, so it is at least as new as every identity change
                 // that committed before the claim.
+                //
+                // The limits are sub-selects, (SELECT $4), so that no plan knows the limit's value: a custom plan then
+                // costs what the generic one does, and the server keeps the prepared statement's generic plan (an
+                // ordered scan of each partial index) whatever the table's statistics say. With a plain LIMIT $4 the
+                // generic plan assumed a tenth of the waiting rows; while many queries waited it looked dearer than a
+                // custom plan for one or two, and the claim was planned again on up to 94 % of its calls (0.65 ms per
+                // claim instead of 0.35-0.45 in the benchmark).
                 await using var cmd = new NpgsqlCommand(
-                    "WITH waiting AS (SELECT id FROM queries WHERE status = 'wait' ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED), " +
-                    "expired AS (SELECT id FROM queries WHERE status = 'processing' AND lease_expires < $3 ORDER BY lease_expires LIMIT $4 FOR UPDATE SKIP LOCKED), " +
-                    "c AS (SELECT id FROM waiting UNION ALL SELECT id FROM expired ORDER BY id LIMIT $4) " +
+                    "WITH waiting AS (SELECT id FROM queries WHERE status = 'wait' ORDER BY id LIMIT (SELECT $4) FOR UPDATE SKIP LOCKED), " +
+                    "expired AS (SELECT id FROM queries WHERE status = 'processing' AND lease_expires < $3 ORDER BY lease_expires LIMIT (SELECT $4) FOR UPDATE SKIP LOCKED), " +
+                    "c AS (SELECT id FROM waiting UNION ALL SELECT id FROM expired ORDER BY id LIMIT (SELECT $4)) " +
                     "UPDATE queries q SET status = 'processing', attempts = q.attempts + 1, claims = q.claims + 1, lease_token = $1 || '#' || q.id || '#' || (q.claims + 1), lease_expires = $2 " +
                     $"FROM c WHERE q.id = c.id RETURNING {QualifiedColumns}, (SELECT version FROM identity_version WHERE id = 1);",
                     conn);
