@@ -94,44 +94,55 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
         return store.RunAsync<IReadOnlyList<QueryClaim>>(
             async conn =>
             {
-                var now = store.Time.NowSeconds();
-
-                // One statement: the sub-selects lock the oldest waiting rows and the longest-expired leases (each
-                // through its own partial index, so queries in progress are never visited), skipping rows other
-                // workers hold; the oldest of them are claimed (the rest are unlocked when the statement ends). The
-                // identity version is read in the same statement, so it is at least as new as every identity change
-                // that committed before the claim.
-                //
-                // The limits are sub-selects, (SELECT $4), so that no plan knows the limit's value: a custom plan then
-                // costs what the generic one does, and the server keeps the prepared statement's generic plan (an
-                // ordered scan of each partial index) whatever the table's statistics say. With a plain LIMIT $4 the
-                // generic plan assumed a tenth of the waiting rows; while many queries waited it looked dearer than a
-                // custom plan for one or two, and the claim was planned again on up to 94 % of its calls (0.65 ms per
-                // claim instead of 0.35-0.45 in the benchmark).
-                await using var cmd = new NpgsqlCommand(
-                    "WITH waiting AS (SELECT id FROM queries WHERE status = 'wait' ORDER BY id LIMIT (SELECT $4) FOR UPDATE SKIP LOCKED), " +
-                    "expired AS (SELECT id FROM queries WHERE status = 'processing' AND lease_expires < $3 ORDER BY lease_expires LIMIT (SELECT $4) FOR UPDATE SKIP LOCKED), " +
-                    "c AS (SELECT id FROM waiting UNION ALL SELECT id FROM expired ORDER BY id LIMIT (SELECT $4)) " +
-                    "UPDATE queries q SET status = 'processing', attempts = q.attempts + 1, claims = q.claims + 1, lease_token = $1 || '#' || q.id || '#' || (q.claims + 1), lease_expires = $2 " +
-                    $"FROM c WHERE q.id = c.id RETURNING {QualifiedColumns}, (SELECT version FROM identity_version WHERE id = 1);",
-                    conn);
-                cmd.Parameters.AddWithValue(workerId);
-                cmd.Parameters.AddWithValue(now + lease.TotalSeconds);
-                cmd.Parameters.AddWithValue(now);
-                cmd.Parameters.AddWithValue((long)max);
-                var claims = new List<QueryClaim>();
-                await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    var record = Read(r);
-                    claims.Add(new QueryClaim(record.Id, r.GetString(16), record.Attempts, r.GetDouble(17), record) { IdentityVersion = r.GetInt64(18) });
-                }
-
-                // RETURNING follows no order: hand the claims out oldest first.
-                claims.Sort((a, b) => a.QueryId.CompareTo(b.QueryId));
-                return claims;
+                await using var batch = new NpgsqlBatch(conn);
+                batch.BatchCommands.Add(ClaimCommand(workerId, lease, max));
+                await using var r = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                return await ReadClaimsAsync(r, cancellationToken).ConfigureAwait(false);
             },
             cancellationToken);
+    }
+
+    private NpgsqlBatchCommand ClaimCommand(string workerId, TimeSpan lease, int max)
+    {
+        var now = store.Time.NowSeconds();
+
+        // One statement: the sub-selects lock the oldest waiting rows and the longest-expired leases (each
+        // through its own partial index, so queries in progress are never visited), skipping rows other
+        // workers hold; the oldest of them are claimed (the rest are unlocked when the statement ends). The
+        // identity version is read in the same statement, so it is at least as new as every identity change
+        // that committed before the claim.
+        //
+        // The limits are sub-selects, (SELECT $4), so that no plan knows the limit's value: a custom plan then
+        // costs what the generic one does, and the server keeps the prepared statement's generic plan (an
+        // ordered scan of each partial index) whatever the table's statistics say. With a plain LIMIT $4 the
+        // generic plan assumed a tenth of the waiting rows; while many queries waited it looked dearer than a
+        // custom plan for one or two, and the claim was planned again on up to 94 % of its calls (0.65 ms per
+        // claim instead of 0.35-0.45 in the benchmark).
+        var cmd = new NpgsqlBatchCommand(
+            "WITH waiting AS (SELECT id FROM queries WHERE status = 'wait' ORDER BY id LIMIT (SELECT $4) FOR UPDATE SKIP LOCKED), " +
+            "expired AS (SELECT id FROM queries WHERE status = 'processing' AND lease_expires < $3 ORDER BY lease_expires LIMIT (SELECT $4) FOR UPDATE SKIP LOCKED), " +
+            "c AS (SELECT id FROM waiting UNION ALL SELECT id FROM expired ORDER BY id LIMIT (SELECT $4)) " +
+            "UPDATE queries q SET status = 'processing', attempts = q.attempts + 1, claims = q.claims + 1, lease_token = $1 || '#' || q.id || '#' || (q.claims + 1), lease_expires = $2 " +
+            $"FROM c WHERE q.id = c.id RETURNING {QualifiedColumns}, (SELECT version FROM identity_version WHERE id = 1);");
+        cmd.Parameters.AddWithValue(workerId);
+        cmd.Parameters.AddWithValue(now + lease.TotalSeconds);
+        cmd.Parameters.AddWithValue(now);
+        cmd.Parameters.AddWithValue((long)max);
+        return cmd;
+    }
+
+    private static async Task<IReadOnlyList<QueryClaim>> ReadClaimsAsync(NpgsqlDataReader r, CancellationToken cancellationToken)
+    {
+        var claims = new List<QueryClaim>();
+        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var record = Read(r);
+            claims.Add(new QueryClaim(record.Id, r.GetString(16), record.Attempts, r.GetDouble(17), record) { IdentityVersion = r.GetInt64(18) });
+        }
+
+        // RETURNING follows no order: hand the claims out oldest first.
+        claims.Sort((a, b) => a.QueryId.CompareTo(b.QueryId));
+        return claims;
     }
 
     public Task<bool> RenewAsync(QueryClaim claim, TimeSpan lease, CancellationToken cancellationToken) => store.RunAsync(
@@ -162,64 +173,127 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
         return store.RunAsync<IReadOnlyList<bool>>(
             async conn =>
             {
-                // One batch, so one round trip and one (implicit) transaction: one statement per claim, each fenced on
-                // its own lease token (a worker that lost a claim writes nothing for it and notifies no one), and each
-                // report is stored with its final status. Waiters re-read the queries they wait for, so one
-                // notification (same payload, sent once per transaction) serves every query completed here; it is sent
-                // only when one of them has a waiter (end_waited, set by WaitForEndAsync before it waits): a NOTIFY
-                // signals every listening backend of the database and its commit takes a database-wide lock.
-                //
-                // One small statement per row rather than one over arrays: a statement that finds its row by primary
-                // key has the same plan whatever the parameters, so the server keeps the generic plan of the prepared
-                // statement. The set-wise statement (UPDATE … FROM unnest(…)) was planned again on almost every call
-                // (its generic plan assumes ten rows and looked dearer than a plan for the actual one or two), and
-                // planning cost as much as running it. The row is found by key and fenced on the lease token alone: a
-                // row has a token exactly while it is being processed (claim sets it, completion and release clear
-                // it), and a status test here let the planner pick a bitmap scan of the partial lease index, which
-                // never marks dead index entries (742 buffers per completion in one benchmark run, 25 otherwise).
-                var n = completions.Count;
-                var now = store.Time.NowSeconds();
                 await using var batch = new NpgsqlBatch(conn);
-                for (var i = 0; i < n; i++)
-                {
-                    var (claim, outcome) = completions[i];
-                    var cmd = new NpgsqlBatchCommand(
-                        "WITH u AS (UPDATE queries SET status = $1, report = $2, report_hash = $3, error = $4, finished = $5, lease_token = NULL, lease_expires = NULL " +
-                        "WHERE id = $6 AND lease_token = $7 RETURNING id, end_waited) " +
-                        "SELECT id, CASE WHEN end_waited THEN pg_notify($8, 'ended') END FROM u;");
-                    cmd.Parameters.AddWithValue(outcome.Status);
-                    cmd.Parameters.AddWithValue(outcome.ReportJson);
-                    cmd.Parameters.AddWithValue(outcome.ReportHash.Value);
-                    cmd.Parameters.Add(Text(outcome.Error));
-                    cmd.Parameters.AddWithValue(now);
-                    cmd.Parameters.AddWithValue(claim.QueryId);
-                    cmd.Parameters.AddWithValue(claim.LeaseToken);
-                    cmd.Parameters.AddWithValue(store.EndChannel);
-                    batch.BatchCommands.Add(cmd);
-                }
-
-                // Each statement returns its row when its claim held, nothing otherwise; results come in order.
-                var done = new bool[n];
+                AddCompletions(batch, completions);
+                IReadOnlyList<bool> stored;
                 await using (var r = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    for (var i = 0; i < n; i++)
+                    stored = await ReadCompletionsAsync(r, completions.Count, cancellationToken).ConfigureAwait(false);
+                }
+
+                SignalEnded(stored);
+                return stored;
+            },
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// The completions and the claim in one batch: one round trip, one (implicit) transaction. The claim runs after the
+    /// completions, in the same transaction, and either both commit or neither does (the caller then releases its
+    /// claims as after any failed completion).
+    /// </summary>
+    public Task<CompletedAndClaimed> CompleteAndClaimAsync(IReadOnlyList<QueryCompletion> completions, string workerId, TimeSpan lease, int max, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(completions);
+        ArgumentOutOfRangeException.ThrowIfNegative(max);
+        return store.RunAsync(
+            async conn =>
+            {
+                await using var batch = new NpgsqlBatch(conn);
+                AddCompletions(batch, completions);
+                if (max > 0)
+                {
+                    batch.BatchCommands.Add(ClaimCommand(workerId, lease, max));
+                }
+
+                if (batch.BatchCommands.Count == 0)
+                {
+                    return new CompletedAndClaimed([], []);
+                }
+
+                IReadOnlyList<bool> stored;
+                IReadOnlyList<QueryClaim> claims = [];
+                await using (var r = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    stored = await ReadCompletionsAsync(r, completions.Count, cancellationToken).ConfigureAwait(false);
+                    if (max > 0)
                     {
-                        done[i] = await r.ReadAsync(cancellationToken).ConfigureAwait(false);
-                        if (i + 1 < n)
+                        if (completions.Count > 0)
                         {
                             await r.NextResultAsync(cancellationToken).ConfigureAwait(false);
                         }
+
+                        claims = await ReadClaimsAsync(r, cancellationToken).ConfigureAwait(false);
                     }
                 }
 
-                if (done.Any(d => d))
-                {
-                    store.Ended.Set();
-                }
-
-                return done;
+                // Signalled once the reader is done, i.e. once the batch's transaction has committed.
+                SignalEnded(stored);
+                return new CompletedAndClaimed(stored, claims);
             },
             cancellationToken);
+    }
+
+    private void AddCompletions(NpgsqlBatch batch, IReadOnlyList<QueryCompletion> completions)
+    {
+        // One batch, so one round trip and one (implicit) transaction: one statement per claim, each fenced on
+        // its own lease token (a worker that lost a claim writes nothing for it and notifies no one), and each
+        // report is stored with its final status. Waiters re-read the queries they wait for, so one
+        // notification (same payload, sent once per transaction) serves every query completed here; it is sent
+        // only when one of them has a waiter (end_waited, set by WaitForEndAsync before it waits): a NOTIFY
+        // signals every listening backend of the database and its commit takes a database-wide lock.
+        //
+        // One small statement per row rather than one over arrays: a statement that finds its row by primary
+        // key has the same plan whatever the parameters, so the server keeps the generic plan of the prepared
+        // statement. The set-wise statement (UPDATE … FROM unnest(…)) was planned again on almost every call
+        // (its generic plan assumes ten rows and looked dearer than a plan for the actual one or two), and
+        // planning cost as much as running it. The row is found by key and fenced on the lease token alone: a
+        // row has a token exactly while it is being processed (claim sets it, completion and release clear
+        // it), and a status test here let the planner pick a bitmap scan of the partial lease index, which
+        // never marks dead index entries (742 buffers per completion in one benchmark run, 25 otherwise).
+        var now = store.Time.NowSeconds();
+        foreach (var (claim, outcome) in completions)
+        {
+            var cmd = new NpgsqlBatchCommand(
+                "WITH u AS (UPDATE queries SET status = $1, report = $2, report_hash = $3, error = $4, finished = $5, lease_token = NULL, lease_expires = NULL " +
+                "WHERE id = $6 AND lease_token = $7 RETURNING id, end_waited) " +
+                "SELECT id, CASE WHEN end_waited THEN pg_notify($8, 'ended') END FROM u;");
+            cmd.Parameters.AddWithValue(outcome.Status);
+            cmd.Parameters.AddWithValue(outcome.ReportJson);
+            cmd.Parameters.AddWithValue(outcome.ReportHash.Value);
+            cmd.Parameters.Add(Text(outcome.Error));
+            cmd.Parameters.AddWithValue(now);
+            cmd.Parameters.AddWithValue(claim.QueryId);
+            cmd.Parameters.AddWithValue(claim.LeaseToken);
+            cmd.Parameters.AddWithValue(store.EndChannel);
+            batch.BatchCommands.Add(cmd);
+        }
+    }
+
+    /// <summary>Reads the results of <paramref name="n"/> completion statements, leaving the reader on the last one.</summary>
+    private static async Task<IReadOnlyList<bool>> ReadCompletionsAsync(NpgsqlDataReader r, int n, CancellationToken cancellationToken)
+    {
+        // Each statement returns its row when its claim held, nothing otherwise; results come in order.
+        var done = new bool[n];
+        for (var i = 0; i < n; i++)
+        {
+            done[i] = await r.ReadAsync(cancellationToken).ConfigureAwait(false);
+            if (i + 1 < n)
+            {
+                await r.NextResultAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return done;
+    }
+
+    /// <summary>Wakes this instance's waiters for ends once some completion was stored.</summary>
+    private void SignalEnded(IReadOnlyList<bool> stored)
+    {
+        if (stored.Any(d => d))
+        {
+            store.Ended.Set();
+        }
     }
 
     public Task<bool> ReleaseAsync(QueryClaim claim, CancellationToken cancellationToken) => store.RunAsync(
