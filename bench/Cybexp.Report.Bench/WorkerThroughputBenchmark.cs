@@ -189,6 +189,7 @@ public static class WorkerThroughputBenchmark
             },
             ct));
         await Task.WhenAll(submitters).ConfigureAwait(false);
+        var submitted = clock.Elapsed;
 
         // Counting by status scans the table: every 50 ms costs little next to the workers, at most 50 ms of error.
         var ended = before;
@@ -211,6 +212,7 @@ public static class WorkerThroughputBenchmark
         var elapsed = clock.Elapsed;
         return new Throughput(
             n / elapsed.TotalSeconds,
+            submitted / elapsed,
             (BenchCpu() - cpuBench).TotalMilliseconds / n,
             run.Separate ? (fleet.WorkerCpu() - cpuWorkers).TotalMilliseconds / n : null,
             server is null ? null : (server.Total() - cpuServer!.Value).TotalMilliseconds / n);
@@ -280,6 +282,7 @@ public static class WorkerThroughputBenchmark
         Console.WriteLine(run.Postgres
             ? $"| throughput, {run.Workers} {(run.Separate ? "worker processes" : "workers in one process")} on PostgreSQL | {F(throughput.PerSecond, "0")} reports/s | >= 1500 reports/s (2 worker processes) |"
             : $"| throughput, {run.Workers} worker(s) on SQLite | {F(throughput.PerSecond, "0")} reports/s | >= 1000 reports/s (1 worker) |");
+        Console.WriteLine($"| time until every query was submitted ({run.Submitters} submitter(s)) | {F(throughput.SubmittedShare * 100, "0")} % of the run | - |");
         var total = throughput.BenchCpuMs;
         if (run.Separate)
         {
@@ -325,7 +328,9 @@ public static class WorkerThroughputBenchmark
 
     private sealed record Setup(string Spec, bool Postgres, int Workers, bool Separate, int Parallelism, int Submitters, int Queries, int Warmup);
 
-    private sealed record Throughput(double PerSecond, double BenchCpuMs, double? WorkerCpuMs, double? ServerCpuMs);
+    // SubmittedShare: the share of the run's time the submitters took to enqueue every query (near 1 when the workers
+    // keep up with them, so the submitters set the pace).
+    private sealed record Throughput(double PerSecond, double SubmittedShare, double BenchCpuMs, double? WorkerCpuMs, double? ServerCpuMs);
 
     /// <summary>The workers under test: in this process, or <c>cybexp-report worker</c> processes.</summary>
     private sealed class WorkerFleet : IAsyncDisposable

@@ -6,8 +6,9 @@ namespace Cybexp.Report.Storage.Postgres;
 /// <summary>
 /// The query queue in PostgreSQL. The claim is one <c>UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED)</c>:
 /// concurrent workers in any process each take a different row without waiting on each other. Enqueue and release
-/// NOTIFY the store's work channel, completion its end channel; waiters listen through the store's listener and also
-/// wake on this instance's own writes.
+/// NOTIFY the store's work channel; completion notifies the end channel only for queries someone waits for (see
+/// <see cref="WaitForEndAsync"/>). Waiters listen through the store's listener and also wake on this instance's own
+/// writes.
 /// </summary>
 internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
 {
@@ -93,37 +94,55 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
         return store.RunAsync<IReadOnlyList<QueryClaim>>(
             async conn =>
             {
-                var now = store.Time.NowSeconds();
-
-                // One statement: the sub-selects lock the oldest waiting rows and the longest-expired leases (each
-                // through its own partial index, so queries in progress are never visited), skipping rows other
-                // workers hold; the oldest of them are claimed (the rest are unlocked when the statement ends). The
-                // identity version is read in the same statement, so it is at least as new as every identity change
-                // that committed before the claim.
-                await using var cmd = new NpgsqlCommand(
-                    "WITH waiting AS (SELECT id FROM queries WHERE status = 'wait' ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED), " +
-                    "expired AS (SELECT id FROM queries WHERE status = 'processing' AND lease_expires < $3 ORDER BY lease_expires LIMIT $4 FOR UPDATE SKIP LOCKED), " +
-                    "c AS (SELECT id FROM waiting UNION ALL SELECT id FROM expired ORDER BY id LIMIT $4) " +
-                    "UPDATE queries q SET status = 'processing', attempts = q.attempts + 1, claims = q.claims + 1, lease_token = $1 || '#' || q.id || '#' || (q.claims + 1), lease_expires = $2 " +
-                    $"FROM c WHERE q.id = c.id RETURNING {QualifiedColumns}, (SELECT version FROM identity_version WHERE id = 1);",
-                    conn);
-                cmd.Parameters.AddWithValue(workerId);
-                cmd.Parameters.AddWithValue(now + lease.TotalSeconds);
-                cmd.Parameters.AddWithValue(now);
-                cmd.Parameters.AddWithValue((long)max);
-                var claims = new List<QueryClaim>();
-                await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    var record = Read(r);
-                    claims.Add(new QueryClaim(record.Id, r.GetString(16), record.Attempts, r.GetDouble(17), record) { IdentityVersion = r.GetInt64(18) });
-                }
-
-                // RETURNING follows no order: hand the claims out oldest first.
-                claims.Sort((a, b) => a.QueryId.CompareTo(b.QueryId));
-                return claims;
+                await using var batch = new NpgsqlBatch(conn);
+                batch.BatchCommands.Add(ClaimCommand(workerId, lease, max));
+                await using var r = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                return await ReadClaimsAsync(r, cancellationToken).ConfigureAwait(false);
             },
             cancellationToken);
+    }
+
+    private NpgsqlBatchCommand ClaimCommand(string workerId, TimeSpan lease, int max)
+    {
+        var now = store.Time.NowSeconds();
+
+        // One statement: the sub-selects lock the oldest waiting rows and the longest-expired leases (each
+        // through its own partial index, so queries in progress are never visited), skipping rows other
+        // workers hold; the oldest of them are claimed (the rest are unlocked when the statement ends). The
+        // identity version is read in the same statement, so it is at least as new as every identity change
+        // that committed before the claim.
+        //
+        // The limits are sub-selects, (SELECT $4), so that no plan knows the limit's value: a custom plan then
+        // costs what the generic one does, and the server keeps the prepared statement's generic plan (an
+        // ordered scan of each partial index) whatever the table's statistics say. With a plain LIMIT $4 the
+        // generic plan assumed a tenth of the waiting rows; while many queries waited it looked dearer than a
+        // custom plan for one or two, and the claim was planned again on up to 94 % of its calls (0.65 ms per
+        // claim in that benchmark run).
+        var cmd = new NpgsqlBatchCommand(
+            "WITH waiting AS (SELECT id FROM queries WHERE status = 'wait' ORDER BY id LIMIT (SELECT $4) FOR UPDATE SKIP LOCKED), " +
+            "expired AS (SELECT id FROM queries WHERE status = 'processing' AND lease_expires < $3 ORDER BY lease_expires LIMIT (SELECT $4) FOR UPDATE SKIP LOCKED), " +
+            "c AS (SELECT id FROM waiting UNION ALL SELECT id FROM expired ORDER BY id LIMIT (SELECT $4)) " +
+            "UPDATE queries q SET status = 'processing', attempts = q.attempts + 1, claims = q.claims + 1, lease_token = $1 || '#' || q.id || '#' || (q.claims + 1), lease_expires = $2 " +
+            $"FROM c WHERE q.id = c.id RETURNING {QualifiedColumns}, (SELECT version FROM identity_version WHERE id = 1);");
+        cmd.Parameters.AddWithValue(workerId);
+        cmd.Parameters.AddWithValue(now + lease.TotalSeconds);
+        cmd.Parameters.AddWithValue(now);
+        cmd.Parameters.AddWithValue((long)max);
+        return cmd;
+    }
+
+    private static async Task<IReadOnlyList<QueryClaim>> ReadClaimsAsync(NpgsqlDataReader r, CancellationToken cancellationToken)
+    {
+        var claims = new List<QueryClaim>();
+        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var record = Read(r);
+            claims.Add(new QueryClaim(record.Id, r.GetString(16), record.Attempts, r.GetDouble(17), record) { IdentityVersion = r.GetInt64(18) });
+        }
+
+        // RETURNING follows no order: hand the claims out oldest first.
+        claims.Sort((a, b) => a.QueryId.CompareTo(b.QueryId));
+        return claims;
     }
 
     public Task<bool> RenewAsync(QueryClaim claim, TimeSpan lease, CancellationToken cancellationToken) => store.RunAsync(
@@ -154,62 +173,127 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
         return store.RunAsync<IReadOnlyList<bool>>(
             async conn =>
             {
-                // One batch, so one round trip and one (implicit) transaction: one statement per claim, each fenced on
-                // its own lease token (a worker that lost a claim writes nothing for it and notifies no one), and each
-                // report is stored with its final status. Waiters re-read the queries they wait for, so one
-                // notification (same payload, sent once per transaction) serves every query completed here.
-                //
-                // One small statement per row rather than one over arrays: a statement that finds its row by primary
-                // key has the same plan whatever the parameters, so the server keeps the generic plan of the prepared
-                // statement. The set-wise statement (UPDATE … FROM unnest(…)) was planned again on almost every call
-                // (its generic plan assumes ten rows and looked dearer than a plan for the actual one or two), and
-                // planning cost as much as running it. The row is found by key and fenced on the lease token alone: a
-                // row has a token exactly while it is being processed (claim sets it, completion and release clear
-                // it), and a status test here let the planner pick a bitmap scan of the partial lease index, which
-                // never marks dead index entries (742 buffers per completion in one benchmark run, 25 otherwise).
-                var n = completions.Count;
-                var now = store.Time.NowSeconds();
                 await using var batch = new NpgsqlBatch(conn);
-                for (var i = 0; i < n; i++)
-                {
-                    var (claim, outcome) = completions[i];
-                    var cmd = new NpgsqlBatchCommand(
-                        "WITH u AS (UPDATE queries SET status = $1, report = $2, report_hash = $3, error = $4, finished = $5, lease_token = NULL, lease_expires = NULL " +
-                        "WHERE id = $6 AND lease_token = $7 RETURNING id) " +
-                        "SELECT id, pg_notify($8, 'ended') FROM u;");
-                    cmd.Parameters.AddWithValue(outcome.Status);
-                    cmd.Parameters.AddWithValue(outcome.ReportJson);
-                    cmd.Parameters.AddWithValue(outcome.ReportHash.Value);
-                    cmd.Parameters.Add(Text(outcome.Error));
-                    cmd.Parameters.AddWithValue(now);
-                    cmd.Parameters.AddWithValue(claim.QueryId);
-                    cmd.Parameters.AddWithValue(claim.LeaseToken);
-                    cmd.Parameters.AddWithValue(store.EndChannel);
-                    batch.BatchCommands.Add(cmd);
-                }
-
-                // Each statement returns its row when its claim held, nothing otherwise; results come in order.
-                var done = new bool[n];
+                AddCompletions(batch, completions);
+                IReadOnlyList<bool> stored;
                 await using (var r = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    for (var i = 0; i < n; i++)
+                    stored = await ReadCompletionsAsync(r, completions.Count, cancellationToken).ConfigureAwait(false);
+                }
+
+                SignalEnded(stored);
+                return stored;
+            },
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// The completions and the claim in one batch: one round trip, one (implicit) transaction. The claim runs after the
+    /// completions, in the same transaction, and either both commit or neither does (the caller then releases its
+    /// claims as after any failed completion).
+    /// </summary>
+    public Task<CompletedAndClaimed> CompleteAndClaimAsync(IReadOnlyList<QueryCompletion> completions, string workerId, TimeSpan lease, int max, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(completions);
+        ArgumentOutOfRangeException.ThrowIfNegative(max);
+        return store.RunAsync(
+            async conn =>
+            {
+                await using var batch = new NpgsqlBatch(conn);
+                AddCompletions(batch, completions);
+                if (max > 0)
+                {
+                    batch.BatchCommands.Add(ClaimCommand(workerId, lease, max));
+                }
+
+                if (batch.BatchCommands.Count == 0)
+                {
+                    return new CompletedAndClaimed([], []);
+                }
+
+                IReadOnlyList<bool> stored;
+                IReadOnlyList<QueryClaim> claims = [];
+                await using (var r = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    stored = await ReadCompletionsAsync(r, completions.Count, cancellationToken).ConfigureAwait(false);
+                    if (max > 0)
                     {
-                        done[i] = await r.ReadAsync(cancellationToken).ConfigureAwait(false);
-                        if (i + 1 < n)
+                        if (completions.Count > 0)
                         {
                             await r.NextResultAsync(cancellationToken).ConfigureAwait(false);
                         }
+
+                        claims = await ReadClaimsAsync(r, cancellationToken).ConfigureAwait(false);
                     }
                 }
 
-                if (done.Any(d => d))
-                {
-                    store.Ended.Set();
-                }
-
-                return done;
+                // Signalled once the reader is done, i.e. once the batch's transaction has committed.
+                SignalEnded(stored);
+                return new CompletedAndClaimed(stored, claims);
             },
             cancellationToken);
+    }
+
+    private void AddCompletions(NpgsqlBatch batch, IReadOnlyList<QueryCompletion> completions)
+    {
+        // One batch, so one round trip and one (implicit) transaction: one statement per claim, each fenced on
+        // its own lease token (a worker that lost a claim writes nothing for it and notifies no one), and each
+        // report is stored with its final status. Waiters re-read the queries they wait for, so one
+        // notification (same payload, sent once per transaction) serves every query completed here; it is sent
+        // only when one of them has a waiter (end_waited, set by WaitForEndAsync before it waits): a NOTIFY
+        // signals every listening backend of the database and its commit takes a database-wide lock.
+        //
+        // One small statement per row rather than one over arrays: a statement that finds its row by primary
+        // key has the same plan whatever the parameters, so the server keeps the generic plan of the prepared
+        // statement. The set-wise statement (UPDATE … FROM unnest(…)) was planned again on almost every call
+        // (its generic plan assumes ten rows and looked dearer than a plan for the actual one or two), and
+        // planning cost as much as running it. The row is found by key and fenced on the lease token alone: a
+        // row has a token exactly while it is being processed (claim sets it, completion and release clear
+        // it), and a status test here let the planner pick a bitmap scan of the partial lease index, which
+        // never marks dead index entries (742 buffers per completion in one benchmark run, 25 otherwise).
+        var now = store.Time.NowSeconds();
+        foreach (var (claim, outcome) in completions)
+        {
+            var cmd = new NpgsqlBatchCommand(
+                "WITH u AS (UPDATE queries SET status = $1, report = $2, report_hash = $3, error = $4, finished = $5, lease_token = NULL, lease_expires = NULL " +
+                "WHERE id = $6 AND lease_token = $7 RETURNING id, end_waited) " +
+                "SELECT id, CASE WHEN end_waited THEN pg_notify($8, 'ended') END FROM u;");
+            cmd.Parameters.AddWithValue(outcome.Status);
+            cmd.Parameters.AddWithValue(outcome.ReportJson);
+            cmd.Parameters.AddWithValue(outcome.ReportHash.Value);
+            cmd.Parameters.Add(Text(outcome.Error));
+            cmd.Parameters.AddWithValue(now);
+            cmd.Parameters.AddWithValue(claim.QueryId);
+            cmd.Parameters.AddWithValue(claim.LeaseToken);
+            cmd.Parameters.AddWithValue(store.EndChannel);
+            batch.BatchCommands.Add(cmd);
+        }
+    }
+
+    /// <summary>Reads the results of <paramref name="n"/> completion statements, leaving the reader on the last one.</summary>
+    private static async Task<IReadOnlyList<bool>> ReadCompletionsAsync(NpgsqlDataReader r, int n, CancellationToken cancellationToken)
+    {
+        // Each statement returns its row when its claim held, nothing otherwise; results come in order.
+        var done = new bool[n];
+        for (var i = 0; i < n; i++)
+        {
+            done[i] = await r.ReadAsync(cancellationToken).ConfigureAwait(false);
+            if (i + 1 < n)
+            {
+                await r.NextResultAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return done;
+    }
+
+    /// <summary>Wakes this instance's waiters for ends once some completion was stored.</summary>
+    private void SignalEnded(IReadOnlyList<bool> stored)
+    {
+        if (stored.Any(d => d))
+        {
+            store.Ended.Set();
+        }
     }
 
     public Task<bool> ReleaseAsync(QueryClaim claim, CancellationToken cancellationToken) => store.RunAsync(
@@ -339,12 +423,23 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
     public async Task<QueryRecord?> WaitForEndAsync(long id, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var deadline = store.Time.GetUtcNow() + timeout;
+        var marked = false;
         while (true)
         {
             // Take the signal before reading, so an end between the read and the wait is not missed.
             var wait = store.Ended.WaitAsync(TimeSpan.FromMilliseconds(250), store.Time, cancellationToken);
             store.Listener.EnsureListening(work: false, end: true);
-            var record = await GetAsync(id, cancellationToken).ConfigureAwait(false);
+            QueryRecord? record;
+            if (marked)
+            {
+                record = await GetAsync(id, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                record = await MarkWaitedAsync(id, cancellationToken).ConfigureAwait(false);
+                marked = true;
+            }
+
             var left = deadline - store.Time.GetUtcNow();
             if (record is null || record.Status is QueryStatus.Ready or QueryStatus.Failed || left <= TimeSpan.Zero)
             {
@@ -354,6 +449,43 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
             await wait.ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// Flags the query as waited for (so its completion notifies) and reads it. The flag is set on the query while it is
+    /// still waiting or processing; a completion that commits after it sees the flag (its update waits for this
+    /// statement's row lock and then re-reads the row), and the read runs after the flag, in a snapshot of its own, so
+    /// a completion that came first is seen here. Either way the end is not missed.
+    /// </summary>
+    /// <remarks>
+    /// While the flag's row lock is held, a claim (<c>FOR UPDATE SKIP LOCKED</c>) passes over the query; when the query
+    /// was waiting, the flag's transaction therefore notifies the work channel, as an enqueue does, so an idle worker
+    /// that just passed over it claims it at once instead of at its next poll.
+    /// </remarks>
+    private Task<QueryRecord?> MarkWaitedAsync(long id, CancellationToken cancellationToken) => store.RunAsync(
+        async conn =>
+        {
+            await using var batch = new NpgsqlBatch(conn);
+            var mark = new NpgsqlBatchCommand(
+                "WITH m AS (UPDATE queries SET end_waited = true WHERE id = $1 AND status IN ('wait', 'processing') AND NOT end_waited RETURNING id, status) " +
+                "SELECT pg_notify($2, id::text) FROM m WHERE status = 'wait';");
+            mark.Parameters.AddWithValue(id);
+            mark.Parameters.AddWithValue(store.WorkChannel);
+            batch.BatchCommands.Add(mark);
+            var read = new NpgsqlBatchCommand($"SELECT {Columns} FROM queries WHERE id = $1;");
+            read.Parameters.AddWithValue(id);
+            batch.BatchCommands.Add(read);
+            await using var r = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var notified = await r.ReadAsync(cancellationToken).ConfigureAwait(false);
+            await r.NextResultAsync(cancellationToken).ConfigureAwait(false);
+            var record = await r.ReadAsync(cancellationToken).ConfigureAwait(false) ? Read(r) : null;
+            if (notified)
+            {
+                store.Enqueued.Set();
+            }
+
+            return record;
+        },
+        cancellationToken);
 
     private static NpgsqlParameter<string?> Text(string? value) => new() { TypedValue = value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text };
 

@@ -55,6 +55,38 @@ public sealed class ShutdownTests
     }
 
     [Fact]
+    public async Task StopUnderLoad_GivesBackTheQueriesClaimedWithTheLastCompletions()
+    {
+        // With a deep queue every completion also claims the next queries; those claimed by the completions still in
+        // flight when the worker stops are never started, and must not stay 'processing' until their leases expire.
+        await using var fx = await SqliteStoreFixture.CreateAsync("D1_tiny");
+        const int n = 400;
+        var first = await fx.EnqueueAsync("count", Count, Carol);
+        for (var i = 1; i < n; i++)
+        {
+            await fx.EnqueueAsync("count", Count, Carol);
+        }
+
+        var worker = fx.Start(Options with { Lease = TimeSpan.FromMinutes(10) });
+        await LeaseTests.WaitForAsync(() => worker.Worker.Counters.Ready >= 50);
+        await worker.StopAsync();
+
+        var counts = await fx.Store.Queries.CountByStatusAsync(SqliteStoreFixture.Ct);
+        Assert.False(counts.ContainsKey(QueryStatus.Processing), string.Join(", ", counts));
+        Assert.Equal(n, counts.Values.Sum());
+        Assert.Equal(counts.GetValueOrDefault(QueryStatus.Ready), worker.Worker.Counters.Ready);
+        Assert.Equal((0L, 0L), (worker.Worker.Counters.Failed, worker.Worker.Counters.LeaseLost));
+
+        // Every query is processed exactly once: what the first worker gave back never counted an attempt.
+        await using var next = fx.Start(Options);
+        for (var id = first; id < first + n; id++)
+        {
+            var record = await fx.EndedAsync(id);
+            Assert.Equal((QueryStatus.Ready, 1), (record.Status, record.Attempts));
+        }
+    }
+
+    [Fact]
     public async Task StopWhileAReportIsBeingStored_FinishesIt_WithinTheDeadline()
     {
         await using var fx = await SqliteStoreFixture.CreateAsync("D1_tiny");

@@ -104,6 +104,76 @@ public sealed class PostgresClusterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Completion_NotifiesTheEndChannel_OnlyForAQuerySomeoneWaitsFor()
+    {
+        // Every NOTIFY signals each listening backend of the database, so a completion nobody waits for sends none.
+        var schema = _schemas.NewName();
+        await using var a = await _schemas.OpenAsync(new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(1_625_097_600)), Ct, schema);
+        await using var b = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
+        await using var listener = await PostgresSchemas.ConnectAsync(Ct);
+        var heard = new ConcurrentQueue<string>();
+        listener.Notification += (_, e) => heard.Enqueue(e.Channel);
+        await using (var listen = new NpgsqlCommand($"LISTEN \"cybexp_end_{schema}\";", listener))
+        {
+            await listen.ExecuteNonQueryAsync(Ct);
+        }
+
+        var unwatched = await b.Queries.EnqueueAsync(Count("u"), Ct);
+        var claim = (await b.Queries.ClaimNextAsync("w", TimeSpan.FromMinutes(1), Ct))!;
+        Assert.True(await b.Queries.CompleteAsync(claim, Ready(unwatched), Ct));
+        Assert.False(await listener.WaitAsync(TimeSpan.FromMilliseconds(500), Ct), "a completion nobody waited for notified");
+        Assert.Empty(heard);
+
+        var watched = await b.Queries.EnqueueAsync(Count("u"), Ct);
+        claim = (await b.Queries.ClaimNextAsync("w", TimeSpan.FromMinutes(1), Ct))!;
+        var waiting = a.Queries.WaitForEndAsync(watched, TimeSpan.FromMinutes(1), Ct);
+        await Task.Delay(500, Ct);
+        Assert.False(waiting.IsCompleted);
+        Assert.True(await b.Queries.CompleteAsync(claim, Ready(watched), Ct));
+        Assert.True(await listener.WaitAsync(TimeSpan.FromSeconds(5), Ct), "the completion of a query someone waits for did not notify");
+        Assert.Equal(QueryStatus.Ready, (await waiting.WaitAsync(TimeSpan.FromSeconds(5), Ct))!.Status);
+    }
+
+    [Fact]
+    public async Task WaitForEnd_OfAWaitingQuery_WakesIdleWorkers()
+    {
+        // Flagging a waiting query as waited for locks its row for a moment, so a claim running then passes over it:
+        // the flag therefore notifies the work channel, and an idle worker does not sleep until its next poll. The
+        // worker's clock (a) never moves, so only a notification ends its wait.
+        var schema = _schemas.NewName();
+        await using var a = await _schemas.OpenAsync(new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(1_625_097_600)), Ct, schema);
+        await using var b = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
+        await a.Queries.WaitForWorkAsync(TimeSpan.FromSeconds(10), Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        var id = await b.Queries.EnqueueAsync(Count("u"), Ct);
+        await Task.Delay(500, Ct);
+
+        var working = a.Queries.WaitForWorkAsync(TimeSpan.FromSeconds(30), Ct);
+        await Task.Delay(300, Ct);
+        Assert.False(working.IsCompleted, "nothing was enqueued since, yet the waiter woke");
+        var ending = b.Queries.WaitForEndAsync(id, TimeSpan.FromSeconds(2), Ct);
+        await working.WaitAsync(TimeSpan.FromSeconds(5), Ct);
+        Assert.Equal(QueryStatus.Wait, (await ending)!.Status);
+    }
+
+    [Fact]
+    public async Task WaitForEnd_OfAFinishedQuery_ReturnsItAtOnce_WithoutMarkingIt()
+    {
+        var schema = _schemas.NewName();
+        await using var b = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
+        var id = await b.Queries.EnqueueAsync(Count("u"), Ct);
+        var claim = (await b.Queries.ClaimNextAsync("w", TimeSpan.FromMinutes(1), Ct))!;
+        Assert.True(await b.Queries.CompleteAsync(claim, Ready(id), Ct));
+        var clock = Stopwatch.StartNew();
+        Assert.Equal(QueryStatus.Ready, (await b.Queries.WaitForEndAsync(id, TimeSpan.FromSeconds(30), Ct))!.Status);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5));
+        await using var conn = await PostgresSchemas.ConnectAsync(Ct);
+        await using var cmd = new NpgsqlCommand($"SELECT end_waited FROM \"{schema}\".queries WHERE id = $1;", conn);
+        cmd.Parameters.AddWithValue(id);
+        Assert.False((bool)(await cmd.ExecuteScalarAsync(Ct))!);
+        Assert.Null(await b.Queries.WaitForEndAsync(id + 1000, TimeSpan.FromSeconds(30), Ct));
+    }
+
+    [Fact]
     public async Task Listener_OfAWorker_AddsTheEndChannel_WhenSomeoneWaitsForAnEnd_AndKeepsHearingWork()
     {
         // a's clock never moves: no poll interval or re-check fires, so only notifications end its waits. A worker

@@ -636,6 +636,45 @@ public abstract class StoreContractTests
     }
 
     [Fact]
+    public async Task CompleteAndClaim_StoresEachOutcomeWhereItsLeaseHolds_ThenClaimsTheOldestWaiting()
+    {
+        await using var store = await NewStoreAsync();
+        var ids = new List<long>();
+        for (var i = 0; i < 5; i++)
+        {
+            ids.Add(await store.Queries.EnqueueAsync(Count("u" + i), Ct));
+        }
+
+        var first = await store.Queries.ClaimManyAsync("w1", TimeSpan.FromSeconds(30), 2, Ct);
+        Assert.Equal(ids.Take(2), first.Select(c => c.QueryId));
+
+        // The second claim is lost (released and claimed again by another worker).
+        Assert.True(await store.Queries.ReleaseAsync(first[1], Ct));
+        var other = (await store.Queries.ClaimNextAsync("w2", TimeSpan.FromSeconds(30), Ct))!;
+        Assert.Equal(ids[1], other.QueryId);
+        var result = await store.Queries.CompleteAndClaimAsync(
+            [new QueryCompletion(first[0], Ready("{\"data\":1}")), new QueryCompletion(first[1], Ready())], "w1", TimeSpan.FromSeconds(30), 2, Ct);
+        Assert.Equal([true, false], result.Stored);
+        Assert.Equal(ids.Skip(2).Take(2), result.Claims.Select(c => c.QueryId));
+        Assert.All(result.Claims, c => Assert.Equal((1, QueryStatus.Processing), (c.Attempt, c.Query.Status)));
+        Assert.Equal((QueryStatus.Ready, "{\"data\":1}"), ((await store.Queries.GetAsync(ids[0], Ct))!.Status, (await store.Queries.GetAsync(ids[0], Ct))!.ReportJson));
+        Assert.Equal(QueryStatus.Processing, (await store.Queries.GetAsync(ids[1], Ct))!.Status);
+
+        // No claim when none is asked for; claims alone when nothing is completed; nothing left to claim at the end.
+        var none = await store.Queries.CompleteAndClaimAsync([new QueryCompletion(result.Claims[0], Ready())], "w1", TimeSpan.FromSeconds(30), 0, Ct);
+        Assert.Equal([true], none.Stored);
+        Assert.Empty(none.Claims);
+        var alone = await store.Queries.CompleteAndClaimAsync([], "w1", TimeSpan.FromSeconds(30), 3, Ct);
+        Assert.Empty(alone.Stored);
+        Assert.Equal([ids[4]], alone.Claims.Select(c => c.QueryId));
+        var last = await store.Queries.CompleteAndClaimAsync(
+            [new QueryCompletion(result.Claims[1], Ready()), new QueryCompletion(alone.Claims[0], Ready()), new QueryCompletion(other, Ready())], "w1", TimeSpan.FromSeconds(30), 3, Ct);
+        Assert.Equal([true, true, true], last.Stored);
+        Assert.Empty(last.Claims);
+        Assert.Equal(5, (await store.Queries.CountByStatusAsync(Ct))[QueryStatus.Ready]);
+    }
+
+    [Fact]
     public async Task ConcurrentClaimMany_ProcessEveryQueryExactlyOnce()
     {
         await using var store = await NewStoreAsync();

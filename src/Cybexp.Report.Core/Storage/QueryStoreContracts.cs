@@ -88,6 +88,11 @@ public sealed record RecentSubmission(long Id, QueryRecord? Existing, bool Reque
 /// <summary>One claim to complete with its outcome (see <see cref="IQueryStore.CompleteManyAsync"/>).</summary>
 public readonly record struct QueryCompletion(QueryClaim Claim, QueryOutcome Outcome);
 
+/// <summary>What <see cref="IQueryStore.CompleteAndClaimAsync"/> did.</summary>
+/// <param name="Stored">Whether each completion was stored, in the order given.</param>
+/// <param name="Claims">The queries claimed after them, oldest first.</param>
+public sealed record CompletedAndClaimed(IReadOnlyList<bool> Stored, IReadOnlyList<QueryClaim> Claims);
+
 /// <summary>
 /// The query queue and report store. Claims are atomic (one worker per query), leases expire so a dead worker's query is
 /// claimed again, and completion stores report and final status in one transaction, only while the lease holds.
@@ -142,6 +147,33 @@ public interface IQueryStore
         }
 
         return done;
+    }
+
+    /// <summary>
+    /// Completes several claims as <see cref="CompleteManyAsync"/> does, then claims up to <paramref name="max"/> queries
+    /// as <see cref="ClaimManyAsync"/> does (a worker takes new queries for the slots the completed ones free). Stores
+    /// that can do both in one round trip override this, storing the completions and making the claims in one
+    /// transaction. The default completes, then claims; claiming is only a head start there: when it fails after the
+    /// completions were stored, the default returns no claims rather than the error, and the caller claims again later.
+    /// </summary>
+    /// <returns>Whether each completion was stored (in the order given), and the claims made (oldest first).</returns>
+    async Task<CompletedAndClaimed> CompleteAndClaimAsync(IReadOnlyList<QueryCompletion> completions, string workerId, TimeSpan lease, int max, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(max);
+        var stored = await CompleteManyAsync(completions, cancellationToken).ConfigureAwait(false);
+        if (max == 0)
+        {
+            return new CompletedAndClaimed(stored, []);
+        }
+
+        try
+        {
+            return new CompletedAndClaimed(stored, await ClaimManyAsync(workerId, lease, max, cancellationToken).ConfigureAwait(false));
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return new CompletedAndClaimed(stored, []);
+        }
     }
 
     /// <summary>Gives the query back to the queue (status <c>wait</c>) without counting the attempt; false when the claim was lost.</summary>

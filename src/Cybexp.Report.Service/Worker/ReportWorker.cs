@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Cybexp.Report.Core.Crypto;
@@ -14,7 +15,10 @@ namespace Cybexp.Report.Service.Worker;
 /// <param name="Ready">Queries it completed with a report.</param>
 /// <param name="Failed">Queries it completed as failed (bad input, unknown user, gave up after too many attempts…).</param>
 /// <param name="LeaseLost">Claims it lost to lease expiry; it wrote nothing for them.</param>
-/// <param name="Released">Claims it gave back to the queue (shutdown, or the store went away).</param>
+/// <param name="Released">
+/// Claims it gave back to the queue after starting them (shutdown, or the store went away). Queries it claimed together
+/// with a completion but never started before stopping are given back too, without being counted here.
+/// </param>
 public readonly record struct WorkerCounters(long Ready, long Failed, long LeaseLost, long Released);
 
 /// <summary>
@@ -31,7 +35,9 @@ public readonly record struct WorkerCounters(long Ready, long Failed, long Lease
 /// died or lost its lease) but only the claim that still holds the lease writes, and only that one notifies.
 /// Round trips are shared under load: free slots are filled by one claim of several queries, and reports that finish
 /// while an earlier completion is being stored are stored together in the next one (each still fenced on its own
-/// lease). An idle worker claims and completes one query at a time, so sharing adds no latency.
+/// lease). The round trip that stores reports also claims as many new queries (the slots those reports free), so a
+/// busy worker rarely claims on its own. An idle worker claims and completes one query at a time, so sharing adds no
+/// latency.
 /// </remarks>
 public sealed class ReportWorker
 {
@@ -49,6 +55,11 @@ public sealed class ReportWorker
     private readonly ThreatRankPreloader _preloader;
     private readonly string _storeDescription;
     private Channel<PendingCompletion> _completions = NewCompletions();
+
+    // Queries claimed together with a completion, for the slots the completed ones free; the claim loop takes them
+    // before it asks the store.
+    private readonly ConcurrentQueue<QueryClaim> _prefetched = new();
+    private readonly AsyncSignal _prefetchedSignal = new();
     private long _ready;
     private long _failed;
     private long _leaseLost;
@@ -100,7 +111,7 @@ public sealed class ReportWorker
         var beating = HeartbeatLoopAsync(stoppingToken);
         var preloading = _preloader.RunAsync(stoppingToken);
         _completions = NewCompletions();
-        var completing = CompleteLoopAsync(_completions.Reader);
+        var completing = CompleteLoopAsync(_completions.Reader, stoppingToken);
         using var slots = new SemaphoreSlim(_options.Parallelism, _options.Parallelism);
         using var drain = new CancellationTokenSource();
         var running = new List<Task>();
@@ -123,13 +134,30 @@ public sealed class ReportWorker
                 free++;
             }
 
-            IReadOnlyList<QueryClaim> claims;
+            // Queries claimed with a completion first: under load every slot a completion frees already has one.
+            var claims = new List<QueryClaim>();
+            while (claims.Count < free && _prefetched.TryDequeue(out var early))
+            {
+                claims.Add(early);
+            }
+
+            if (claims.Count > 0)
+            {
+                if (claims.Count < free)
+                {
+                    slots.Release(free - claims.Count);
+                }
+
+                Start(claims, running, slots, drain.Token);
+                continue;
+            }
+
             try
             {
                 // Not cancelled by shutdown: a claim that commits while its caller gives up would stay 'processing'
                 // until its lease expires. The timeout only bounds a hung database.
                 using var claimTimeout = new CancellationTokenSource(FinalWriteTimeout, _time);
-                claims = await _queries.ClaimManyAsync(_options.WorkerId, _options.Lease, free, claimTimeout.Token).ConfigureAwait(false);
+                claims.AddRange(await _queries.ClaimManyAsync(_options.WorkerId, _options.Lease, free, claimTimeout.Token).ConfigureAwait(false));
             }
             catch (Exception e)
             {
@@ -157,7 +185,14 @@ public sealed class ReportWorker
 
             if (claims.Count == 0)
             {
-                if (!await WaitForWorkAsync(stoppingToken).ConfigureAwait(false))
+                // A completion may have claimed what this claim did not find: take the signal, then look.
+                var prefetched = _prefetchedSignal.WaitAsync(_options.PollInterval, _time, stoppingToken);
+                if (!_prefetched.IsEmpty)
+                {
+                    continue;
+                }
+
+                if (!await WaitForWorkAsync(prefetched, stoppingToken).ConfigureAwait(false))
                 {
                     break;
                 }
@@ -165,17 +200,19 @@ public sealed class ReportWorker
                 continue;
             }
 
-            running.RemoveAll(t => t.IsCompleted);
-            var token = drain.Token;
-            foreach (var claim in claims)
-            {
-                running.Add(Task.Run(() => ProcessAsync(claim, slots, token), CancellationToken.None));
-            }
+            Start(claims, running, slots, drain.Token);
         }
 
         await ShutDownAsync(running, drain).ConfigureAwait(false);
         _completions.Writer.Complete();
         await completing.ConfigureAwait(false);
+
+        // Claimed with the last completions, never started: back to the queue, its attempt not counted.
+        while (_prefetched.TryDequeue(out var unstarted))
+        {
+            await ReturnUnstartedAsync(unstarted).ConfigureAwait(false);
+        }
+
         await beating.ConfigureAwait(false);
         await preloading.ConfigureAwait(false);
         try
@@ -187,6 +224,15 @@ public sealed class ReportWorker
         {
             // The heartbeat simply ages out.
             _log.LogDebug("could not remove the heartbeat of worker {WorkerId}: {Reason}", _options.WorkerId, e.Message);
+        }
+    }
+
+    private void Start(List<QueryClaim> claims, List<Task> running, SemaphoreSlim slots, CancellationToken drainToken)
+    {
+        running.RemoveAll(t => t.IsCompleted);
+        foreach (var claim in claims)
+        {
+            running.Add(Task.Run(() => ProcessAsync(claim, slots, drainToken), CancellationToken.None));
         }
     }
 
@@ -221,9 +267,11 @@ public sealed class ReportWorker
     /// <summary>
     /// Stores finished reports: everything that finished while the previous call was in flight goes in the next one
     /// (at most one claim batch per call), so under load reports share round trips and idle there is no wait.
-    /// Ends when the channel is completed and drained.
+    /// The same call claims as many new queries as it completes (until stop): each completed query's slot is freed
+    /// once its completion returns, and the claim loop then starts a query claimed here instead of asking the store
+    /// again. Ends when the channel is completed and drained.
     /// </summary>
-    private async Task CompleteLoopAsync(ChannelReader<PendingCompletion> reader)
+    private async Task CompleteLoopAsync(ChannelReader<PendingCompletion> reader, CancellationToken stoppingToken)
     {
         var batch = new List<PendingCompletion>();
         while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
@@ -237,7 +285,22 @@ public sealed class ReportWorker
             try
             {
                 using var timeout = new CancellationTokenSource(FinalWriteTimeout, _time);
-                var stored = await _queries.CompleteManyAsync([.. batch.Select(p => p.Completion)], timeout.Token).ConfigureAwait(false);
+                var claim = stoppingToken.IsCancellationRequested ? 0 : batch.Count;
+                var result = await _queries.CompleteAndClaimAsync(
+                    [.. batch.Select(p => p.Completion)], _options.WorkerId, _options.Lease, claim, timeout.Token).ConfigureAwait(false);
+
+                // Queued before any completed query frees its slot, so the claim loop finds them when it wakes.
+                foreach (var c in result.Claims)
+                {
+                    _prefetched.Enqueue(c);
+                }
+
+                if (result.Claims.Count > 0)
+                {
+                    _prefetchedSignal.Set();
+                }
+
+                var stored = result.Stored;
                 for (var i = 0; i < batch.Count; i++)
                 {
                     batch[i].Done.TrySetResult(stored[i]);
@@ -278,12 +341,15 @@ public sealed class ReportWorker
             _options.WorkerId, c.Ready, c.Failed, c.Released, c.LeaseLost);
     }
 
-    /// <summary>Sleeps until the store signals work, the poll interval passes, or stop; false on stop.</summary>
-    private async Task<bool> WaitForWorkAsync(CancellationToken stoppingToken)
+    /// <summary>
+    /// Sleeps until the store signals work, a completion claimed queries (<paramref name="prefetched"/>), the poll
+    /// interval passes, or stop; false on stop.
+    /// </summary>
+    private async Task<bool> WaitForWorkAsync(Task prefetched, CancellationToken stoppingToken)
     {
         try
         {
-            await _queries.WaitForWorkAsync(_options.PollInterval, stoppingToken).ConfigureAwait(false);
+            await await Task.WhenAny(_queries.WaitForWorkAsync(_options.PollInterval, stoppingToken), prefetched).ConfigureAwait(false);
             return true;
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -504,6 +570,21 @@ public sealed class ReportWorker
         {
             // The lease will expire and another worker (or this one) takes the query over.
             _log.LogWarning("query {QueryId}: could not release it ({Reason}); it returns to the queue when its lease expires", claim.QueryId, e.Message);
+        }
+    }
+
+    /// <summary>Gives back a claim that was never started (not counted as <see cref="WorkerCounters.Released"/>).</summary>
+    private async Task ReturnUnstartedAsync(QueryClaim claim)
+    {
+        using var timeout = new CancellationTokenSource(FinalWriteTimeout, _time);
+        try
+        {
+            await _queries.ReleaseAsync(claim, timeout.Token).ConfigureAwait(false);
+            _log.LogDebug("query {QueryId}: claimed with a completion during shutdown, never started; back to the queue", claim.QueryId);
+        }
+        catch (Exception e)
+        {
+            _log.LogWarning("query {QueryId}: could not give back a claim that was never started ({Reason}); it returns to the queue when its lease expires", claim.QueryId, e.Message);
         }
     }
 
