@@ -342,7 +342,7 @@ public abstract class StoreContractTests
 
     // ---------------------------------------------------------------- queries
 
-    private static QuerySubmission Count(string user = "u1", NotifySocket? notify = null) =>
+    protected static QuerySubmission Count(string user = "u1", NotifySocket? notify = null) =>
         new("count", "{\"sub_type\": \"ipv4\", \"data\": \"1.1.1.1\"}", false, user, "qh", notify);
 
     private static QueryOutcome Ready(string json = "{\"data\":1}") => new(QueryStatus.Ready, json, InstanceHash.Of(json), null);
