@@ -19,6 +19,9 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     /// <summary>orgid → event_orgs.id of committed rows (numbers are never changed or reused, so they can be cached).</summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _orgNumbers = new(StringComparer.Ordinal);
 
+    /// <summary>Whether the last batch written found documents stored already (the first one probes).</summary>
+    private volatile bool _foundStored = true;
+
     public Task<WriteSummary> WriteAsync(IReadOnlyList<ArchiveDocument> batch, CancellationToken cancellationToken) => store.RunAsync(
         async conn =>
         {
@@ -33,7 +36,10 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             await NumberOrgsAsync(conn, batch, cancellationToken).ConfigureAwait(false);
 
             await using var tx = await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            await InsertNewAsync(conn, tx, plan, cancellationToken).ConfigureAwait(false);
+            // The probe for stored documents is skipped while the previous batch found none (a first ingest): a stored
+            // one then makes the COPY fail, and the batch takes the general path. Only the cost depends on this.
+            var found = await InsertNewAsync(conn, tx, plan, probe: _foundStored, cancellationToken).ConfigureAwait(false);
+            _foundStored = found;
 
             // Stored by a transaction that committed while the insert ran: not in its snapshot, so read them now.
             List<int>? late = null;
@@ -189,38 +195,38 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     /// Stores the documents of <paramref name="plan"/> not stored yet, and finds the stored ones: fills
     /// <see cref="WritePlan.Seq"/> and <see cref="WritePlan.Inserted"/> for every document, and
     /// <see cref="WritePlan.Stored"/> for the stored ones it could read (a stored text equal to the one sent does not
-    /// travel back; null: stored by a transaction that committed meanwhile, to be read again).
+    /// travel back; null: stored by a transaction that committed meanwhile, to be read again). Returns whether any
+    /// document was found stored.
     /// </summary>
     /// <remarks>
     /// One round trip draws the seq values (one per distinct document in batch order, i.e. first-stored order; a
-    /// document found stored burns its value, gaps are harmless) and finds which hashes are stored already, by
-    /// primary-key probes. The others go by binary COPY straight into <c>instances</c>, sorted by hash, so their texts
-    /// cross to the server once and nothing is staged. A concurrent writer may store one of them between the probe and
-    /// the COPY: the COPY then fails on the primary key (after waiting for that writer's commit), the transaction
-    /// returns to the savepoint taken before it, and the whole batch takes the general path
-    /// (<see cref="StageAndInsertAsync"/>), as do the documents found stored.
+    /// document found stored burns its value, gaps are harmless) and, when <paramref name="probe"/> is set, finds which
+    /// hashes are stored already, by primary-key probes. The others go by binary COPY straight into <c>instances</c>,
+    /// sorted by hash, so their texts cross to the server once and nothing is staged. If one of them is stored after
+    /// all (not probed, or stored by a concurrent writer after the probe), the COPY fails on the primary key (after
+    /// waiting for that writer's commit), the transaction returns to the savepoint taken before it, and the whole batch
+    /// takes the general path (<see cref="StageAndInsertAsync"/>), as do the documents found stored.
     /// </remarks>
-    private static async Task InsertNewAsync(NpgsqlConnection conn, NpgsqlTransaction tx, WritePlan plan, CancellationToken ct)
+    private static async Task<bool> InsertNewAsync(NpgsqlConnection conn, NpgsqlTransaction tx, WritePlan plan, bool probe, CancellationToken ct)
     {
         var n = plan.Count;
         var exists = new bool[n];
-        await using (var prepare = new NpgsqlBatch(conn, tx)
+        await using (var prepare = new NpgsqlBatch(conn, tx))
         {
-            BatchCommands =
+            prepare.BatchCommands.Add(Command("SELECT nextval('instance_seq') FROM generate_series(1, $1);", new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Integer, Value = n }));
+            if (probe)
             {
-                Command("SELECT nextval('instance_seq') FROM generate_series(1, $1);", new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Integer, Value = n }),
                 // A LATERAL subquery with LIMIT, which the planner cannot turn into a join: with statistics taken while
                 // the table was small, a join hashed the whole instances table for every batch.
-                Command(
+                prepare.BatchCommands.Add(Command(
                     "SELECT g.i FROM generate_series(0, $2 - 1) AS g (i) " +
                     "CROSS JOIN LATERAL (SELECT FROM instances WHERE hash = substring($1 FROM g.i * 32 + 1 FOR 32) LIMIT 1) AS x;",
                     new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bytea, Value = plan.HashBytes },
-                    new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Integer, Value = n }),
-                new NpgsqlBatchCommand("SAVEPOINT ingest_copy;"),
-            },
-        })
-        await using (var read = await prepare.ExecuteReaderAsync(ct).ConfigureAwait(false))
-        {
+                    new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Integer, Value = n }));
+            }
+
+            prepare.BatchCommands.Add(new NpgsqlBatchCommand("SAVEPOINT ingest_copy;"));
+            await using var read = await prepare.ExecuteReaderAsync(ct).ConfigureAwait(false);
             var drawn = 0;
             while (await read.ReadAsync(ct).ConfigureAwait(false))
             {
@@ -232,10 +238,13 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 throw new InvalidOperationException($"drew {drawn} seq values for {n} documents");
             }
 
-            await read.NextResultAsync(ct).ConfigureAwait(false);
-            while (await read.ReadAsync(ct).ConfigureAwait(false))
+            if (probe)
             {
-                exists[read.GetInt32(0)] = true;
+                await read.NextResultAsync(ct).ConfigureAwait(false);
+                while (await read.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    exists[read.GetInt32(0)] = true;
+                }
             }
         }
 
@@ -272,7 +281,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 }
 
                 await StageAndInsertAsync(conn, tx, plan, plan.ByHash, ct).ConfigureAwait(false);
-                return;
+                return true;
             }
 
             foreach (var i in fresh)
@@ -285,6 +294,8 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         {
             await StageAndInsertAsync(conn, tx, plan, known, ct).ConfigureAwait(false);
         }
+
+        return known.Count > 0;
     }
 
     /// <summary>
