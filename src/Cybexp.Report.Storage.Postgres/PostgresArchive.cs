@@ -19,8 +19,21 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     /// <summary>orgid → event_orgs.id of committed rows (numbers are never changed or reused, so they can be cached).</summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _orgNumbers = new(StringComparer.Ordinal);
 
-    /// <summary>Whether the last batch written found documents stored already (the first one probes).</summary>
-    private volatile bool _foundStored = true;
+    /// <summary>How the next batch finds its stored documents, from what the last batch found (the first one probes).</summary>
+    private volatile InsertPath _nextPath = InsertPath.Probe;
+
+    /// <summary>How a batch finds which of its documents are stored (<see cref="InsertNewAsync"/>).</summary>
+    private enum InsertPath
+    {
+        /// <summary>Probe the hashes, COPY the new documents, stage the stored ones.</summary>
+        Probe,
+
+        /// <summary>COPY every document (the last batch found none stored).</summary>
+        Copy,
+
+        /// <summary>Stage every document (the last batch found at least half of them stored).</summary>
+        Stage,
+    }
 
     public Task<WriteSummary> WriteAsync(IReadOnlyList<ArchiveDocument> batch, CancellationToken cancellationToken) => store.RunAsync(
         async conn =>
@@ -36,10 +49,17 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             await NumberOrgsAsync(conn, batch, cancellationToken).ConfigureAwait(false);
 
             await using var tx = await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            // The probe for stored documents is skipped while the previous batch found none (a first ingest): a stored
-            // one then makes the COPY fail, and the batch takes the general path. Only the cost depends on this.
-            var found = await InsertNewAsync(conn, tx, plan, probe: _foundStored, cancellationToken).ConfigureAwait(false);
-            _foundStored = found;
+            // The probe for stored documents is skipped while the previous batch found none (a first ingest: a stored
+            // one makes the COPY fail, and the batch takes the staging path) or mostly stored ones (a re-run: every
+            // document is staged). Only the cost depends on this, never the result.
+            await InsertNewAsync(conn, tx, plan, _nextPath, cancellationToken).ConfigureAwait(false);
+            var storedCount = 0;
+            for (var i = 0; i < plan.Count; i++)
+            {
+                storedCount += plan.Inserted[i] ? 0 : 1;
+            }
+
+            _nextPath = storedCount == 0 ? InsertPath.Copy : storedCount * 2 >= plan.Count ? InsertPath.Stage : InsertPath.Probe;
 
             // Stored by a transaction that committed while the insert ran: not in its snapshot, so read them now.
             List<int>? late = null;
@@ -195,21 +215,22 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     /// Stores the documents of <paramref name="plan"/> not stored yet, and finds the stored ones: fills
     /// <see cref="WritePlan.Seq"/> and <see cref="WritePlan.Inserted"/> for every document, and
     /// <see cref="WritePlan.Stored"/> for the stored ones it could read (a stored text equal to the one sent does not
-    /// travel back; null: stored by a transaction that committed meanwhile, to be read again). Returns whether any
-    /// document was found stored.
+    /// travel back; null: stored by a transaction that committed meanwhile, to be read again).
     /// </summary>
     /// <remarks>
     /// One round trip draws the seq values (one per distinct document in batch order, i.e. first-stored order; a
-    /// document found stored burns its value, gaps are harmless) and, when <paramref name="probe"/> is set, finds which
-    /// hashes are stored already, by primary-key probes. The others go by binary COPY straight into <c>instances</c>,
+    /// document found stored burns its value, gaps are harmless) and, on <see cref="InsertPath.Probe"/>, finds which
+    /// hashes are stored already, by primary-key probes. On <see cref="InsertPath.Stage"/> every document takes the
+    /// general path (<see cref="StageAndInsertAsync"/>). The others go by binary COPY straight into <c>instances</c>,
     /// sorted by hash, so their texts cross to the server once and nothing is staged. If one of them is stored after
     /// all (not probed, or stored by a concurrent writer after the probe), the COPY fails on the primary key (after
     /// waiting for that writer's commit), the transaction returns to the savepoint taken before it, and the whole batch
     /// takes the general path (<see cref="StageAndInsertAsync"/>), as do the documents found stored.
     /// </remarks>
-    private static async Task<bool> InsertNewAsync(NpgsqlConnection conn, NpgsqlTransaction tx, WritePlan plan, bool probe, CancellationToken ct)
+    private static async Task InsertNewAsync(NpgsqlConnection conn, NpgsqlTransaction tx, WritePlan plan, InsertPath path, CancellationToken ct)
     {
         var n = plan.Count;
+        var probe = path == InsertPath.Probe;
         var exists = new bool[n];
         await using (var prepare = new NpgsqlBatch(conn, tx))
         {
@@ -225,7 +246,11 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                     new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Integer, Value = n }));
             }
 
-            prepare.BatchCommands.Add(new NpgsqlBatchCommand("SAVEPOINT ingest_copy;"));
+            if (path != InsertPath.Stage)
+            {
+                prepare.BatchCommands.Add(new NpgsqlBatchCommand("SAVEPOINT ingest_copy;"));
+            }
+
             await using var read = await prepare.ExecuteReaderAsync(ct).ConfigureAwait(false);
             var drawn = 0;
             while (await read.ReadAsync(ct).ConfigureAwait(false))
@@ -246,6 +271,12 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                     exists[read.GetInt32(0)] = true;
                 }
             }
+        }
+
+        if (path == InsertPath.Stage)
+        {
+            await StageAndInsertAsync(conn, tx, plan, plan.ByHash, ct).ConfigureAwait(false);
+            return;
         }
 
         var fresh = new List<int>(n);
@@ -281,7 +312,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 }
 
                 await StageAndInsertAsync(conn, tx, plan, plan.ByHash, ct).ConfigureAwait(false);
-                return true;
+                return;
             }
 
             foreach (var i in fresh)
@@ -294,8 +325,6 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         {
             await StageAndInsertAsync(conn, tx, plan, known, ct).ConfigureAwait(false);
         }
-
-        return known.Count > 0;
     }
 
     /// <summary>

@@ -314,7 +314,14 @@ public sealed class PostgresClusterTests : IAsyncLifetime
         await otherTx.CommitAsync(Ct);
         Assert.Equal(new WriteSummary(1, 1, 0), await writing);
         Assert.Equal(new WriteSummary(0, 2, 0), await store.Archive.WriteAsync([attribute, ev], Ct));
-        Assert.Equal(2, (await store.Archive.CountByItypeAsync(Ct)).Values.Sum());
+
+        // A batch after one that found nothing stored is copied without asking first: a stored document among it makes
+        // the COPY fail, and the batch takes the general path.
+        var more = ds.Everything.Where(d => d.Itype == "attribute" && d.Hash != attribute.Hash).Take(2).ToList();
+        Assert.Equal(new WriteSummary(1, 0, 0), await store.Archive.WriteAsync([more[0]], Ct));
+        Assert.Equal(new WriteSummary(1, 0, 0), await store.Archive.WriteAsync([more[1]], Ct));
+        Assert.Equal(new WriteSummary(0, 1, 0), await store.Archive.WriteAsync([attribute], Ct));
+        Assert.Equal(4, (await store.Archive.CountByItypeAsync(Ct)).Values.Sum());
         var vis = new Visibility([ev.OrgId!]);
         Assert.Equal(1, await store.Archive.CountEventsAsync(ev.Ref[0], EventFilter.Everything, vis, Ct));
         // First-stored order: the other writer drew the attribute's seq first.
