@@ -19,65 +19,104 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     /// <summary>orgid → event_orgs.id of committed rows (numbers are never changed or reused, so they can be cached).</summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _orgNumbers = new(StringComparer.Ordinal);
 
+    /// <summary>How the next batch finds its stored documents, from what the last batch found (the first one probes).</summary>
+    private volatile InsertPath _nextPath = InsertPath.Probe;
+
+    /// <summary>How a batch finds which of its documents are stored (<see cref="InsertNewAsync"/>).</summary>
+    private enum InsertPath
+    {
+        /// <summary>Probe the hashes, COPY the new documents, stage the stored ones.</summary>
+        Probe,
+
+        /// <summary>COPY every document (the last batch found none stored).</summary>
+        Copy,
+
+        /// <summary>Stage every document (the last batch found at least half of them stored).</summary>
+        Stage,
+    }
+
     public Task<WriteSummary> WriteAsync(IReadOnlyList<ArchiveDocument> batch, CancellationToken cancellationToken) => store.RunAsync(
         async conn =>
         {
             var plan = WritePlan.Of(batch);
-            if (plan.Hashes.Count == 0)
+            if (plan.Count == 0)
             {
                 return new WriteSummary(0, 0, 0);
             }
 
             // Numbers for the batch's event owners, committed before the batch's transaction (an unused number is
             // harmless, and the cache only ever holds committed ones).
-            await NumberOrgsAsync(conn, batch.Where(d => d.Itype == "event").Select(d => d.OrgId ?? string.Empty), cancellationToken).ConfigureAwait(false);
+            await NumberOrgsAsync(conn, batch, cancellationToken).ConfigureAwait(false);
 
             await using var tx = await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            var (seqs, stored) = await InsertNewAsync(conn, tx, plan, cancellationToken).ConfigureAwait(false);
-            int inserted = seqs.Count, duplicates = 0, updated = 0;
-            var toInsert = new List<(ArchiveDocument Doc, long Seq)>(plan.Hashes.Count);
-            var toReplace = new List<(ArchiveDocument Doc, long Seq, string Text)>();
-            var existing = plan.Hashes.Where(h => !seqs.ContainsKey(h)).ToList();
+            // The probe for stored documents is skipped while the previous batch found none (a first ingest: a stored
+            // one makes the COPY fail, and the batch takes the staging path) or mostly stored ones (a re-run: every
+            // document is staged). Only the cost depends on this, never the result.
+            await InsertNewAsync(conn, tx, plan, _nextPath, cancellationToken).ConfigureAwait(false);
+            var storedCount = 0;
+            for (var i = 0; i < plan.Count; i++)
+            {
+                storedCount += plan.Inserted[i] ? 0 : 1;
+            }
+
+            _nextPath = storedCount == 0 ? InsertPath.Copy : storedCount * 2 >= plan.Count ? InsertPath.Stage : InsertPath.Probe;
 
             // Stored by a transaction that committed while the insert ran: not in its snapshot, so read them now.
-            var late = existing.Where(h => !stored.ContainsKey(h)).ToList();
-            foreach (var (h, row) in await ReadStoredAsync(conn, tx, late, forUpdate: false, cancellationToken).ConfigureAwait(false))
+            List<int>? late = null;
+            for (var i = 0; i < plan.Count; i++)
             {
-                stored[h] = row;
+                if (!plan.Inserted[i] && plan.Stored[i] is null)
+                {
+                    (late ??= []).Add(i);
+                }
+            }
+
+            if (late is not null)
+            {
+                await ReadStoredAsync(conn, tx, plan, late, forUpdate: false, cancellationToken).ConfigureAwait(false);
             }
 
             // Documents whose content differs from the stored one are re-read under a row lock, so two writers
             // replacing the same document do it one after the other and each compares with what the other wrote.
-            var changing = existing.Where(h => plan.Apply(h, stored[h].Doc).Changes > 0).ToList();
-            if (changing.Count > 0)
+            List<int>? changing = null;
+            for (var i = 0; i < plan.Count; i++)
             {
-                foreach (var (h, row) in await ReadStoredAsync(conn, tx, changing, forUpdate: true, cancellationToken).ConfigureAwait(false))
+                if (!plan.Inserted[i] && plan.Apply(i, plan.Stored[i]).Changes > 0)
                 {
-                    stored[h] = row;
+                    (changing ??= []).Add(i);
                 }
             }
 
-            foreach (var h in plan.Hashes)
+            if (changing is not null)
             {
-                var versions = plan.Versions[h];
-                if (seqs.TryGetValue(h, out var seq))
+                await ReadStoredAsync(conn, tx, plan, changing, forUpdate: true, cancellationToken).ConfigureAwait(false);
+            }
+
+            int inserted = 0, duplicates = 0, updated = 0;
+            var toInsert = new List<Row>(plan.Count);
+            var toReplace = new List<Row>();
+            for (var i = 0; i < plan.Count; i++)
+            {
+                var versions = plan.VersionCount(i);
+                if (plan.Inserted[i])
                 {
                     // Inserted directly with the version that would end up stored; the later versions of the batch
                     // count as they would written one by one.
-                    var (changes, _) = plan.Apply(h, null);
+                    var (changes, _) = plan.Apply(i, null);
+                    inserted++;
                     updated += changes;
-                    duplicates += versions.Count - 1 - changes;
-                    toInsert.Add((plan.WhenNew(h).Doc, seq));
+                    duplicates += versions - 1 - changes;
+                    toInsert.Add(new Row(plan.WhenNew(i).Doc, plan.Seq[i], i));
                 }
                 else
                 {
-                    var (storedSeq, storedText) = stored[h];
-                    var (changes, last) = plan.Apply(h, storedText);
+                    var (changes, last) = plan.Apply(i, plan.Stored[i]);
                     updated += changes;
-                    duplicates += versions.Count - changes;
+                    duplicates += versions - changes;
                     if (changes > 0)
                     {
-                        toReplace.Add((versions[last].Doc, storedSeq, versions[last].Text));
+                        var (doc, text) = plan.Version(i, last);
+                        toReplace.Add(new Row(doc, plan.Seq[i], i, text));
                     }
                 }
             }
@@ -85,7 +124,24 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             await using (var write = new NpgsqlBatch(conn, tx))
             {
                 AddReplacements(write, toReplace, _orgNumbers);
-                AddIdentityRows(write, [.. toInsert.Select(d => d.Doc), .. toReplace.Select(d => d.Doc)]);
+                var identity = new List<ArchiveDocument>();
+                foreach (var row in toInsert)
+                {
+                    if (row.Doc.IsUser || row.Doc.IsOrg)
+                    {
+                        identity.Add(row.Doc);
+                    }
+                }
+
+                foreach (var row in toReplace)
+                {
+                    if (row.Doc.IsUser || row.Doc.IsOrg)
+                    {
+                        identity.Add(row.Doc);
+                    }
+                }
+
+                AddIdentityRows(write, identity);
                 if (inserted + updated > 0)
                 {
                     write.BatchCommands.Add(new NpgsqlBatchCommand("UPDATE archive_version SET version = version + 1 WHERE id = 1;"));
@@ -100,24 +156,40 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             // After the old rows of replaced documents are gone (above): every row copied here is new. Rows derived
             // from a document are only written by the transaction that inserted or replaced it (the instance row is
             // locked meanwhile), so plain COPY needs no conflict handling.
-            var toIndex = toInsert.Concat(toReplace.Select(d => (d.Doc, d.Seq))).ToList();
-            await CopyEventsAsync(conn, toInsert, _orgNumbers, cancellationToken).ConfigureAwait(false);
-            await CopySessionLinksAsync(conn, toIndex, cancellationToken).ConfigureAwait(false);
-            await CopyEventRefsAsync(conn, toIndex, _orgNumbers, cancellationToken).ConfigureAwait(false);
+            var toIndex = toInsert;
+            if (toReplace.Count > 0)
+            {
+                toIndex = [.. toInsert, .. toReplace];
+            }
+
+            await CopyEventsAsync(conn, plan, toInsert, _orgNumbers, cancellationToken).ConfigureAwait(false);
+            await CopySessionLinksAsync(conn, plan, toIndex, cancellationToken).ConfigureAwait(false);
+            await CopyEventRefsAsync(conn, plan, toIndex, _orgNumbers, cancellationToken).ConfigureAwait(false);
 
             await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
             return new WriteSummary(inserted, duplicates, updated);
         },
         cancellationToken);
 
+    /// <summary>A document to store or replace: the version written, its instance seq and its place in the plan.</summary>
+    private readonly record struct Row(ArchiveDocument Doc, long Seq, int Index, string? Text = null);
+
     /// <summary>
-    /// Makes sure every orgid of <paramref name="orgIds"/> has its event_orgs number in the cache, creating the missing
-    /// ones (in their own implicit transaction, committed at once).
+    /// Makes sure the orgid of every event of <paramref name="batch"/> has its event_orgs number in the cache, creating
+    /// the missing ones (in their own implicit transaction, committed at once).
     /// </summary>
-    private async Task NumberOrgsAsync(NpgsqlConnection conn, IEnumerable<string> orgIds, CancellationToken ct)
+    private async Task NumberOrgsAsync(NpgsqlConnection conn, IReadOnlyList<ArchiveDocument> batch, CancellationToken ct)
     {
-        var missing = orgIds.Where(o => !_orgNumbers.ContainsKey(o)).Distinct(StringComparer.Ordinal).ToArray();
-        if (missing.Length == 0)
+        SortedSet<string>? missing = null;
+        foreach (var doc in batch)
+        {
+            if (doc.Itype == "event" && !_orgNumbers.ContainsKey(doc.OrgId ?? string.Empty))
+            {
+                (missing ??= new SortedSet<string>(StringComparer.Ordinal)).Add(doc.OrgId ?? string.Empty);
+            }
+        }
+
+        if (missing is null)
         {
             return;
         }
@@ -140,50 +212,146 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     }
 
     /// <summary>
-    /// Inserts the hashes not stored yet and, in the same statement, reads the ones already stored: returns the new ones
-    /// with their seq, and the stored ones with seq and text. A stored text equal to the one sent does not travel back.
+    /// Stores the documents of <paramref name="plan"/> not stored yet, and finds the stored ones: fills
+    /// <see cref="WritePlan.Seq"/> and <see cref="WritePlan.Inserted"/> for every document, and
+    /// <see cref="WritePlan.Stored"/> for the stored ones it could read (a stored text equal to the one sent does not
+    /// travel back; null: stored by a transaction that committed meanwhile, to be read again).
     /// </summary>
-    private static async Task<(Dictionary<InstanceHash, long> Inserted, Dictionary<InstanceHash, (long Seq, string Doc)> Stored)> InsertNewAsync(
-        NpgsqlConnection conn, NpgsqlTransaction tx, WritePlan plan, CancellationToken ct)
+    /// <remarks>
+    /// One round trip draws the seq values (one per distinct document in batch order, i.e. first-stored order; a
+    /// document found stored burns its value, gaps are harmless) and, on <see cref="InsertPath.Probe"/>, finds which
+    /// hashes are stored already, by primary-key probes. On <see cref="InsertPath.Stage"/> every document takes the
+    /// general path (<see cref="StageAndInsertAsync"/>). The others go by binary COPY straight into <c>instances</c>,
+    /// sorted by hash, so their texts cross to the server once and nothing is staged. If one of them is stored after
+    /// all (not probed, or stored by a concurrent writer after the probe), the COPY fails on the primary key (after
+    /// waiting for that writer's commit), the transaction returns to the savepoint taken before it, and the whole batch
+    /// takes the general path (<see cref="StageAndInsertAsync"/>), as do the documents found stored.
+    /// </remarks>
+    private static async Task InsertNewAsync(NpgsqlConnection conn, NpgsqlTransaction tx, WritePlan plan, InsertPath path, CancellationToken ct)
     {
-        // seq values are drawn here, one per distinct document in batch order (first-stored order; a duplicate burns
-        // one value, gaps are harmless), in the same round trip as the staging table's creation. The batch goes to that
-        // session-local table by binary COPY (no SQL text or array parameters to build and parse), sorted by hash; it
-        // empties itself at commit.
-        var docs = plan.Hashes.Select(plan.WhenNew).ToList();
-        var seqs = new long[docs.Count];
-        await using (var prepare = new NpgsqlBatch(conn, tx)
+        var n = plan.Count;
+        var probe = path == InsertPath.Probe;
+        var exists = new bool[n];
+        await using (var prepare = new NpgsqlBatch(conn, tx))
         {
-            BatchCommands =
+            prepare.BatchCommands.Add(Command("SELECT nextval('instance_seq') FROM generate_series(1, $1);", new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Integer, Value = n }));
+            if (probe)
             {
-                new NpgsqlBatchCommand("CREATE TEMP TABLE IF NOT EXISTS ingest_documents (seq bigint NOT NULL, hash bytea NOT NULL, itype text NOT NULL, sub_type text NOT NULL, doc text NOT NULL) ON COMMIT DELETE ROWS;"),
-                Command("SELECT nextval('instance_seq') FROM generate_series(1, $1);", new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Integer, Value = docs.Count }),
-            },
-        })
-        await using (var read = await prepare.ExecuteReaderAsync(ct).ConfigureAwait(false))
-        {
-            var n = 0;
-            while (await read.ReadAsync(ct).ConfigureAwait(false))
-            {
-                seqs[n++] = read.GetInt64(0);
+                // A LATERAL subquery with LIMIT, which the planner cannot turn into a join: with statistics taken while
+                // the table was small, a join hashed the whole instances table for every batch.
+                prepare.BatchCommands.Add(Command(
+                    "SELECT g.i FROM generate_series(0, $2 - 1) AS g (i) " +
+                    "CROSS JOIN LATERAL (SELECT FROM instances WHERE hash = substring($1 FROM g.i * 32 + 1 FOR 32) LIMIT 1) AS x;",
+                    new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bytea, Value = plan.HashBytes },
+                    new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Integer, Value = n }));
             }
 
-            if (n != docs.Count)
+            if (path != InsertPath.Stage)
             {
-                throw new InvalidOperationException($"drew {n} seq values for {docs.Count} documents");
+                prepare.BatchCommands.Add(new NpgsqlBatchCommand("SAVEPOINT ingest_copy;"));
+            }
+
+            await using var read = await prepare.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            var drawn = 0;
+            while (await read.ReadAsync(ct).ConfigureAwait(false))
+            {
+                plan.Seq[drawn++] = read.GetInt64(0);
+            }
+
+            if (drawn != n)
+            {
+                throw new InvalidOperationException($"drew {drawn} seq values for {n} documents");
+            }
+
+            if (probe)
+            {
+                await read.NextResultAsync(ct).ConfigureAwait(false);
+                while (await read.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    exists[read.GetInt32(0)] = true;
+                }
             }
         }
 
-        var order = Enumerable.Range(0, docs.Count).ToArray();
-        System.Array.Sort(order, (x, y) => docs[x].Doc.Hash.CompareTo(docs[y].Doc.Hash));
+        if (path == InsertPath.Stage)
+        {
+            await StageAndInsertAsync(conn, tx, plan, plan.ByHash, ct).ConfigureAwait(false);
+            return;
+        }
+
+        var fresh = new List<int>(n);
+        var known = new List<int>();
+        foreach (var i in plan.ByHash)
+        {
+            (exists[i] ? known : fresh).Add(i);
+        }
+
+        if (fresh.Count > 0)
+        {
+            try
+            {
+                await using var copy = await conn.BeginBinaryImportAsync("COPY instances (seq, hash, itype, sub_type, doc) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
+                foreach (var i in fresh)
+                {
+                    var (doc, text) = plan.WhenNew(i);
+                    await copy.StartRowAsync(ct).ConfigureAwait(false);
+                    await copy.WriteAsync(plan.Seq[i], NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+                    await copy.WriteAsync(plan.Hash(i), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+                    await copy.WriteAsync(doc.Itype, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                    await copy.WriteAsync(doc.SubType, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                    await copy.WriteAsync(text, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                }
+
+                await copy.CompleteAsync(ct).ConfigureAwait(false);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+            {
+                await using (var back = new NpgsqlCommand("ROLLBACK TO SAVEPOINT ingest_copy;", conn, tx))
+                {
+                    await back.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+
+                await StageAndInsertAsync(conn, tx, plan, plan.ByHash, ct).ConfigureAwait(false);
+                return;
+            }
+
+            foreach (var i in fresh)
+            {
+                plan.Inserted[i] = true;
+            }
+        }
+
+        if (known.Count > 0)
+        {
+            await StageAndInsertAsync(conn, tx, plan, known, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The general path of <see cref="InsertNewAsync"/> for the documents <paramref name="indexes"/> (in hash order):
+    /// inserts the ones not stored and, in the same statement, reads the stored ones.
+    /// </summary>
+    private static async Task StageAndInsertAsync(NpgsqlConnection conn, NpgsqlTransaction tx, WritePlan plan, IReadOnlyList<int> indexes, CancellationToken ct)
+    {
+        // The documents go to a session-local table by binary COPY, sorted by hash; it empties itself at commit.
+        await using (var create = new NpgsqlCommand(
+            "CREATE TEMP TABLE IF NOT EXISTS ingest_documents (seq bigint NOT NULL, hash bytea NOT NULL, itype text NOT NULL, sub_type text NOT NULL, doc text NOT NULL) ON COMMIT DELETE ROWS;",
+            conn,
+            tx))
+        {
+            await create.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        var bySeq = new Dictionary<long, int>(indexes.Count);
         await using (var copy = await conn.BeginBinaryImportAsync("COPY ingest_documents (seq, hash, itype, sub_type, doc) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false))
         {
-            foreach (var n in order)
+            foreach (var i in indexes)
             {
-                var (doc, text) = docs[n];
+                var (doc, text) = plan.WhenNew(i);
+                bySeq[plan.Seq[i]] = i;
                 await copy.StartRowAsync(ct).ConfigureAwait(false);
-                await copy.WriteAsync(seqs[n], NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
-                await copy.WriteAsync(doc.Hash.ToBytes(), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+                await copy.WriteAsync(plan.Seq[i], NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+                await copy.WriteAsync(plan.Hash(i), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
                 await copy.WriteAsync(doc.Itype, NpgsqlDbType.Text, ct).ConfigureAwait(false);
                 await copy.WriteAsync(doc.SubType, NpgsqlDbType.Text, ct).ConfigureAwait(false);
                 await copy.WriteAsync(text, NpgsqlDbType.Text, ct).ConfigureAwait(false);
@@ -196,72 +364,71 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         // other in one order and cannot deadlock (the rows arrive sorted; the sort only makes it certain). Only the
         // documents not inserted are then looked up: the final SELECT sees the table as it was when the statement
         // began, so a look-up of an inserted one would find nothing (but still cost an index descent and a heap
-        // visit). The look-up is a LATERAL subquery with LIMIT, which the planner cannot turn into a join: with
-        // statistics taken while the table was small, it hashed the whole instances table for every batch.
+        // visit). The look-up is a LATERAL subquery with LIMIT, which the planner cannot turn into a join. Rows are
+        // named by the seq drawn for them (unique in the batch).
         await using var cmd = new NpgsqlCommand(
             "WITH ins AS (INSERT INTO instances (seq, hash, itype, sub_type, doc) SELECT seq, hash, itype, sub_type, doc FROM ingest_documents ORDER BY hash " +
-            "ON CONFLICT (hash) DO NOTHING RETURNING hash, seq) " +
-            "SELECT true, hash, seq, NULL::text FROM ins " +
-            "UNION ALL SELECT false, x.hash, x.seq, CASE WHEN x.doc = b.doc THEN NULL ELSE x.doc END FROM ingest_documents b " +
+            "ON CONFLICT (hash) DO NOTHING RETURNING seq) " +
+            "SELECT true, seq, NULL::bigint, NULL::text FROM ins " +
+            "UNION ALL SELECT false, b.seq, x.seq, CASE WHEN x.doc = b.doc THEN NULL ELSE x.doc END FROM ingest_documents b " +
             "CROSS JOIN LATERAL (SELECT hash, seq, doc FROM instances WHERE instances.hash = b.hash LIMIT 1) AS x " +
-            "WHERE NOT EXISTS (SELECT FROM ins WHERE ins.hash = b.hash);",
+            "WHERE NOT EXISTS (SELECT FROM ins WHERE ins.seq = b.seq);",
             conn,
             tx);
-        var inserted = new Dictionary<InstanceHash, long>();
-        var stored = new Dictionary<InstanceHash, (long, string)>();
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         while (await r.ReadAsync(ct).ConfigureAwait(false))
         {
-            var hash = InstanceHash.FromBytes(r.GetFieldValue<byte[]>(1));
+            var i = bySeq[r.GetInt64(1)];
             if (r.GetBoolean(0))
             {
-                inserted[hash] = r.GetInt64(2);
+                plan.Inserted[i] = true;
             }
             else
             {
-                stored[hash] = (r.GetInt64(2), r.IsDBNull(3) ? plan.WhenNew(hash).Text : r.GetString(3));
+                plan.Seq[i] = r.GetInt64(2);
+                plan.Stored[i] = r.IsDBNull(3) ? plan.WhenNew(i).Text : r.GetString(3);
             }
         }
-
-        return (inserted, stored);
     }
 
-    private static async Task<Dictionary<InstanceHash, (long Seq, string Doc)>> ReadStoredAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<InstanceHash> hashes, bool forUpdate, CancellationToken ct)
+    /// <summary>Reads the stored seq and text of the documents <paramref name="indexes"/> into the plan.</summary>
+    private static async Task ReadStoredAsync(NpgsqlConnection conn, NpgsqlTransaction tx, WritePlan plan, List<int> indexes, bool forUpdate, CancellationToken ct)
     {
-        var result = new Dictionary<InstanceHash, (long, string)>(hashes.Count);
-        if (hashes.Count == 0)
+        var byHash = new Dictionary<InstanceHash, int>(indexes.Count);
+        foreach (var i in indexes)
         {
-            return result;
+            byHash[plan.Key(i)] = i;
         }
 
         await using var cmd = new NpgsqlCommand(
             "SELECT hash, seq, doc FROM instances WHERE hash = ANY($1) ORDER BY hash" + (forUpdate ? " FOR UPDATE;" : ";"),
             conn,
             tx);
-        cmd.Parameters.Add(Array(NpgsqlDbType.Bytea, hashes.Select(h => h.ToBytes())));
-        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        cmd.Parameters.Add(Array(NpgsqlDbType.Bytea, indexes.Select(i => plan.Key(i).ToBytes())));
+        var found = 0;
+        await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
         {
-            result[InstanceHash.FromBytes(r.GetFieldValue<byte[]>(0))] = (r.GetInt64(1), r.GetString(2));
-        }
-
-        // A document missing here was neither inserted nor stored: impossible while instances rows are never deleted.
-        foreach (var h in hashes)
-        {
-            if (!result.ContainsKey(h))
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
-                throw new InvalidOperationException($"instance {h} was neither inserted nor found");
+                var i = byHash[InstanceHash.FromBytes(r.GetFieldValue<byte[]>(0))];
+                plan.Seq[i] = r.GetInt64(1);
+                plan.Stored[i] = r.GetString(2);
+                found++;
             }
         }
 
-        return result;
+        // A document missing here was neither inserted nor stored: impossible while instances rows are never deleted.
+        if (found != indexes.Count)
+        {
+            throw new InvalidOperationException($"{indexes.Count - found} instances were neither inserted nor found");
+        }
     }
 
     /// <summary>
     /// Replaces the document text, drops the index rows derived from the old content and updates the events rows (new
     /// reference and session rows are copied afterwards).
     /// </summary>
-    private static void AddReplacements(NpgsqlBatch batch, List<(ArchiveDocument Doc, long Seq, string Text)> docs, IReadOnlyDictionary<string, int> orgNumbers)
+    private static void AddReplacements(NpgsqlBatch batch, List<Row> docs, IReadOnlyDictionary<string, int> orgNumbers)
     {
         if (docs.Count == 0)
         {
@@ -272,7 +439,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         batch.BatchCommands.Add(Command(
             "UPDATE instances SET doc = u.d FROM unnest($1, $2) AS u (h, d) WHERE instances.hash = u.h;",
             Array(NpgsqlDbType.Bytea, hashes),
-            Array(NpgsqlDbType.Text, docs.Select(d => d.Text))));
+            Array(NpgsqlDbType.Text, docs.Select(d => d.Text!))));
         // The old reference rows, found by primary key from the event row still holding the old content (refs, org,
         // ts): no secondary index on the largest table, and each delete goes to one shard when distributed.
         batch.BatchCommands.Add(Command(
@@ -332,48 +499,92 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     }
 
     /// <summary>Copies the events rows of newly stored events (binary COPY, in hash order: the primary key's order).</summary>
-    private static async Task CopyEventsAsync(NpgsqlConnection conn, List<(ArchiveDocument Doc, long Seq)> docs, IReadOnlyDictionary<string, int> orgNumbers, CancellationToken ct)
+    private static async Task CopyEventsAsync(NpgsqlConnection conn, WritePlan plan, List<Row> docs, IReadOnlyDictionary<string, int> orgNumbers, CancellationToken ct)
     {
-        var events = docs.Where(d => d.Doc.Itype == "event").ToList();
+        var events = new List<Row>();
+        var refBytes = 0;
+        foreach (var row in docs)
+        {
+            if (row.Doc.Itype == "event")
+            {
+                events.Add(row);
+                refBytes += row.Doc.Ref.Length * HashBytes;
+            }
+        }
+
         if (events.Count == 0)
         {
             return;
         }
 
-        events.Sort((x, y) => x.Doc.Hash.CompareTo(y.Doc.Hash));
+        events.Sort((x, y) => plan.CompareHashes(x.Index, y.Index));
+
+        // Every event's packed references in one buffer, written as slices of it.
+        var packed = new byte[refBytes];
+        var at = 0;
         await using var copy = await conn.BeginBinaryImportAsync("COPY events (hash, seq, org, ts, category, refs) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
-        foreach (var (doc, seq) in events)
+        foreach (var (doc, seq, index, _) in events)
         {
+            var refs = packed.AsMemory(at, doc.Ref.Length * HashBytes);
+            at += refs.Length;
+            for (var i = 0; i < doc.Ref.Length; i++)
+            {
+                DecodeHash(doc.Ref[i], refs.Span.Slice(i * HashBytes, HashBytes));
+            }
+
             await copy.StartRowAsync(ct).ConfigureAwait(false);
-            await copy.WriteAsync(doc.Hash.ToBytes(), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+            await copy.WriteAsync(plan.Hash(index), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
             await copy.WriteAsync(seq, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
             await copy.WriteAsync(orgNumbers[doc.OrgId ?? string.Empty], NpgsqlDbType.Integer, ct).ConfigureAwait(false);
             await copy.WriteAsync(doc.Timestamp ?? 0, NpgsqlDbType.Double, ct).ConfigureAwait(false);
             await copy.WriteAsync(doc.Category ?? "unknown", NpgsqlDbType.Text, ct).ConfigureAwait(false);
-            await copy.WriteAsync(PackRefs(doc), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+            await copy.WriteAsync((ReadOnlyMemory<byte>)refs, NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
         }
 
         await copy.CompleteAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>Copies the session_events rows of new or replaced sessions (their old rows are gone).</summary>
-    private static async Task CopySessionLinksAsync(NpgsqlConnection conn, List<(ArchiveDocument Doc, long Seq)> docs, CancellationToken ct)
+    private static async Task CopySessionLinksAsync(NpgsqlConnection conn, WritePlan plan, List<Row> docs, CancellationToken ct)
     {
-        var links = docs.Where(d => d.Doc.Itype == "session")
-            .SelectMany(d => d.Doc.Ref.Select(e => (Event: e, Session: d.Doc.Hash, d.Seq)))
-            .Order()
-            .ToList();
+        var links = new List<(HashKey Event, int Session, long Seq)>();
+        foreach (var row in docs)
+        {
+            if (row.Doc.Itype == "session")
+            {
+                foreach (var e in row.Doc.Ref)
+                {
+                    links.Add((HashKey.Of(e), row.Index, row.Seq));
+                }
+            }
+        }
+
         if (links.Count == 0)
         {
             return;
         }
 
-        await using var copy = await conn.BeginBinaryImportAsync("COPY session_events (event_hash, session_hash, session_seq) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
-        foreach (var (e, session, seq) in links)
+        // The primary key's order: event, then session (then seq).
+        links.Sort((x, y) =>
         {
+            var c = x.Event.CompareTo(y.Event);
+            if (c == 0)
+            {
+                c = plan.CompareHashes(x.Session, y.Session);
+            }
+
+            return c != 0 ? c : x.Seq.CompareTo(y.Seq);
+        });
+        var eventBytes = new byte[links.Count * HashBytes];
+        await using var copy = await conn.BeginBinaryImportAsync("COPY session_events (event_hash, session_hash, session_seq) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
+        for (var i = 0; i < links.Count; i++)
+        {
+            var (e, session, seq) = links[i];
+            var eventHash = eventBytes.AsMemory(i * HashBytes, HashBytes);
+            e.CopyTo(eventHash.Span);
             await copy.StartRowAsync(ct).ConfigureAwait(false);
-            await copy.WriteAsync(e.ToBytes(), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
-            await copy.WriteAsync(session.ToBytes(), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+            await copy.WriteAsync((ReadOnlyMemory<byte>)eventHash, NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+            await copy.WriteAsync(plan.Hash(session), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
             await copy.WriteAsync(seq, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
         }
 
@@ -384,51 +595,77 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     /// Copies the event_refs rows of the new or replaced events straight into the table (binary COPY), sorted in the
     /// primary key's order so that rows landing on the same index page arrive together.
     /// </summary>
-    private static async Task CopyEventRefsAsync(NpgsqlConnection conn, List<(ArchiveDocument Doc, long Seq)> docs, IReadOnlyDictionary<string, int> orgNumbers, CancellationToken ct)
+    private static async Task CopyEventRefsAsync(NpgsqlConnection conn, WritePlan plan, List<Row> docs, IReadOnlyDictionary<string, int> orgNumbers, CancellationToken ct)
     {
-        var rows = new List<RefRow>();
-        foreach (var (doc, seq) in docs)
+        var count = 0;
+        foreach (var row in docs)
         {
-            if (doc.Itype != "event")
+            if (row.Doc.Itype == "event")
             {
-                continue;
-            }
-
-            var org = orgNumbers[doc.OrgId ?? string.Empty];
-            var ts = doc.Timestamp ?? 0;
-            var category = EventCategoryCode.Of(doc.Category);
-            foreach (var r in doc.Ref)
-            {
-                short ctx = doc.MalRef.Contains(r) ? (short)2 : doc.BenRef.Contains(r) ? (short)1 : (short)0;
-                rows.Add(new RefRow(r, org, ts, seq, ctx, category, doc.Hash));
+                count += row.Doc.Ref.Length;
             }
         }
 
-        if (rows.Count == 0)
+        if (count == 0)
         {
             return;
         }
 
-        rows.Sort();
-        await using var copy = await conn.BeginBinaryImportAsync(
-            "COPY event_refs (ref_hash, org, ts, event_seq, ctx, category, event_hash) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
-        foreach (var row in rows)
+        var rows = System.Buffers.ArrayPool<RefRow>.Shared.Rent(count);
+        var refBytes = System.Buffers.ArrayPool<byte>.Shared.Rent(count * HashBytes);
+        try
         {
-            await copy.StartRowAsync(ct).ConfigureAwait(false);
-            await copy.WriteAsync(row.Ref.ToBytes(), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
-            await copy.WriteAsync(row.Org, NpgsqlDbType.Integer, ct).ConfigureAwait(false);
-            await copy.WriteAsync(row.Ts, NpgsqlDbType.Double, ct).ConfigureAwait(false);
-            await copy.WriteAsync(row.EventSeq, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
-            await copy.WriteAsync(row.Ctx, NpgsqlDbType.Smallint, ct).ConfigureAwait(false);
-            await copy.WriteAsync(row.Category, NpgsqlDbType.Smallint, ct).ConfigureAwait(false);
-            await copy.WriteAsync(row.Event.ToBytes(), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
-        }
+            var n = 0;
+            foreach (var (doc, seq, index, _) in docs)
+            {
+                if (doc.Itype != "event")
+                {
+                    continue;
+                }
 
-        await copy.CompleteAsync(ct).ConfigureAwait(false);
+                var org = orgNumbers[doc.OrgId ?? string.Empty];
+                var ts = doc.Timestamp ?? 0;
+                var category = EventCategoryCode.Of(doc.Category);
+                foreach (var r in doc.Ref)
+                {
+                    // The context lists are sorted and distinct, as _ref is.
+                    short ctx = doc.MalRef.AsSpan().BinarySearch(r) >= 0 ? (short)2 : doc.BenRef.AsSpan().BinarySearch(r) >= 0 ? (short)1 : (short)0;
+                    rows[n++] = new RefRow(HashKey.Of(r), org, ts, seq, ctx, category, index);
+                }
+            }
+
+            System.Array.Sort(rows, 0, n);
+            for (var i = 0; i < n; i++)
+            {
+                rows[i].Ref.CopyTo(refBytes.AsSpan(i * HashBytes, HashBytes));
+            }
+
+            await using var copy = await conn.BeginBinaryImportAsync(
+                "COPY event_refs (ref_hash, org, ts, event_seq, ctx, category, event_hash) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
+            for (var i = 0; i < n; i++)
+            {
+                var row = rows[i];
+                await copy.StartRowAsync(ct).ConfigureAwait(false);
+                await copy.WriteAsync((ReadOnlyMemory<byte>)refBytes.AsMemory(i * HashBytes, HashBytes), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+                await copy.WriteAsync(row.Org, NpgsqlDbType.Integer, ct).ConfigureAwait(false);
+                await copy.WriteAsync(row.Ts, NpgsqlDbType.Double, ct).ConfigureAwait(false);
+                await copy.WriteAsync(row.EventSeq, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+                await copy.WriteAsync(row.Ctx, NpgsqlDbType.Smallint, ct).ConfigureAwait(false);
+                await copy.WriteAsync(row.Category, NpgsqlDbType.Smallint, ct).ConfigureAwait(false);
+                await copy.WriteAsync(plan.Hash(row.Event), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+            }
+
+            await copy.CompleteAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<RefRow>.Shared.Return(rows);
+            System.Buffers.ArrayPool<byte>.Shared.Return(refBytes);
+        }
     }
 
-    /// <summary>An event_refs row; ordered as the primary key (ref_hash, org, ts, event_seq).</summary>
-    private readonly record struct RefRow(InstanceHash Ref, int Org, double Ts, long EventSeq, short Ctx, short Category, InstanceHash Event) : IComparable<RefRow>
+    /// <summary>An event_refs row (the event as its place in the plan); ordered as the primary key (ref_hash, org, ts, event_seq).</summary>
+    private readonly record struct RefRow(HashKey Ref, int Org, double Ts, long EventSeq, short Ctx, short Category, int Event) : IComparable<RefRow>
     {
         public int CompareTo(RefRow other)
         {
@@ -446,6 +683,41 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
 
             c = Ts.CompareTo(other.Ts);
             return c != 0 ? c : EventSeq.CompareTo(other.EventSeq);
+        }
+    }
+
+    /// <summary>
+    /// The 32 bytes of a hash as two big-endian numbers: compares as the bytes do (and as the lowercase hex text does),
+    /// without a string or an array.
+    /// </summary>
+    private readonly record struct HashKey(UInt128 High, UInt128 Low) : IComparable<HashKey>
+    {
+        public static HashKey Of(InstanceHash hash)
+        {
+            Span<byte> bytes = stackalloc byte[HashBytes];
+            DecodeHash(hash, bytes);
+            return new HashKey(System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(bytes), System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(bytes[16..]));
+        }
+
+        public void CopyTo(Span<byte> destination)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt128BigEndian(destination, High);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt128BigEndian(destination[16..], Low);
+        }
+
+        public int CompareTo(HashKey other)
+        {
+            var c = High.CompareTo(other.High);
+            return c != 0 ? c : Low.CompareTo(other.Low);
+        }
+    }
+
+    /// <summary>The 32 raw bytes of <paramref name="hash"/> into <paramref name="destination"/>, without an array.</summary>
+    private static void DecodeHash(InstanceHash hash, Span<byte> destination)
+    {
+        if (Convert.FromHexString(hash.Value, destination, out _, out var written) != System.Buffers.OperationStatus.Done || written != HashBytes)
+        {
+            throw new ArgumentException($"'{hash}' is not a 32-byte hash", nameof(hash));
         }
     }
 
@@ -847,58 +1119,122 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         new() { NpgsqlDbType = NpgsqlDbType.Array | type, Value = values.ToArray() };
 
     /// <summary>
-    /// A batch grouped by hash: the distinct hashes in first-seen order and, for each, its versions in batch order
-    /// with their stored text.
+    /// A batch grouped by hash: the distinct hashes in first-seen order (a document's index) and, for each, its versions
+    /// in batch order with their stored text; the raw hashes, their order, and what the write found per document.
     /// </summary>
     private sealed class WritePlan
     {
-        public List<InstanceHash> Hashes { get; } = [];
+        private readonly List<Entry> _entries = [];
+        private HashKey[] _keys = [];
 
-        public Dictionary<InstanceHash, List<(ArchiveDocument Doc, string Text)>> Versions { get; } = [];
+        public int Count => _entries.Count;
+
+        /// <summary>The 32-byte hashes, concatenated in index order.</summary>
+        public byte[] HashBytes { get; private set; } = [];
+
+        /// <summary>The indexes in hash order.</summary>
+        public int[] ByHash { get; private set; } = [];
+
+        /// <summary>Per document: the seq drawn for it, or its stored seq once found stored.</summary>
+        public long[] Seq { get; private set; } = [];
+
+        /// <summary>Per document: inserted by this write.</summary>
+        public bool[] Inserted { get; private set; } = [];
+
+        /// <summary>Per document found stored: the stored text (null: not read yet).</summary>
+        public string?[] Stored { get; private set; } = [];
 
         public static WritePlan Of(IReadOnlyList<ArchiveDocument> batch)
         {
             var plan = new WritePlan();
+            var index = new Dictionary<InstanceHash, int>(batch.Count);
             foreach (var doc in batch)
             {
-                if (!plan.Versions.TryGetValue(doc.Hash, out var versions))
+                if (index.TryGetValue(doc.Hash, out var i))
                 {
-                    versions = [];
-                    plan.Versions[doc.Hash] = versions;
-                    plan.Hashes.Add(doc.Hash);
+                    var entry = plan._entries[i];
+                    (entry.More ??= []).Add((doc, StoredDocumentText.Of(doc)));
                 }
-
-                versions.Add((doc, StoredDocumentText.Of(doc)));
+                else
+                {
+                    index[doc.Hash] = plan._entries.Count;
+                    plan._entries.Add(new Entry(doc, StoredDocumentText.Of(doc)));
+                }
             }
 
+            var n = plan._entries.Count;
+            plan.HashBytes = new byte[n * PostgresArchive.HashBytes];
+            plan._keys = new HashKey[n];
+            plan.ByHash = new int[n];
+            for (var i = 0; i < n; i++)
+            {
+                var key = HashKey.Of(plan._entries[i].First.Hash);
+                key.CopyTo(plan.HashBytes.AsSpan(i * PostgresArchive.HashBytes, PostgresArchive.HashBytes));
+                plan._keys[i] = key;
+                plan.ByHash[i] = i;
+            }
+
+            var keys = plan._keys;
+            System.Array.Sort(plan.ByHash, (x, y) => keys[x].CompareTo(keys[y]));
+            plan.Seq = new long[n];
+            plan.Inserted = new bool[n];
+            plan.Stored = new string?[n];
             return plan;
         }
 
-        /// <summary>
-        /// Writes the versions of <paramref name="hash"/> one by one over <paramref name="stored"/> (null: the first
-        /// version is the insert): how many replace content, and which version ends up stored (-1: the stored text stays).
-        /// </summary>
-        public (int Changes, int Last) Apply(InstanceHash hash, string? stored)
+        /// <summary>The hash of document <paramref name="i"/>.</summary>
+        public InstanceHash Key(int i) => _entries[i].First.Hash;
+
+        /// <summary>The raw hash of document <paramref name="i"/>, a slice of <see cref="HashBytes"/>.</summary>
+        public ReadOnlyMemory<byte> Hash(int i) => HashBytes.AsMemory(i * PostgresArchive.HashBytes, PostgresArchive.HashBytes);
+
+        public int CompareHashes(int x, int y) => _keys[x].CompareTo(_keys[y]);
+
+        public int VersionCount(int i) => 1 + (_entries[i].More?.Count ?? 0);
+
+        public (ArchiveDocument Doc, string Text) Version(int i, int v)
         {
-            var versions = Versions[hash];
+            var entry = _entries[i];
+            return v == 0 ? (entry.First, entry.FirstText) : entry.More![v - 1];
+        }
+
+        /// <summary>
+        /// Writes the versions of document <paramref name="i"/> one by one over <paramref name="stored"/> (null: the
+        /// first version is the insert): how many replace content, and which version ends up stored (-1: the stored
+        /// text stays).
+        /// </summary>
+        public (int Changes, int Last) Apply(int i, string? stored)
+        {
+            var count = VersionCount(i);
             var last = stored is null ? 0 : -1;
-            var current = stored ?? versions[0].Text;
+            var current = stored ?? _entries[i].FirstText;
             var changes = 0;
-            for (var i = stored is null ? 1 : 0; i < versions.Count; i++)
+            for (var v = stored is null ? 1 : 0; v < count; v++)
             {
                 // A version with the same content is a duplicate and leaves the stored text as it is.
-                if (!StoredDocumentText.SameContent(current, versions[i].Text))
+                var text = Version(i, v).Text;
+                if (!StoredDocumentText.SameContent(current, text))
                 {
                     changes++;
-                    last = i;
-                    current = versions[i].Text;
+                    last = v;
+                    current = text;
                 }
             }
 
             return (changes, last);
         }
 
-        /// <summary>The version stored when <paramref name="hash"/> is new.</summary>
-        public (ArchiveDocument Doc, string Text) WhenNew(InstanceHash hash) => Versions[hash][Apply(hash, null).Last];
+        /// <summary>The version stored when document <paramref name="i"/> is new.</summary>
+        public (ArchiveDocument Doc, string Text) WhenNew(int i) =>
+            _entries[i].More is null ? (_entries[i].First, _entries[i].FirstText) : Version(i, Apply(i, null).Last);
+
+        private sealed class Entry(ArchiveDocument first, string firstText)
+        {
+            public ArchiveDocument First { get; } = first;
+
+            public string FirstText { get; } = firstText;
+
+            public List<(ArchiveDocument Doc, string Text)>? More { get; set; }
+        }
     }
 }

@@ -341,6 +341,64 @@ public sealed class PostgresClusterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Write_OfADocumentAnotherWriterStoresMeanwhile_CountsItAsStored()
+    {
+        // The writer finds which documents are stored, then copies the others straight into instances. One stored by
+        // another writer in between makes the copy wait for that writer and then fail on the primary key: the batch
+        // must take the general path in the same transaction and count the document as stored.
+        var ds = Datasets.Named("D1_tiny");
+        var attribute = ds.Everything.First(d => d.Itype == "attribute");
+        var ev = ds.Events.First(e => e.Ref.Length > 0);
+        var schema = _schemas.NewName();
+        await using var store = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
+        await using var other = await PostgresSchemas.ConnectAsync(Ct);
+        await using var otherTx = await other.BeginTransactionAsync(Ct);
+        await using (var insert = new NpgsqlCommand($"INSERT INTO \"{schema}\".instances (hash, itype, sub_type, doc) VALUES ($1, $2, $3, $4);", other, otherTx))
+        {
+            insert.Parameters.AddWithValue(attribute.Hash.ToBytes());
+            insert.Parameters.AddWithValue(attribute.Itype);
+            insert.Parameters.AddWithValue(attribute.SubType);
+            insert.Parameters.AddWithValue(attribute.StoredText);
+            await insert.ExecuteNonQueryAsync(Ct);
+        }
+
+        var writing = store.Archive.WriteAsync([ev, attribute], Ct);
+        await using (var watch = await PostgresSchemas.ConnectAsync(Ct))
+        {
+            var blocked = Stopwatch.StartNew();
+            while (!writing.IsCompleted && blocked.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                await using var cmd = new NpgsqlCommand("SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid));", watch);
+                cmd.Parameters.AddWithValue(other.ProcessID);
+                if ((long)(await cmd.ExecuteScalarAsync(Ct))! > 0)
+                {
+                    break;
+                }
+
+                await Task.Delay(20, Ct);
+            }
+
+            Assert.False(writing.IsCompleted, "the writer did not wait for the other transaction's row");
+        }
+
+        await otherTx.CommitAsync(Ct);
+        Assert.Equal(new WriteSummary(1, 1, 0), await writing);
+        Assert.Equal(new WriteSummary(0, 2, 0), await store.Archive.WriteAsync([attribute, ev], Ct));
+
+        // A batch after one that found nothing stored is copied without asking first: a stored document among it makes
+        // the COPY fail, and the batch takes the general path.
+        var more = ds.Everything.Where(d => d.Itype == "attribute" && d.Hash != attribute.Hash).Take(2).ToList();
+        Assert.Equal(new WriteSummary(1, 0, 0), await store.Archive.WriteAsync([more[0]], Ct));
+        Assert.Equal(new WriteSummary(1, 0, 0), await store.Archive.WriteAsync([more[1]], Ct));
+        Assert.Equal(new WriteSummary(0, 1, 0), await store.Archive.WriteAsync([attribute], Ct));
+        Assert.Equal(4, (await store.Archive.CountByItypeAsync(Ct)).Values.Sum());
+        var vis = new Visibility([ev.OrgId!]);
+        Assert.Equal(1, await store.Archive.CountEventsAsync(ev.Ref[0], EventFilter.Everything, vis, Ct));
+        // First-stored order: the other writer drew the attribute's seq first.
+        Assert.Equal([attribute.StoredText, ev.StoredText], (await store.Archive.GetDocumentsAsync([ev.Hash, attribute.Hash], Ct)).Select(d => d.StoredText));
+    }
+
+    [Fact]
     public async Task Write_CountsEveryVersionOfAHash_WithinOneBatch_AsIfWrittenOneByOne()
     {
         var ds = Datasets.Named("D1_tiny");
