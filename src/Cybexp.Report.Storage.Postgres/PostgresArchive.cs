@@ -747,7 +747,128 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         }
 
         var (where, bind) = RefFilter(instance, filter, visibility);
-        return await ScalarAsync($"SELECT count(*) FROM event_refs WHERE {where};", bind, cancellationToken).ConfigureAwait(false);
+        var count = new PendingCount($"SELECT count(*) FROM event_refs WHERE {where};", bind);
+        bool start;
+        lock (_countsLock)
+        {
+            start = _countBatchesRunning < MaxCountBatches;
+            if (start)
+            {
+                _countBatchesRunning++;
+            }
+            else
+            {
+                _countsQueued.Add(count);
+            }
+        }
+
+        if (start)
+        {
+            _ = RunCountBatchesAsync([count]);
+        }
+
+        // The caller may stop waiting; the statement still runs with its batch (the others need its round trip).
+        return await count.Result.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Round trips of counts that may be in flight at once (each on its own connection).</summary>
+    private const int MaxCountBatches = 2;
+
+    private readonly Lock _countsLock = new();
+    private readonly List<PendingCount> _countsQueued = [];
+    private int _countBatchesRunning;
+
+    /// <summary>A count waiting for its round trip.</summary>
+    private sealed class PendingCount(string sql, Action<NpgsqlParameterCollection> bind)
+    {
+        public string Sql { get; } = sql;
+
+        public Action<NpgsqlParameterCollection> Bind { get; } = bind;
+
+        public TaskCompletionSource<long> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>
+    /// Counts are the whole store work of most reports, and a report worker computes several at once. A count that
+    /// finds fewer than <see cref="MaxCountBatches"/> round trips of counts in flight is sent at once, alone (an idle
+    /// service adds no latency); the counts that arrive while they are in flight wait and are then sent together, one
+    /// <see cref="NpgsqlBatch"/> of separate statements on one connection, each answered to its own caller. Under
+    /// load this saves a round trip, a connection use and the client's and server's per-message work per count. A
+    /// batch that fails is retried statement by statement, so each caller gets its own answer or error.
+    /// </summary>
+    private async Task RunCountBatchesAsync(List<PendingCount> counts)
+    {
+        while (true)
+        {
+            await RunCountBatchAsync(counts).ConfigureAwait(false);
+            lock (_countsLock)
+            {
+                if (_countsQueued.Count == 0)
+                {
+                    _countBatchesRunning--;
+                    return;
+                }
+
+                counts = [.. _countsQueued];
+                _countsQueued.Clear();
+            }
+        }
+    }
+
+    private async Task RunCountBatchAsync(List<PendingCount> counts)
+    {
+        try
+        {
+            var results = await store.RunAsync(
+                async conn =>
+                {
+                    await using var batch = new NpgsqlBatch(conn);
+                    foreach (var c in counts)
+                    {
+                        var cmd = new NpgsqlBatchCommand(c.Sql);
+                        c.Bind(cmd.Parameters);
+                        batch.BatchCommands.Add(cmd);
+                    }
+
+                    var values = new long[counts.Count];
+                    await using var r = await batch.ExecuteReaderAsync(CancellationToken.None).ConfigureAwait(false);
+                    for (var i = 0; i < values.Length; i++)
+                    {
+                        if (i > 0)
+                        {
+                            await r.NextResultAsync(CancellationToken.None).ConfigureAwait(false);
+                        }
+
+                        await r.ReadAsync(CancellationToken.None).ConfigureAwait(false);
+                        values[i] = r.GetInt64(0);
+                    }
+
+                    return values;
+                },
+                CancellationToken.None).ConfigureAwait(false);
+            for (var i = 0; i < counts.Count; i++)
+            {
+                counts[i].Result.TrySetResult(results[i]);
+            }
+        }
+        catch (Exception) when (counts.Count > 1)
+        {
+            foreach (var c in counts)
+            {
+                try
+                {
+                    c.Result.TrySetResult(await ScalarAsync(c.Sql, c.Bind, CancellationToken.None).ConfigureAwait(false));
+                }
+                catch (Exception single)
+                {
+                    c.Result.TrySetException(single);
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            counts[0].Result.TrySetException(e);
+        }
     }
 
     public async Task<IReadOnlyList<BucketCount>> CountEventsByBucketAsync(InstanceHash instance, EventFilter filter, Visibility visibility, double origin, double bucketSeconds, CancellationToken cancellationToken)
@@ -763,7 +884,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             {
                 // trunc: the bucket index rounds toward zero, as the SQLite store's CAST(… AS INTEGER) does.
                 await using var cmd = new NpgsqlCommand($"SELECT trunc((ts - @origin) / @width)::bigint AS b, count(*) FROM event_refs WHERE {where} GROUP BY b ORDER BY b;", conn);
-                bind(cmd);
+                bind(cmd.Parameters);
                 cmd.Parameters.AddWithValue("origin", NpgsqlDbType.Double, origin);
                 cmd.Parameters.AddWithValue("width", NpgsqlDbType.Double, bucketSeconds);
                 var result = new List<BucketCount>();
@@ -790,7 +911,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             async conn =>
             {
                 await using var cmd = new NpgsqlCommand($"SELECT min(ts), max(ts) FROM event_refs WHERE {where};", conn);
-                bind(cmd);
+                bind(cmd.Parameters);
                 await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 await r.ReadAsync(cancellationToken).ConfigureAwait(false);
                 return r.IsDBNull(0) ? null : (r.GetDouble(0), r.GetDouble(1));
@@ -817,7 +938,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                     $"SELECT r.event_hash FROM (SELECT org, ts, event_seq FROM event_refs WHERE {where} ORDER BY event_seq LIMIT @take OFFSET @skip) p " +
                     "JOIN event_refs r ON r.ref_hash = @ref AND r.org = p.org AND r.ts = p.ts AND r.event_seq = p.event_seq ORDER BY p.event_seq;",
                     conn);
-                bind(cmd);
+                bind(cmd.Parameters);
                 cmd.Parameters.AddWithValue("take", NpgsqlDbType.Integer, take);
                 cmd.Parameters.AddWithValue("skip", NpgsqlDbType.Integer, Math.Max(0, skip));
                 return await ReadHashesAsync(cmd, cancellationToken).ConfigureAwait(false);
@@ -989,7 +1110,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         ScalarAsync("SELECT version FROM archive_version WHERE id = 1;", null, cancellationToken);
 
     /// <summary>The condition on event_refs for one referenced hash, the visible orgs and the filter (named parameters).</summary>
-    private static (string Where, Action<NpgsqlCommand> Bind) RefFilter(InstanceHash instance, EventFilter filter, Visibility visibility)
+    private static (string Where, Action<NpgsqlParameterCollection> Bind) RefFilter(InstanceHash instance, EventFilter filter, Visibility visibility)
     {
         // The visible orgs' numbers as an array computed once (an InitPlan): the lookup stays an index range scan of the
         // primary key (ref_hash, org, ts, event_seq) per org.
@@ -1023,28 +1144,28 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             sb.Append(" AND ctx = @ctx");
         }
 
-        return (sb.ToString(), cmd =>
+        return (sb.ToString(), parameters =>
         {
-            cmd.Parameters.AddWithValue("ref", NpgsqlDbType.Bytea, instance.ToBytes());
-            cmd.Parameters.AddWithValue("orgs", NpgsqlDbType.Array | NpgsqlDbType.Text, visibility.OrgIds.ToArray());
+            parameters.AddWithValue("ref", NpgsqlDbType.Bytea, instance.ToBytes());
+            parameters.AddWithValue("orgs", NpgsqlDbType.Array | NpgsqlDbType.Text, visibility.OrgIds.ToArray());
             if (lower)
             {
-                cmd.Parameters.AddWithValue("lo", NpgsqlDbType.Double, filter.Lower);
+                parameters.AddWithValue("lo", NpgsqlDbType.Double, filter.Lower);
             }
 
             if (upper)
             {
-                cmd.Parameters.AddWithValue("hi", NpgsqlDbType.Double, filter.Upper);
+                parameters.AddWithValue("hi", NpgsqlDbType.Double, filter.Upper);
             }
 
             if (filter.Category is not null)
             {
-                cmd.Parameters.AddWithValue("cat", NpgsqlDbType.Smallint, EventCategoryCode.Of(filter.Category));
+                parameters.AddWithValue("cat", NpgsqlDbType.Smallint, EventCategoryCode.Of(filter.Category));
             }
 
             if (ctx >= 0)
             {
-                cmd.Parameters.AddWithValue("ctx", NpgsqlDbType.Smallint, ctx);
+                parameters.AddWithValue("ctx", NpgsqlDbType.Smallint, ctx);
             }
         });
     }
@@ -1052,11 +1173,11 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     /// <summary>SQL for the event_orgs numbers of the orgids in the text array <paramref name="parameter"/>, as an array.</summary>
     private static string VisibleOrgs(string parameter) => $"ARRAY(SELECT id FROM event_orgs WHERE orgid = ANY({parameter}))";
 
-    private Task<long> ScalarAsync(string sql, Action<NpgsqlCommand>? bind, CancellationToken ct) => store.RunAsync(
+    private Task<long> ScalarAsync(string sql, Action<NpgsqlParameterCollection>? bind, CancellationToken ct) => store.RunAsync(
         async conn =>
         {
             await using var cmd = new NpgsqlCommand(sql, conn);
-            bind?.Invoke(cmd);
+            bind?.Invoke(cmd.Parameters);
             return Convert.ToInt64(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
         },
         ct);

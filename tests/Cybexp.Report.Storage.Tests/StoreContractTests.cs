@@ -198,6 +198,48 @@ public abstract class StoreContractTests
         }
     }
 
+    /// <summary>
+    /// Counts asked at once (a worker computes several reports together; PostgreSQL sends the counts that wait for a
+    /// round trip in one batch) each get their own answer, and a caller that gives up does not disturb the others.
+    /// </summary>
+    [Fact]
+    public async Task CountEvents_AskedConcurrently_EachCallerGetsItsOwnAnswer()
+    {
+        var ds = Datasets.Named("D3_medium");
+        await using var store = await LoadedAsync(ds);
+        var referenced = ds.Events.SelectMany(e => e.Ref).Distinct().Order().Take(60).ToList();
+        var times = ds.Events.Select(e => e.Timestamp!.Value).Order().ToList();
+        EventFilter[] filters =
+        [
+            EventFilter.Everything,
+            new(times[times.Count / 3], times[2 * times.Count / 3], null, EventContext.All),
+            new(0, 0, "malicious", EventContext.All),
+            new(0, 0, null, EventContext.Benign),
+        ];
+        var asks = new List<(InstanceHash Ref, EventFilter Filter, Visibility Vis, bool GiveUp)>();
+        foreach (var (_, hash) in ds.Users)
+        {
+            var vis = ds.VisibilityOf(hash);
+            asks.AddRange(from r in referenced from f in filters select (r, f, vis, asks.Count % 7 == 3));
+        }
+
+        using var gaveUp = new CancellationTokenSource();
+        await gaveUp.CancelAsync();
+        var tasks = asks.Select(a => store.Archive.CountEventsAsync(a.Ref, a.Filter, a.Vis, a.GiveUp ? gaveUp.Token : Ct)).ToList();
+        for (var i = 0; i < asks.Count; i++)
+        {
+            var (r, f, vis, giveUp) = asks[i];
+            try
+            {
+                Assert.Equal(ds.ReferenceCount(r, f, vis), await tasks[i]);
+            }
+            catch (OperationCanceledException) when (giveUp)
+            {
+                // Gave up (a store may also answer a count it needs no work for, e.g. for a user in no org).
+            }
+        }
+    }
+
     [Fact]
     public async Task PageEvents_FollowFirstStoredOrder_AndPagesPartitionTheResult()
     {
