@@ -172,6 +172,18 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         cancellationToken);
 
     /// <summary>A document to store or replace: the version written, its instance seq and its place in the plan.</summary>
+    /// <summary>One (seq, hash, itype, sub_type, doc) row of document <paramref name="i"/> of the batch, for a binary COPY.</summary>
+    private static async Task CopyDocumentRowAsync(NpgsqlBinaryImporter copy, WritePlan plan, int i, CancellationToken ct)
+    {
+        var (doc, text) = plan.WhenNew(i);
+        await copy.StartRowAsync(ct).ConfigureAwait(false);
+        await copy.WriteAsync(plan.Seq[i], NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+        await copy.WriteAsync(plan.Hash(i), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+        await copy.WriteAsync(doc.Itype, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+        await copy.WriteAsync(doc.SubType, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+        await copy.WriteAsync(text, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+    }
+
     private readonly record struct Row(ArchiveDocument Doc, long Seq, int Index, string? Text = null);
 
     /// <summary>
@@ -293,13 +305,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 await using var copy = await conn.BeginBinaryImportAsync("COPY instances (seq, hash, itype, sub_type, doc) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
                 foreach (var i in fresh)
                 {
-                    var (doc, text) = plan.WhenNew(i);
-                    await copy.StartRowAsync(ct).ConfigureAwait(false);
-                    await copy.WriteAsync(plan.Seq[i], NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
-                    await copy.WriteAsync(plan.Hash(i), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
-                    await copy.WriteAsync(doc.Itype, NpgsqlDbType.Text, ct).ConfigureAwait(false);
-                    await copy.WriteAsync(doc.SubType, NpgsqlDbType.Text, ct).ConfigureAwait(false);
-                    await copy.WriteAsync(text, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                    await CopyDocumentRowAsync(copy, plan, i, ct).ConfigureAwait(false);
                 }
 
                 await copy.CompleteAsync(ct).ConfigureAwait(false);
@@ -347,14 +353,8 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         {
             foreach (var i in indexes)
             {
-                var (doc, text) = plan.WhenNew(i);
                 bySeq[plan.Seq[i]] = i;
-                await copy.StartRowAsync(ct).ConfigureAwait(false);
-                await copy.WriteAsync(plan.Seq[i], NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
-                await copy.WriteAsync(plan.Hash(i), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
-                await copy.WriteAsync(doc.Itype, NpgsqlDbType.Text, ct).ConfigureAwait(false);
-                await copy.WriteAsync(doc.SubType, NpgsqlDbType.Text, ct).ConfigureAwait(false);
-                await copy.WriteAsync(text, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                await CopyDocumentRowAsync(copy, plan, i, ct).ConfigureAwait(false);
             }
 
             await copy.CompleteAsync(ct).ConfigureAwait(false);
