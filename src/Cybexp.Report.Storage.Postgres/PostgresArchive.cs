@@ -121,19 +121,13 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 }
             }
 
+            // Every document whose index rows are written: the new ones, then the replaced ones.
+            var toIndex = toReplace.Count == 0 ? toInsert : [.. toInsert, .. toReplace];
             await using (var write = new NpgsqlBatch(conn, tx))
             {
                 AddReplacements(write, toReplace, _orgNumbers);
                 var identity = new List<ArchiveDocument>();
-                foreach (var row in toInsert)
-                {
-                    if (row.Doc.IsUser || row.Doc.IsOrg)
-                    {
-                        identity.Add(row.Doc);
-                    }
-                }
-
-                foreach (var row in toReplace)
+                foreach (var row in toIndex)
                 {
                     if (row.Doc.IsUser || row.Doc.IsOrg)
                     {
@@ -156,12 +150,6 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             // After the old rows of replaced documents are gone (above): every row copied here is new. Rows derived
             // from a document are only written by the transaction that inserted or replaced it (the instance row is
             // locked meanwhile), so plain COPY needs no conflict handling.
-            var toIndex = toInsert;
-            if (toReplace.Count > 0)
-            {
-                toIndex = [.. toInsert, .. toReplace];
-            }
-
             await CopyEventsAsync(conn, plan, toInsert, _orgNumbers, cancellationToken).ConfigureAwait(false);
             await CopySessionLinksAsync(conn, plan, toIndex, cancellationToken).ConfigureAwait(false);
             await CopyEventRefsAsync(conn, plan, toIndex, _orgNumbers, cancellationToken).ConfigureAwait(false);
