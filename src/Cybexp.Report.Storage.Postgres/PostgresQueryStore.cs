@@ -440,11 +440,13 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
         },
         cancellationToken);
 
-    public Task WaitForWorkAsync(TimeSpan pollInterval, CancellationToken cancellationToken)
+    public long WorkSignals => store.Enqueued.Count;
+
+    public Task WaitForWorkAsync(long seen, TimeSpan pollInterval, CancellationToken cancellationToken)
     {
         // Take the signal before starting the listener: its first LISTEN wakes this waiter, so an enqueue made before
         // the listener was up costs a re-check, not a poll interval.
-        var wait = store.Enqueued.WaitAsync(pollInterval, store.Time, cancellationToken);
+        var wait = store.Enqueued.WaitAsync(seen, pollInterval, store.Time, cancellationToken);
         store.Listener.EnsureListening(work: true, end: false);
         return wait;
     }

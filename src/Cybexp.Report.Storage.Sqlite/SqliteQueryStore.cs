@@ -278,8 +278,10 @@ internal sealed class SqliteQueryStore(SqliteStore store) : IQueryStore
         return Convert.ToInt32(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
     }
 
-    public Task WaitForWorkAsync(TimeSpan pollInterval, CancellationToken cancellationToken) =>
-        Signal.Enqueued.WaitAsync(pollInterval, store.Time, cancellationToken);
+    public long WorkSignals => Signal.Enqueued.Count;
+
+    public Task WaitForWorkAsync(long seen, TimeSpan pollInterval, CancellationToken cancellationToken) =>
+        Signal.Enqueued.WaitAsync(seen, pollInterval, store.Time, cancellationToken);
 
     public async Task<QueryRecord?> WaitForEndAsync(long id, TimeSpan timeout, CancellationToken cancellationToken)
     {

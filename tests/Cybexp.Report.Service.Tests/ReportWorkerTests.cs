@@ -123,6 +123,23 @@ public sealed class ReportWorkerTests
     }
 
     [Fact]
+    public async Task QueryEnqueuedWhileAClaimFindsNothing_IsTakenAtOnce_NotAfterThePollInterval()
+    {
+        // The enqueue (and its in-process signal) lands after the claim looked and before the worker starts to
+        // wait; with an hour's poll interval only the signal can wake the worker.
+        await using var fx = await SqliteStoreFixture.CreateAsync(Dataset);
+        var enqueued = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var scripted = new ScriptedStore(fx.Store)
+        {
+            AfterFirstEmptyClaim = async () => enqueued.SetResult(await fx.EnqueueAsync("count", """{"data": "198.51.100.7", "sub_type": "ipv4"}""", Carol)),
+        };
+        await using var worker = fx.Start(Options with { PollInterval = TimeSpan.FromHours(1) }, through: scripted);
+        var id = await enqueued.Task.WaitAsync(TimeSpan.FromSeconds(30), SqliteStoreFixture.Ct);
+        var record = await fx.EndedAsync(id);
+        Assert.Equal(QueryStatus.Ready, record.Status);
+    }
+
+    [Fact]
     public async Task BadQueries_EndFailedWithClearMessages_AndTheWorkerGoesOn()
     {
         await using var fx = await SqliteStoreFixture.CreateAsync("D1_tiny");

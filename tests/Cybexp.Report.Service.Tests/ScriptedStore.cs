@@ -28,6 +28,9 @@ internal sealed class ScriptedStore(ICybexpStore inner) : ICybexpStore
 
     public TaskCompletionSource UserLookupHanging { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Runs once, when a claim first finds nothing, before the claim returns (e.g. another client enqueues then).</summary>
+    public Func<Task>? AfterFirstEmptyClaim { get; set; }
+
     public IArchiveStore Archive => inner.Archive;
 
     public IIdentityStore Identity => new IdentityHooks(this, inner.Identity);
@@ -39,6 +42,8 @@ internal sealed class ScriptedStore(ICybexpStore inner) : ICybexpStore
     public Task<bool> PingAsync(CancellationToken cancellationToken) => inner.PingAsync(cancellationToken);
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private int _afterFirstEmptyClaimTaken;
 
     private void ThrowIfDown()
     {
@@ -77,10 +82,16 @@ internal sealed class ScriptedStore(ICybexpStore inner) : ICybexpStore
     {
         public Task<long> EnqueueAsync(QuerySubmission submission, CancellationToken cancellationToken) => q.EnqueueAsync(submission, cancellationToken);
 
-        public Task<QueryClaim?> ClaimNextAsync(string workerId, TimeSpan lease, CancellationToken cancellationToken)
+        public async Task<QueryClaim?> ClaimNextAsync(string workerId, TimeSpan lease, CancellationToken cancellationToken)
         {
             s.ThrowIfDown();
-            return q.ClaimNextAsync(workerId, lease, cancellationToken);
+            var claim = await q.ClaimNextAsync(workerId, lease, cancellationToken);
+            if (claim is null && Interlocked.Exchange(ref s._afterFirstEmptyClaimTaken, 1) == 0 && s.AfterFirstEmptyClaim is { } hook)
+            {
+                await hook();
+            }
+
+            return claim;
         }
 
         public async Task<bool> RenewAsync(QueryClaim claim, TimeSpan lease, CancellationToken cancellationToken)
@@ -123,7 +134,9 @@ internal sealed class ScriptedStore(ICybexpStore inner) : ICybexpStore
 
         public Task<IReadOnlyDictionary<string, long>> CountByStatusAsync(CancellationToken cancellationToken) => q.CountByStatusAsync(cancellationToken);
 
-        public Task WaitForWorkAsync(TimeSpan pollInterval, CancellationToken cancellationToken) => q.WaitForWorkAsync(pollInterval, cancellationToken);
+        public long WorkSignals => q.WorkSignals;
+
+        public Task WaitForWorkAsync(long seen, TimeSpan pollInterval, CancellationToken cancellationToken) => q.WaitForWorkAsync(seen, pollInterval, cancellationToken);
 
         public Task HeartbeatAsync(string workerId, CancellationToken cancellationToken)
         {

@@ -87,6 +87,30 @@ public sealed class PostgresClusterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task WaitForWork_ReturnsAtOnce_WhenAnotherProcessEnqueuedBeforeTheWaitBegan()
+    {
+        var schema = _schemas.NewName();
+        await using var a = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
+        await using var b = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
+        await a.Queries.WaitForWorkAsync(TimeSpan.FromSeconds(10), Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+
+        // As a worker does: the count is read before a claim that finds nothing, and b's enqueue is heard before a
+        // starts to wait.
+        var seen = a.Queries.WorkSignals;
+        Assert.Empty(await a.Queries.ClaimManyAsync("w", TimeSpan.FromMinutes(1), 8, Ct));
+        await b.Queries.EnqueueAsync(Count("u"), Ct);
+        var heard = Stopwatch.StartNew();
+        while (a.Queries.WorkSignals == seen)
+        {
+            Assert.True(heard.Elapsed < TimeSpan.FromSeconds(10), "a never heard b's enqueue");
+            await Task.Delay(10, Ct);
+        }
+
+        await a.Queries.WaitForWorkAsync(seen, TimeSpan.FromMinutes(1), Ct).WaitAsync(TimeSpan.FromSeconds(1), Ct);
+        Assert.Single(await a.Queries.ClaimManyAsync("w", TimeSpan.FromMinutes(1), 8, Ct));
+    }
+
+    [Fact]
     public async Task WaitForEnd_WakesWhenAnotherProcessCompletes_WithoutPolling()
     {
         // a's clock never moves, so its 250 ms re-check never fires: only b's notification can end the wait.

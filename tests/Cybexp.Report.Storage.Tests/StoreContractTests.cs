@@ -812,6 +812,17 @@ public abstract class StoreContractTests
     }
 
     [Fact]
+    public async Task WaitForWork_ReturnsAtOnce_WhenWorkWasSignalledSinceTheCountWasRead()
+    {
+        // The store's clock does not move here: only a signal can end the wait.
+        await using var store = await NewStoreAsync();
+        var seen = store.Queries.WorkSignals;
+        await store.Queries.EnqueueAsync(Count(), Ct);
+        Assert.NotEqual(seen, store.Queries.WorkSignals);
+        await store.Queries.WaitForWorkAsync(seen, TimeSpan.FromHours(1), Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+    }
+
+    [Fact]
     public async Task WaitForEnd_ReturnsAsSoonAsTheQueryEnds()
     {
         await using var store = await NewStoreAsync();

@@ -205,10 +205,23 @@ public interface IQueryStore
     Task<IReadOnlyDictionary<string, long>> CountByStatusAsync(CancellationToken cancellationToken);
 
     /// <summary>
-    /// Waits until work may be available: a new query was enqueued (in-process signal, or LISTEN/NOTIFY across
-    /// processes), <paramref name="pollInterval"/> passed, or cancellation.
+    /// How many work signals (a query enqueued or released, in this process or, where the store can tell, in another)
+    /// this store instance has seen. A worker reads it before it claims and waits with it when the claim found nothing
+    /// (<see cref="WaitForWorkAsync(long, TimeSpan, CancellationToken)"/>), so a query enqueued after the claim looked
+    /// wakes it even when the signal arrives before the wait begins.
     /// </summary>
-    Task WaitForWorkAsync(TimeSpan pollInterval, CancellationToken cancellationToken);
+    long WorkSignals { get; }
+
+    /// <summary>
+    /// Waits until work may be available: returns at once when a work signal arrived since <see cref="WorkSignals"/>
+    /// was <paramref name="seen"/>; else waits for the next one (a new query was enqueued: in-process signal, or
+    /// LISTEN/NOTIFY across processes), <paramref name="pollInterval"/>, or cancellation.
+    /// </summary>
+    Task WaitForWorkAsync(long seen, TimeSpan pollInterval, CancellationToken cancellationToken);
+
+    /// <summary>Waits for the next work signal, <paramref name="pollInterval"/>, or cancellation.</summary>
+    Task WaitForWorkAsync(TimeSpan pollInterval, CancellationToken cancellationToken) =>
+        WaitForWorkAsync(WorkSignals, pollInterval, cancellationToken);
 
     /// <summary>Records that worker <paramref name="workerId"/> is alive now (workers call it periodically).</summary>
     Task HeartbeatAsync(string workerId, CancellationToken cancellationToken);

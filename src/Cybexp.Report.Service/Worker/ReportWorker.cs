@@ -152,6 +152,9 @@ public sealed class ReportWorker
                 continue;
             }
 
+            // Read before the claim: a query enqueued after the claim looked signals after this, and the wait below
+            // then returns at once instead of sleeping a poll interval.
+            var signalsSeen = _queries.WorkSignals;
             try
             {
                 // Not cancelled by shutdown: a claim that commits while its caller gives up would stay 'processing'
@@ -192,7 +195,7 @@ public sealed class ReportWorker
                     continue;
                 }
 
-                if (!await WaitForWorkAsync(prefetched, stoppingToken).ConfigureAwait(false))
+                if (!await WaitForWorkAsync(signalsSeen, prefetched, stoppingToken).ConfigureAwait(false))
                 {
                     break;
                 }
@@ -342,14 +345,15 @@ public sealed class ReportWorker
     }
 
     /// <summary>
-    /// Sleeps until the store signals work, a completion claimed queries (<paramref name="prefetched"/>), the poll
+    /// Sleeps until the store signals work (at once when it did since <paramref name="signalsSeen"/>, read before the
+    /// claim that found nothing), a completion claimed queries (<paramref name="prefetched"/>), the poll
     /// interval passes, or stop; false on stop.
     /// </summary>
-    private async Task<bool> WaitForWorkAsync(Task prefetched, CancellationToken stoppingToken)
+    private async Task<bool> WaitForWorkAsync(long signalsSeen, Task prefetched, CancellationToken stoppingToken)
     {
         try
         {
-            await await Task.WhenAny(_queries.WaitForWorkAsync(_options.PollInterval, stoppingToken), prefetched).ConfigureAwait(false);
+            await await Task.WhenAny(_queries.WaitForWorkAsync(signalsSeen, _options.PollInterval, stoppingToken), prefetched).ConfigureAwait(false);
             return true;
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
