@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
@@ -175,5 +177,66 @@ public sealed class ServiceEndToEndTests : IDisposable
         Assert.Contains("── threatrank", text, StringComparison.Ordinal);
         Assert.Contains("curl -s", text, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(_dir, "demo.db")));
+    }
+
+    [Theory]
+    [InlineData("demo")]
+    [InlineData("serve")]
+    public async Task RunningService_StopsCleanly_OnSigterm(string command)
+    {
+        // As a service manager stops it: the program, started on its own, gets SIGTERM once it serves.
+        var dll = Path.Combine(AppContext.BaseDirectory, "cybexp-report.dll");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = _dir };
+        foreach (var key in psi.Environment.Keys.Where(k => k.StartsWith("CYBEXP_", StringComparison.Ordinal)).ToList())
+        {
+            psi.Environment.Remove(key);
+        }
+
+        string[] args = command == "demo"
+            ? [dll, "demo", "--port", "0", "--events", "300", "--dir", _dir]
+            : [dll, "serve", "--store", "sqlite:" + Path.Combine(_dir, "serve.db"), "--http", "http://127.0.0.1:0", "--jwt-secret", Secret];
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        var serving = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var log = new StringBuilder();
+        void Seen(string? line)
+        {
+            lock (log)
+            {
+                log.AppendLine(line);
+            }
+
+            if (line is not null && (line.Contains("Ctrl-C stops the service", StringComparison.Ordinal) || line.StartsWith("listening on ", StringComparison.Ordinal)))
+            {
+                serving.TrySetResult();
+            }
+        }
+
+        using var process = Process.Start(psi)!;
+        try
+        {
+            process.OutputDataReceived += (_, e) => Seen(e.Data);
+            process.ErrorDataReceived += (_, e) => Seen(e.Data);
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            await serving.Task.WaitAsync(TimeSpan.FromSeconds(120));
+            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]))
+            {
+                await kill.WaitForExitAsync();
+            }
+
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {log}");
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
     }
 }

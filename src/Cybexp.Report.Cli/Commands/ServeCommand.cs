@@ -148,12 +148,15 @@ public sealed class ServiceHost : IAsyncDisposable
         return new ServiceHost(app, stop, worker, ReportHttpApi.BoundAddresses(app)[0]);
     }
 
-    /// <summary>Waits until <paramref name="ct"/> is cancelled (Ctrl-C, SIGTERM).</summary>
+    /// <summary>Waits until <paramref name="ct"/> is cancelled (Ctrl-C, SIGTERM) or the web host stops.</summary>
     public async Task RunUntilCancelledAsync(CancellationToken ct)
     {
+        // The web host handles SIGTERM too, and when its handler takes the signal the command's token may never be
+        // cancelled: the host's stopping token then ends the wait.
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(ct, _app.Lifetime.ApplicationStopping);
         try
         {
-            await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
+            await Task.Delay(Timeout.Infinite, either.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
