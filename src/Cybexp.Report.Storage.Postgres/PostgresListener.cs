@@ -3,11 +3,13 @@ using Npgsql;
 namespace Cybexp.Report.Storage.Postgres;
 
 /// <summary>
-/// One dedicated connection per store that LISTENs on the channels this process waits on (the work channel once a
+/// One dedicated connection per store that LISTENs on the channels this process waits on (the work channel while a
 /// worker waits for work, the end channel once someone waits for a query's end) and turns notifications from any
 /// process into the store's in-process signals. A worker process thus never receives the end notifications it has no
-/// use for. Started on the first wait; reconnects when the connection drops or another channel is wanted. After every
-/// (re)connect it wakes the waiters of its channels once, since a notification sent while it was not listening is lost.
+/// use for, and a busy one stops receiving work notifications: when one arrives and no worker has waited for work for
+/// <see cref="DropWorkAfter"/>, the listener UNLISTENs the work channel until a worker waits again. Started on the
+/// first wait; reconnects when the connection drops or a channel is added. After every (re)connect it wakes the
+/// waiters of its channels once, since a notification sent while it was not listening is lost.
 /// </summary>
 internal sealed class PostgresListener(string connectionString, PostgresStore store) : IAsyncDisposable
 {
@@ -16,10 +18,15 @@ internal sealed class PostgresListener(string connectionString, PostgresStore st
     private static readonly TimeSpan ReconnectDelay = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan IdleCheck = TimeSpan.FromSeconds(30);
 
+    /// <summary>How long no worker of this process may have waited for work before the work channel is dropped.</summary>
+    internal static readonly TimeSpan DropWorkAfter = TimeSpan.FromSeconds(1);
+
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _gate = new();
     private int _wanted;
     private int _started;
+    private int _workWaiters;
+    private long _lastWorkWait;
     private Task _loop = Task.CompletedTask;
 
     // Cancelled to make the loop reconnect with the channels wanted now.
@@ -43,6 +50,56 @@ internal sealed class PostgresListener(string connectionString, PostgresStore st
         lock (_gate)
         {
             _reconnect.Cancel();
+        }
+    }
+
+    /// <summary>
+    /// Registers a waiter for work (listening on the work channel from now on) until the returned handle is disposed.
+    /// While no worker waits, a work notification may drop the work channel; the next waiter adds it back, and the
+    /// LISTEN that follows wakes it once, so nothing enqueued in between is missed.
+    /// </summary>
+    public IDisposable WaitingForWork()
+    {
+        // Counted before the channel is asked for: a listener that drops the channel meanwhile either sees this
+        // waiter and keeps it, or EnsureListening finds it gone and adds it back (see MaybeDropWork).
+        Interlocked.Increment(ref _workWaiters);
+        EnsureListening(work: true, end: false);
+        return new WorkWait(this);
+    }
+
+    private sealed class WorkWait(PostgresListener listener) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                listener.LeftWorkWait();
+            }
+        }
+    }
+
+    private void LeftWorkWait()
+    {
+        Volatile.Write(ref _lastWorkWait, store.Time.GetTimestamp());
+        Interlocked.Decrement(ref _workWaiters);
+    }
+
+    /// <summary>On a work notification: stop listening for work when no worker of this process waited for a while.</summary>
+    private void MaybeDropWork()
+    {
+        if (Volatile.Read(ref _workWaiters) > 0 || store.Time.GetElapsedTime(Volatile.Read(ref _lastWorkWait)) < DropWorkAfter)
+        {
+            return;
+        }
+
+        Interlocked.And(ref _wanted, ~Work);
+        if (Volatile.Read(ref _workWaiters) > 0)
+        {
+            // A waiter arrived in between: keep the channel (if it already found the channel dropped, it asked for a
+            // reconnect, which listens again).
+            Interlocked.Or(ref _wanted, Work);
         }
     }
 
@@ -76,6 +133,7 @@ internal sealed class PostgresListener(string connectionString, PostgresStore st
             try
             {
                 await ListenAsync(channels, both.Token).ConfigureAwait(false);
+                continue;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -111,6 +169,7 @@ internal sealed class PostgresListener(string connectionString, PostgresStore st
             if (e.Channel == store.WorkChannel)
             {
                 store.Enqueued.Set();
+                MaybeDropWork();
             }
             else if (e.Channel == store.EndChannel)
             {
@@ -120,7 +179,11 @@ internal sealed class PostgresListener(string connectionString, PostgresStore st
         await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
         var listen = ((channels & Work) != 0 ? $"LISTEN \"{store.WorkChannel}\"; " : string.Empty) +
                      ((channels & End) != 0 ? $"LISTEN \"{store.EndChannel}\";" : string.Empty);
-        await PostgresStore.ExecAsync(conn, null, listen, cancellationToken).ConfigureAwait(false);
+        if (listen.Length > 0)
+        {
+            await PostgresStore.ExecAsync(conn, null, listen, cancellationToken).ConfigureAwait(false);
+        }
+
         if ((channels & Work) != 0)
         {
             store.Enqueued.Set();
@@ -137,6 +200,21 @@ internal sealed class PostgresListener(string connectionString, PostgresStore st
             {
                 // Nothing arrived for a while: prove the connection still works, or fail and reconnect.
                 await PostgresStore.ExecAsync(conn, null, "SELECT 1;", cancellationToken).ConfigureAwait(false);
+            }
+
+            var wanted = Volatile.Read(ref _wanted);
+            if ((wanted & ~channels) != 0)
+            {
+                // A channel was added (its token normally interrupts the wait first): listen again on a new connection.
+                return;
+            }
+
+            if ((channels & Work) != 0 && (wanted & Work) == 0)
+            {
+                // No worker waits: busy workers have no use for work notifications. If a waiter comes meanwhile, it
+                // adds the channel back and cancels this connection's token (here or in the next wait).
+                await PostgresStore.ExecAsync(conn, null, $"UNLISTEN \"{store.WorkChannel}\";", cancellationToken).ConfigureAwait(false);
+                channels &= ~Work;
             }
         }
     }

@@ -442,13 +442,15 @@ internal sealed class PostgresQueryStore(PostgresStore store) : IQueryStore
 
     public long WorkSignals => store.Enqueued.Count;
 
-    public Task WaitForWorkAsync(long seen, TimeSpan pollInterval, CancellationToken cancellationToken)
+    public async Task WaitForWorkAsync(long seen, TimeSpan pollInterval, CancellationToken cancellationToken)
     {
-        // Take the signal before starting the listener: its first LISTEN wakes this waiter, so an enqueue made before
-        // the listener was up costs a re-check, not a poll interval.
+        // Take the signal before the listener is asked for the work channel: its LISTEN (when it was not listening)
+        // wakes this waiter, so an enqueue made before costs a re-check, not a poll interval.
         var wait = store.Enqueued.WaitAsync(seen, pollInterval, store.Time, cancellationToken);
-        store.Listener.EnsureListening(work: true, end: false);
-        return wait;
+        using (store.Listener.WaitingForWork())
+        {
+            await wait.ConfigureAwait(false);
+        }
     }
 
     public async Task<QueryRecord?> WaitForEndAsync(long id, TimeSpan timeout, CancellationToken cancellationToken)

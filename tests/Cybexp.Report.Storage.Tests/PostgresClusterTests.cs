@@ -99,15 +99,59 @@ public sealed class PostgresClusterTests : IAsyncLifetime
         var seen = a.Queries.WorkSignals;
         Assert.Empty(await a.Queries.ClaimManyAsync("w", TimeSpan.FromMinutes(1), 8, Ct));
         await b.Queries.EnqueueAsync(Count("u"), Ct);
-        var heard = Stopwatch.StartNew();
-        while (a.Queries.WorkSignals == seen)
-        {
-            Assert.True(heard.Elapsed < TimeSpan.FromSeconds(10), "a never heard b's enqueue");
-            await Task.Delay(10, Ct);
-        }
+        await SignalledAsync(a, seen);
 
         await a.Queries.WaitForWorkAsync(seen, TimeSpan.FromMinutes(1), Ct).WaitAsync(TimeSpan.FromSeconds(1), Ct);
         Assert.Single(await a.Queries.ClaimManyAsync("w", TimeSpan.FromMinutes(1), 8, Ct));
+    }
+
+    [Fact]
+    public async Task Listener_StopsHearingWork_WhileNoWorkerWaits_AndMissesNothingWhenOneWaitsAgain()
+    {
+        var schema = _schemas.NewName();
+        await using var a = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
+        await using var b = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
+        await a.Queries.WaitForWorkAsync(TimeSpan.FromSeconds(10), Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+
+        // a is busy (nobody in a waits) for longer than the listener allows; the next work notification is the last
+        // one a hears.
+        await Task.Delay(ListenerDropsWorkAfter + TimeSpan.FromMilliseconds(300), Ct);
+        var before = a.Queries.WorkSignals;
+        await b.Queries.EnqueueAsync(Count("u"), Ct);
+        await SignalledAsync(a, before);
+        await Task.Delay(300, Ct);
+        var deaf = a.Queries.WorkSignals;
+        for (var i = 0; i < 3; i++)
+        {
+            await b.Queries.EnqueueAsync(Count("u"), Ct);
+        }
+
+        await Task.Delay(500, Ct);
+        Assert.Equal(deaf, a.Queries.WorkSignals);
+
+        // A worker of a waits again: the work channel comes back, and the LISTEN wakes it once for what it missed ...
+        await a.Queries.WaitForWorkAsync(deaf, TimeSpan.FromMinutes(1), Ct).WaitAsync(TimeSpan.FromSeconds(5), Ct);
+        Assert.Equal(4, (await a.Queries.ClaimManyAsync("w", TimeSpan.FromMinutes(1), 8, Ct)).Count);
+
+        // ... and it hears the other process again while it waits.
+        var waiting = a.Queries.WaitForWorkAsync(TimeSpan.FromMinutes(1), Ct);
+        await Task.Delay(300, Ct);
+        Assert.False(waiting.IsCompleted, "nothing was enqueued since, yet the waiter woke");
+        await b.Queries.EnqueueAsync(Count("u"), Ct);
+        await waiting.WaitAsync(TimeSpan.FromSeconds(1.5), Ct);
+    }
+
+    /// <summary>PostgresListener.DropWorkAfter: how long a process may have no worker waiting before it stops hearing work.</summary>
+    private static readonly TimeSpan ListenerDropsWorkAfter = TimeSpan.FromSeconds(1);
+
+    private static async Task SignalledAsync(ICybexpStore store, long seen)
+    {
+        var clock = Stopwatch.StartNew();
+        while (store.Queries.WorkSignals == seen)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "the enqueue was never heard");
+            await Task.Delay(10, Ct);
+        }
     }
 
     [Fact]
