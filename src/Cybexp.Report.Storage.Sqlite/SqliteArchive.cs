@@ -34,6 +34,9 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
     /// <summary>Runs of one level merged at once (see <c>Writer.Compact</c>).</summary>
     private const int MergeFanIn = 4;
 
+    /// <summary>The table (event_refs_0 or event_refs_1, migration 0008) that a transaction's new run is written to.</summary>
+    private const int FreshRunTable = 0;
+
     /// <summary>orgid → event_orgs.id of committed rows (numbers are never changed or reused, so they can be cached).</summary>
     private readonly ConcurrentDictionary<string, long> _orgNumbers = new(StringComparer.Ordinal);
 
@@ -519,7 +522,13 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             _selectInstance = Make("SELECT seq, doc FROM instances WHERE hash = $hash;", "$hash");
             _updateInstance = Make("UPDATE instances SET doc = $doc WHERE seq = $seq;", "$seq", "$doc");
             _selectEvent = Make("SELECT orgid, ts, refs FROM events WHERE seq = $seq;", "$seq");
-            _deleteRef = Make("DELETE FROM event_refs WHERE run IN (SELECT run FROM event_ref_runs) AND ref_hash = $ref AND org = $org AND ts = $ts AND event_seq = $seq;", "$ref", "$org", "$ts", "$seq");
+            _deleteRef = Make(
+                "DELETE FROM event_refs_0 WHERE run IN (SELECT run FROM event_ref_runs WHERE tab = 0) AND ref_hash = $ref AND org = $org AND ts = $ts AND event_seq = $seq;"
+                + " DELETE FROM event_refs_1 WHERE run IN (SELECT run FROM event_ref_runs WHERE tab = 1) AND ref_hash = $ref AND org = $org AND ts = $ts AND event_seq = $seq;",
+                "$ref",
+                "$org",
+                "$ts",
+                "$seq");
             _deleteSessionEvents = Make("DELETE FROM session_events WHERE session_seq = $seq;", "$seq");
             _upsertEvent = MakeRaw("INSERT INTO events (seq, hash, orgid, ts, category, refs) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (seq) DO UPDATE SET orgid = excluded.orgid, ts = excluded.ts, category = excluded.category, refs = excluded.refs;");
             _selectOrg = Make("SELECT id FROM event_orgs WHERE orgid = $orgid;", "$orgid");
@@ -587,7 +596,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 _refs.Sort();
                 var run = NextRun();
                 var stored = InsertRefs(_refs, run);
-                AddRun(run, stored);
+                AddRun(run, stored, FreshRunTable);
                 Compact(ct);
             }
 
@@ -778,22 +787,23 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             return (long)cmd.ExecuteScalar()!;
         }
 
-        private void AddRun(long run, long rows)
+        private void AddRun(long run, long rows, int table)
         {
             if (rows == 0)
             {
                 return;
             }
 
-            using var cmd = NewCommand("INSERT INTO event_ref_runs (run, rows) VALUES ($run, $rows);");
+            using var cmd = NewCommand("INSERT INTO event_ref_runs (run, rows, tab) VALUES ($run, $rows, $tab);");
             cmd.Parameters.AddWithValue("$run", run);
             cmd.Parameters.AddWithValue("$rows", rows);
+            cmd.Parameters.AddWithValue("$tab", table);
             cmd.ExecuteNonQuery();
         }
 
-        /// <summary>Inserts <paramref name="rows"/> (sorted) as rows of <paramref name="run"/>; the number stored.</summary>
+        /// <summary>Inserts <paramref name="rows"/> (sorted) as rows of <paramref name="run"/>, a new run of <see cref="FreshRunTable"/>; the number stored.</summary>
         private long InsertRefs(List<RefRow> rows, long run) =>
-            InsertRows(rows, _insertRefs, RefRow.Columns + 1, "event_refs (run, ref_hash, org, ts, event_seq, ctx, category)", (st, i, row) =>
+            InsertRows(rows, _insertRefs, RefRow.Columns + 1, "event_refs_0 (run, ref_hash, org, ts, event_seq, ctx, category)", (st, i, row) =>
             {
                 st.Int(i, run);
                 row.Bind(st, i + 1);
@@ -810,13 +820,13 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             while (true)
             {
                 ct.ThrowIfCancellationRequested();
-                var runs = new List<(long Run, long Rows)>();
-                using (var cmd = NewCommand("SELECT run, rows FROM event_ref_runs ORDER BY run;"))
+                var runs = new List<LiveRun>();
+                using (var cmd = NewCommand("SELECT run, rows, tab FROM event_ref_runs ORDER BY run;"))
                 using (var r = cmd.ExecuteReader())
                 {
                     while (r.Read())
                     {
-                        runs.Add((r.GetInt64(0), r.GetInt64(1)));
+                        runs.Add(new LiveRun(r.GetInt64(0), r.GetInt64(1), r.GetInt32(2)));
                     }
                 }
 
@@ -826,7 +836,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                     return;
                 }
 
-                Merge([.. due.Select(r => r.Run)], ct);
+                Merge([.. due]);
             }
         }
 
@@ -834,42 +844,49 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         private static int RunLevel(long rows) => rows <= 1 ? 0 : (63 - System.Numerics.BitOperations.LeadingZeroCount((ulong)rows)) / 2;
 
         /// <summary>
-        /// Merges <paramref name="runs"/> into a new run: their rows are read in key order (SQLite merges the runs'
-        /// primary-key ranges, no sort), appended as the new run, and the old runs deleted (contiguous ranges).
+        /// Merges <paramref name="runs"/> into a new run with one INSERT … SELECT: SQLite reads the runs' primary-key
+        /// ranges in key order (a merge of sorted inputs, no sort and no temporary table) and appends the rows as the new
+        /// run; the old runs are then deleted (contiguous key ranges). No row crosses to the application.
         /// </summary>
-        private void Merge(long[] runs, CancellationToken ct)
+        /// <remarks>
+        /// SQLite copies every row an INSERT … SELECT reads into a temporary table (memory, here) when the statement
+        /// reads the table it writes, so the runs are read from one table and the new run is written to the other:
+        /// the table holding fewer of the merged rows, whose runs among <paramref name="runs"/> (if any; only when runs
+        /// of one level lie in both tables) are first moved to the other table. The merge runs to completion once
+        /// started; cancellation is seen before each merge.
+        /// </remarks>
+        private void Merge(LiveRun[] runs)
         {
-            var target = NextRun();
-            var list = string.Join(", ", runs.Select(r => r.ToString(CultureInfo.InvariantCulture)));
-            var sql = string.Join(" UNION ALL ", runs.Select(r => "SELECT ref_hash, org, ts, event_seq, ctx, category FROM event_refs WHERE run = " + r.ToString(CultureInfo.InvariantCulture)))
-                + " ORDER BY 1, 2, 3, 4;";
-            const int chunk = 1024;
-            var packed = new byte[chunk * HashBytes];
-            var rows = new List<RefRow>(chunk);
-            long stored = 0;
-            using (var read = new RawStatement(_conn.Handle!, sql))
+            var inFirst = runs.Where(r => r.Table == 0).Sum(r => r.Rows);
+            var inSecond = runs.Where(r => r.Table == 1).Sum(r => r.Rows);
+            var target = inFirst <= inSecond ? 0 : 1;
+            var source = 1 - target;
+            foreach (var r in runs.Where(r => r.Table == target))
             {
-                // The inserted rows (run = target, above every run read) lie outside the ranges being read.
-                while (read.Step())
-                {
-                    read.ColumnBlob(0).CopyTo(packed.AsSpan(rows.Count * HashBytes, HashBytes));
-                    rows.Add(new RefRow(packed, rows.Count * HashBytes, read.ColumnInt64(1), read.ColumnDouble(2), read.ColumnInt64(3), (int)read.ColumnInt64(4), (int)read.ColumnInt64(5)));
-                    if (rows.Count == chunk)
-                    {
-                        ct.ThrowIfCancellationRequested();
-                        stored += InsertRefs(rows, target);
-                    }
-                }
-
-                stored += InsertRefs(rows, target);
+                var run = r.Run.ToString(CultureInfo.InvariantCulture);
+                using var move = NewCommand(
+                    $"INSERT INTO event_refs_{source} SELECT * FROM event_refs_{target} WHERE run = {run} ORDER BY ref_hash, org, ts, event_seq;"
+                    + $" DELETE FROM event_refs_{target} WHERE run = {run}; UPDATE event_ref_runs SET tab = {source} WHERE run = {run};");
+                move.ExecuteNonQuery();
             }
 
-            using (var delete = NewCommand($"DELETE FROM event_refs WHERE run IN ({list}); DELETE FROM event_ref_runs WHERE run IN ({list});"))
+            var merged = NextRun();
+            var list = string.Join(", ", runs.Select(r => r.Run.ToString(CultureInfo.InvariantCulture)));
+            long stored;
+            using (var insert = NewCommand(
+                $"INSERT OR IGNORE INTO event_refs_{target} (run, ref_hash, org, ts, event_seq, ctx, category) "
+                + string.Join(" UNION ALL ", runs.Select(r => $"SELECT {merged.ToString(CultureInfo.InvariantCulture)}, ref_hash, org, ts, event_seq, ctx, category FROM event_refs_{source} WHERE run = {r.Run.ToString(CultureInfo.InvariantCulture)}"))
+                + " ORDER BY 2, 3, 4, 5;"))
+            {
+                stored = insert.ExecuteNonQuery();
+            }
+
+            using (var delete = NewCommand($"DELETE FROM event_refs_{source} WHERE run IN ({list}); DELETE FROM event_ref_runs WHERE run IN ({list});"))
             {
                 delete.ExecuteNonQuery();
             }
 
-            AddRun(target, stored);
+            AddRun(merged, stored, target);
         }
 
         private long InsertRows<T>(List<T> rows, Dictionary<int, RawStatement> cache, int columns, string target, Action<RawStatement, int, T> bind)
@@ -978,31 +995,6 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
 
         public void Text(int index, string value) => Check(SQLitePCL.raw.sqlite3_bind_text(_stmt, index, value));
 
-        /// <summary>Steps a statement that returns rows: true while there is a row to read; resets it at the end.</summary>
-        public bool Step()
-        {
-            var rc = SQLitePCL.raw.sqlite3_step(_stmt);
-            if (rc == SQLitePCL.raw.SQLITE_ROW)
-            {
-                return true;
-            }
-
-            SQLitePCL.raw.sqlite3_reset(_stmt);
-            if (rc != SQLitePCL.raw.SQLITE_DONE)
-            {
-                SqliteException.ThrowExceptionForRC(rc, _db);
-            }
-
-            return false;
-        }
-
-        /// <summary>A blob column of the current row (valid until the next step).</summary>
-        public ReadOnlySpan<byte> ColumnBlob(int index) => SQLitePCL.raw.sqlite3_column_blob(_stmt, index);
-
-        public long ColumnInt64(int index) => SQLitePCL.raw.sqlite3_column_int64(_stmt, index);
-
-        public double ColumnDouble(int index) => SQLitePCL.raw.sqlite3_column_double(_stmt, index);
-
         /// <summary>Runs the statement (it returns no rows) and resets it; the number of rows it changed.</summary>
         public int Run()
         {
@@ -1026,6 +1018,9 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             }
         }
     }
+
+    /// <summary>A live run of event_refs: its number, its rows when written, and the table holding it.</summary>
+    private readonly record struct LiveRun(long Run, long Rows, int Table);
 
     /// <summary>One event_refs row (its ref_hash at <see cref="At"/> in the event's packed refs); sorts in primary-key order.</summary>
     private readonly record struct RefRow(byte[] Packed, int At, long Org, double Ts, long EventSeq, int Ctx, int Category) : IComparable<RefRow>
