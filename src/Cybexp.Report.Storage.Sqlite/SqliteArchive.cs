@@ -691,7 +691,8 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 var packed = new byte[doc.Ref.Length * HashBytes];
                 for (var i = 0; i < doc.Ref.Length; i++)
                 {
-                    doc.Ref[i].ToBytes().CopyTo(packed, i * HashBytes);
+                    // The 64 hex digits of a hash always decode to its 32 bytes.
+                    Convert.FromHexString(doc.Ref[i].Value, packed.AsSpan(i * HashBytes, HashBytes), out _, out _);
                 }
 
                 _upsertEvent.Int(1, seq);
@@ -704,12 +705,12 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 var org = OrgNumber(orgid);
                 var catCode = EventCategoryCode.Of(cat);
                 _pendingEvents.Add(seq);
-                var ben = doc.BenRef.IsEmpty ? null : new HashSet<InstanceHash>(doc.BenRef);
-                var mal = doc.MalRef.IsEmpty ? null : new HashSet<InstanceHash>(doc.MalRef);
+                var ben = ContextSet.Of(doc.BenRef);
+                var mal = ContextSet.Of(doc.MalRef);
                 for (var i = 0; i < doc.Ref.Length; i++)
                 {
                     var r = doc.Ref[i];
-                    var ctx = mal?.Contains(r) == true ? 2 : ben?.Contains(r) == true ? 1 : 0;
+                    var ctx = mal.Contains(r) ? 2 : ben.Contains(r) ? 1 : 0;
                     _refs.Add(new RefRow(packed, i * HashBytes, org, ts, seq, ctx, catCode));
                 }
             }
@@ -1061,6 +1062,28 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         public static extern int sqlite3_bind_blob(nint stmt, int index, ref byte value, int length, nint destructor);
     }
 
+    /// <summary>
+    /// An event's <c>_ben_ref</c> or <c>_mal_ref</c> for membership tests: a few hashes are searched in place (most
+    /// events have none or a handful), more go into a hash set, so a large list costs no quadratic search.
+    /// </summary>
+    private readonly struct ContextSet
+    {
+        private const int SearchedInPlace = 8;
+
+        private readonly ImmutableArray<InstanceHash> _list;
+        private readonly HashSet<InstanceHash>? _set;
+
+        private ContextSet(ImmutableArray<InstanceHash> list)
+        {
+            _list = list;
+            _set = list.Length > SearchedInPlace ? [.. list] : null;
+        }
+
+        public static ContextSet Of(ImmutableArray<InstanceHash> list) => new(list);
+
+        public bool Contains(InstanceHash hash) => _set?.Contains(hash) ?? (!_list.IsDefaultOrEmpty && _list.Contains(hash));
+    }
+
     /// <summary>A live run of event_refs: its number, its rows when written, and the table holding it.</summary>
     private readonly record struct LiveRun(long Run, long Rows, int Table);
 
@@ -1069,11 +1092,20 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
     {
         public const int Columns = 6;
 
+        /// <summary>The first 8 bytes of the ref hash as a number in the hash's byte order: most comparisons of a sort end here.</summary>
+        private readonly ulong _prefix = System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(Packed.AsSpan(At, 8));
+
         private ReadOnlySpan<byte> RefHash => Packed.AsSpan(At, HashBytes);
 
         public int CompareTo(RefRow other)
         {
-            var c = RefHash.SequenceCompareTo(other.RefHash);
+            var c = _prefix.CompareTo(other._prefix);
+            if (c != 0)
+            {
+                return c;
+            }
+
+            c = RefHash.SequenceCompareTo(other.RefHash);
             if (c != 0)
             {
                 return c;
