@@ -838,7 +838,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                     return;
                 }
 
-                Merge([.. due]);
+                Merge([.. due], runs);
             }
         }
 
@@ -857,7 +857,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         /// of one level lie in both tables) are first moved to the other table. The merge runs to completion once
         /// started; cancellation is seen before each merge.
         /// </remarks>
-        private void Merge(LiveRun[] runs)
+        private void Merge(LiveRun[] runs, List<LiveRun> live)
         {
             var inFirst = runs.Where(r => r.Table == 0).Sum(r => r.Rows);
             var inSecond = runs.Where(r => r.Table == 1).Sum(r => r.Rows);
@@ -883,7 +883,11 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 stored = insert.ExecuteNonQuery();
             }
 
-            using (var delete = NewCommand($"DELETE FROM event_refs_{source} WHERE run IN ({list}); DELETE FROM event_ref_runs WHERE run IN ({list});"))
+            // When the merged runs were all the source table held, the table is emptied at once (SQLite frees its pages
+            // without visiting a row); otherwise their rows are deleted range by range.
+            var emptied = live.All(r => r.Table != source || runs.Any(m => m.Run == r.Run));
+            var deleteRows = emptied ? $"DELETE FROM event_refs_{source};" : $"DELETE FROM event_refs_{source} WHERE run IN ({list});";
+            using (var delete = NewCommand($"{deleteRows} DELETE FROM event_ref_runs WHERE run IN ({list});"))
             {
                 delete.ExecuteNonQuery();
             }
