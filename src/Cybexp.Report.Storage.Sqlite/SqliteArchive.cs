@@ -24,7 +24,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
     private string WriteCachePragma => string.Create(CultureInfo.InvariantCulture, $"PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint={(256 << 20) / store.FilePageSize};");
 
     /// <summary>
-    /// Rows per multi-row INSERT of event_refs / session_events (6 and 2 parameters per row). These statements are bound
+    /// Rows per multi-row INSERT of event_refs / session_events (7 and 2 parameters per row). These statements are bound
     /// by position on the SQLite handle (<see cref="RawStatement"/>), so a statement's cost does not grow with the
     /// square of its parameters as binding by name did (SQLite finds a name by a linear search).
     /// </summary>
