@@ -24,6 +24,7 @@ public sealed class SqliteMigrationTests : IDisposable
     [Theory]
     [InlineData(3)]
     [InlineData(5)]
+    [InlineData(7)]
     public async Task Open_MigratesAnOlderArchive_ToTheCurrentSchema_WithTheSameAnswers(int version)
     {
         var ds = Datasets.Named("D3_medium");

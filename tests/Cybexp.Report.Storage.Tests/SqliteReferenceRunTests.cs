@@ -1,0 +1,131 @@
+using System.Numerics;
+using Cybexp.Report.Core.Storage;
+using Cybexp.Report.Core.Tahoe;
+using Cybexp.Report.Storage.Sqlite;
+using Microsoft.Data.Sqlite;
+
+namespace Cybexp.Report.Storage.Tests;
+
+/// <summary>
+/// The SQLite reference index keeps its sorted runs in two tables (event_refs_0 and event_refs_1 behind the view
+/// event_refs), and a merge reads one table and writes the other. These tests write real files in transactions of
+/// varying sizes, so that runs of one level come to lie in both tables, and check where every row is and what the
+/// store answers.
+/// </summary>
+public sealed class SqliteReferenceRunTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cybexp-sqlite-runs-").FullName;
+
+    private static CancellationToken Ct => new CancellationTokenSource(TimeSpan.FromMinutes(2)).Token;
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    [Theory]
+    [InlineData("D3_medium")]
+    [InlineData("D2_small")]
+    public async Task Merges_OfRunsLyingInBothTables_KeepEveryRowOnce_InItsRunsTable_AndAnswerAsOneWrite(string dataset)
+    {
+        var ds = Datasets.Named(dataset);
+        var all = ds.Everything.ToList();
+        var edited = new List<ArchiveDocument>();
+        foreach (var ev in ds.Events.Where((_, i) => i % 4 == 1))
+        {
+            var category = ev.Category == "malicious" ? "benign" : "malicious";
+            Assert.True(ArchiveDocument.TryCreate(ev.Document.With("category", TahoeValue.String(category)), out var doc, out var error), error);
+            edited.Add(doc!);
+        }
+
+        await using var reference = await SqliteStore.OpenAsync(Path.Combine(_dir, "reference.db"), TimeProvider.System, Ct);
+        await reference.Archive.WriteAsync(all, Ct);
+        await reference.Archive.WriteAsync(edited, Ct);
+
+        var path = Path.Combine(_dir, "runs.db");
+        await using var store = await SqliteStore.OpenAsync(path, TimeProvider.System, Ct);
+        var order = all.Concat(edited).ToList();
+        var mixedLevelMerged = false;
+        var previous = LiveRuns(path);
+        // Four transactions of ≥ 4 reference rows (level 1) are merged into a run of level 2 in event_refs_1; then three
+        // of ≥ 16 rows are new runs of level 2 in event_refs_0, and the fourth run of that level starts a merge of runs
+        // of both tables. Repeated while documents last.
+        int[] minRows = [4, 4, 4, 4, 16, 16, 16];
+        for (int at = 0, write = 0; at < order.Count; write++)
+        {
+            var batch = new List<ArchiveDocument>();
+            for (var rows = 0; at < order.Count && rows < minRows[write % minRows.Length]; at++)
+            {
+                batch.Add(order[at]);
+                rows += order[at].Itype == "event" ? order[at].Ref.Length : 0;
+            }
+
+            await store.Archive.WriteAsync(batch, Ct);
+
+            var live = LiveRuns(path);
+            // Every row lies in the table its run names, and no run is in both tables.
+            Assert.Equal(0, Scalar(path, "SELECT count(*) FROM event_refs_0 WHERE run NOT IN (SELECT run FROM event_ref_runs WHERE tab = 0);"));
+            Assert.Equal(0, Scalar(path, "SELECT count(*) FROM event_refs_1 WHERE run NOT IN (SELECT run FROM event_ref_runs WHERE tab = 1);"));
+
+            // Runs leave only by a merge, and a merge takes every run of its level: a level whose runs lay in both
+            // tables before this write, and none of which is live after it, was merged from both tables.
+            var liveRuns = live.Select(r => r.Run).ToHashSet();
+            mixedLevelMerged |= previous
+                .GroupBy(r => Level(r.Rows))
+                .Any(g => g.Select(r => r.Table).Distinct().Count() == 2 && g.All(r => !liveRuns.Contains(r.Run)));
+            previous = live;
+        }
+
+        Assert.True(mixedLevelMerged, "no merge read runs of both tables");
+        Assert.Equal(
+            Scalar(((SqliteStore)reference).FilePath, "SELECT count(*) FROM event_refs;"),
+            Scalar(path, "SELECT count(*) FROM event_refs;"));
+        await SameArchiveAnswers.AssertAsync(ds, reference, store, Ct);
+    }
+
+    [Fact]
+    public async Task NewFile_KeepsReferenceRows_InTwoTables_BehindTheView()
+    {
+        var path = Path.Combine(_dir, "new.db");
+        await using (await SqliteStore.OpenAsync(path, TimeProvider.System, Ct))
+        {
+        }
+
+        Assert.Equal(1, Scalar(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'view' AND name = 'event_refs';"));
+        Assert.Equal(2, Scalar(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('event_refs_0', 'event_refs_1');"));
+    }
+
+    /// <summary>⌊log₄ rows⌋, the level the writer gives a run.</summary>
+    private static int Level(long rows) => rows <= 1 ? 0 : (63 - BitOperations.LeadingZeroCount((ulong)rows)) / 2;
+
+    private static List<(long Run, long Rows, long Table)> LiveRuns(string path)
+    {
+        using var conn = Open(path);
+        using var cmd = conn.CreateCommand();
+        cmd.CommandText = "SELECT run, rows, tab FROM event_ref_runs ORDER BY run;";
+        using var r = cmd.ExecuteReader();
+        var result = new List<(long, long, long)>();
+        while (r.Read())
+        {
+            result.Add((r.GetInt64(0), r.GetInt64(1), r.GetInt64(2)));
+        }
+
+        return result;
+    }
+
+    private static long Scalar(string path, string sql)
+    {
+        using var conn = Open(path);
+        using var cmd = conn.CreateCommand();
+        cmd.CommandText = sql;
+        return Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static SqliteConnection Open(string path)
+    {
+        var conn = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        conn.Open();
+        return conn;
+    }
+}
