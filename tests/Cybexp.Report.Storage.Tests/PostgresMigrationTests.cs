@@ -68,6 +68,48 @@ public sealed class PostgresMigrationTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task Open_MigratesAVersion7Archive_DroppingTheEventsOrgIndex_WithTheSameAnswers()
+    {
+        var ds = Datasets.Named("D3_medium");
+        var schema = _schemas.NewName();
+        await using (var written = await _schemas.OpenAsync(TimeProvider.System, Ct, schema))
+        {
+            await written.Archive.WriteAsync([.. ds.Everything], Ct);
+        }
+
+        // Back to the version-7 layout, data kept: the index 0009 drops is there again and 0009 is not recorded.
+        await using var conn = await PostgresSchemas.ConnectAsync(Ct);
+        await using (var cmd = new NpgsqlCommand(
+            $"CREATE INDEX events_org_seq ON \"{schema}\".events (org, seq); DELETE FROM \"{schema}\".schema_migrations WHERE version >= 9;", conn))
+        {
+            await cmd.ExecuteNonQueryAsync(Ct);
+        }
+
+        await using var migrated = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
+        await using var fresh = await _schemas.OpenAsync(TimeProvider.System, Ct);
+        await fresh.Archive.WriteAsync([.. ds.Everything], Ct);
+        await SameArchiveAnswers.AssertAsync(ds, fresh, migrated, Ct);
+
+        await using (var cmd = new NpgsqlCommand("SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND tablename = 'events';", conn))
+        {
+            cmd.Parameters.AddWithValue(schema);
+            Assert.Equal(1L, await cmd.ExecuteScalarAsync(Ct));
+        }
+
+        await using (var cmd = new NpgsqlCommand($"SELECT count(*) FROM \"{schema}\".schema_migrations WHERE version = 9;", conn))
+        {
+            Assert.Equal(1L, await cmd.ExecuteScalarAsync(Ct));
+        }
+
+        // Later writes go on as in a fresh store.
+        var ev = ds.Events.First(e => e.Category != "malicious");
+        var edited = Edit(ev, d => d.With("category", TahoeValue.String("malicious")));
+        Assert.Equal(new WriteSummary(0, 0, 1), await migrated.Archive.WriteAsync([edited], Ct));
+        Assert.Equal(new WriteSummary(0, 0, 1), await fresh.Archive.WriteAsync([edited], Ct));
+        await SameArchiveAnswers.AssertAsync(ds, fresh, migrated, Ct);
+    }
+
     private static ArchiveDocument Edit(ArchiveDocument doc, Func<TahoeDict, TahoeDict> change)
     {
         Assert.True(ArchiveDocument.TryCreate(change(doc.Document), out var edited, out var error), error);
