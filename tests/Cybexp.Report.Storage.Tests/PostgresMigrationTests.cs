@@ -68,6 +68,62 @@ public sealed class PostgresMigrationTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task Open_MigratesAVersion7Archive_ToTheLeanerEventsIndexes_WithTheSameAnswers()
+    {
+        var ds = Datasets.Named("D3_medium");
+        var schema = _schemas.NewName();
+        await using (var written = await _schemas.OpenAsync(TimeProvider.System, Ct, schema))
+        {
+            await written.Archive.WriteAsync([.. ds.Everything], Ct);
+        }
+
+        // Back to the version-7 layout, data kept: the B-tree primary key and the (org, seq) index of events, and no
+        // record of 0009 and later.
+        await using var conn = await PostgresSchemas.ConnectAsync(Ct);
+        await using (var cmd = new NpgsqlCommand(
+            $"SET search_path TO \"{schema}\"; ALTER TABLE events DROP CONSTRAINT events_hash; ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY (hash); " +
+            "CREATE INDEX events_org_seq ON events (org, seq); DELETE FROM schema_migrations WHERE version >= 9; RESET search_path;",
+            conn))
+        {
+            await cmd.ExecuteNonQueryAsync(Ct);
+        }
+
+        await using var migrated = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
+        await using var fresh = await _schemas.OpenAsync(TimeProvider.System, Ct);
+        await fresh.Archive.WriteAsync([.. ds.Everything], Ct);
+        await SameArchiveAnswers.AssertAsync(ds, fresh, migrated, Ct);
+
+        // events has one index left, the hash index of its exclusion constraint, and it still refuses a second row of
+        // an event.
+        await using (var cmd = new NpgsqlCommand("SELECT string_agg(indexname || ' ' || indexdef, '; ') FROM pg_indexes WHERE schemaname = $1 AND tablename = 'events';", conn))
+        {
+            cmd.Parameters.AddWithValue(schema);
+            var indexes = (string)(await cmd.ExecuteScalarAsync(Ct))!;
+            Assert.StartsWith("events_hash ", indexes, StringComparison.Ordinal);
+            Assert.Contains("USING hash (hash)", indexes, StringComparison.Ordinal);
+            Assert.DoesNotContain(";", indexes, StringComparison.Ordinal);
+        }
+
+        await using (var cmd = new NpgsqlCommand($"INSERT INTO \"{schema}\".events SELECT * FROM \"{schema}\".events LIMIT 1;", conn))
+        {
+            var refused = await Assert.ThrowsAsync<PostgresException>(() => cmd.ExecuteNonQueryAsync(Ct));
+            Assert.Equal(PostgresErrorCodes.ExclusionViolation, refused.SqlState);
+        }
+
+        await using (var cmd = new NpgsqlCommand($"SELECT count(*) FROM \"{schema}\".schema_migrations WHERE version IN (9, 10);", conn))
+        {
+            Assert.Equal(2L, await cmd.ExecuteScalarAsync(Ct));
+        }
+
+        // Later writes go on as in a fresh store.
+        var ev = ds.Events.First(e => e.Category != "malicious");
+        var edited = Edit(ev, d => d.With("category", TahoeValue.String("malicious")));
+        Assert.Equal(new WriteSummary(0, 0, 1), await migrated.Archive.WriteAsync([edited], Ct));
+        Assert.Equal(new WriteSummary(0, 0, 1), await fresh.Archive.WriteAsync([edited], Ct));
+        await SameArchiveAnswers.AssertAsync(ds, fresh, migrated, Ct);
+    }
+
     private static ArchiveDocument Edit(ArchiveDocument doc, Func<TahoeDict, TahoeDict> change)
     {
         Assert.True(ArchiveDocument.TryCreate(change(doc.Document), out var edited, out var error), error);
