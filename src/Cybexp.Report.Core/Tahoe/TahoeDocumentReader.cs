@@ -16,6 +16,12 @@ namespace Cybexp.Report.Core.Tahoe;
 public sealed record TahoeDocumentRecord(long Line, TahoeDict? Document, string? Error)
 {
     /// <summary>
+    /// The document's stored text (<see cref="TahoeJsonWriter.Write"/> of <see cref="Document"/>) as UTF-8, when the
+    /// reader found the source text already in that form and kept it instead of writing it again; null otherwise.
+    /// </summary>
+    internal byte[]? StoredUtf8 { get; init; }
+
+    /// <summary>
     /// True when the reader could not find where the next document starts and stopped reading this source: the
     /// error is about the source, not one document, and documents after it may be missing.
     /// </summary>
@@ -604,7 +610,7 @@ public static partial class TahoeDocumentReader
         /// <summary>Parses one complete value's text into a document, or explains why it is not one.</summary>
         internal static TahoeDocumentRecord ParseDocument(ReadOnlySpan<char> text, long startLine, long startCol)
         {
-            if (!PythonJson.TryParse(text, DuplicateKeys.Reject, out var value, out var error))
+            if (!PythonJson.TryParse(text, DuplicateKeys.Reject, out var value, out var error, out var verbatim))
             {
                 return Fail(Relocate(error, startLine, startCol));
             }
@@ -614,13 +620,18 @@ public static partial class TahoeDocumentReader
                 return Fail($"a document must be a JSON object, got {Describe(value)}");
             }
 
+            // In stored form the document is '{' followed by `tail`: the text after its opening brace, and after a
+            // leading `"_id":…,` member (mongoexport writes _id first), which is not stored.
+            var tail = text[1..];
             if (doc.ContainsKey("_id"))
             {
+                verbatim = verbatim && TrySkipLeadingId(text, doc, out tail);
                 doc = doc.Without("_id");
             }
 
             if (text.IndexOf("$number", StringComparison.Ordinal) >= 0)
             {
+                verbatim = false;
                 try
                 {
                     doc = (TahoeDict)MongoExtendedJson.Normalize(doc);
@@ -631,10 +642,41 @@ public static partial class TahoeDocumentReader
                 }
             }
 
-            return new TahoeDocumentRecord(startLine, doc, null);
+            return new TahoeDocumentRecord(startLine, doc, null) { StoredUtf8 = verbatim ? StoredUtf8Of(tail) : null };
 
             TahoeDocumentRecord Fail(string e) =>
                 new(startLine, null, e.StartsWith("line ", StringComparison.Ordinal) ? e : $"line {startLine}: {e}");
+        }
+
+        // `text` is a document in stored form whose first member is "_id": `tail` is what follows that member and
+        // its comma (or the closing brace when it is the only member). False when _id is not the first member.
+        private static bool TrySkipLeadingId(ReadOnlySpan<char> text, TahoeDict doc, out ReadOnlySpan<char> tail)
+        {
+            const string Lead = "{\"_id\":";
+            tail = default;
+            if (!text.StartsWith(Lead, StringComparison.Ordinal) || doc.Entries[0].Key != "_id")
+            {
+                return false;
+            }
+
+            // The text is in stored form, so the member's value is spelled as the writer spells it.
+            var end = Lead.Length + TahoeJsonWriter.Write(doc.Entries[0].Value).Length;
+            if (end >= text.Length || text[end] is not (',' or '}'))
+            {
+                return false;
+            }
+
+            tail = text[(text[end] == ',' ? end + 1 : end)..];
+            return true;
+        }
+
+        // '{' and `tail` as UTF-8 (`tail` holds no surrogate: the text is in stored form).
+        private static byte[] StoredUtf8Of(ReadOnlySpan<char> tail)
+        {
+            var bytes = new byte[1 + Encoding.UTF8.GetByteCount(tail)];
+            bytes[0] = (byte)'{';
+            Encoding.UTF8.GetBytes(tail, bytes.AsSpan(1));
+            return bytes;
         }
 
         private string Relocate(string parserError) => Relocate(parserError, _startLine, _startCol);
