@@ -22,7 +22,7 @@ public enum DuplicateKeys
 /// <remarks>
 /// Built for reading many documents: the members of the objects and arrays being read are collected on per-thread
 /// stacks (no list or set per object), each value array is allocated once at its final size, and object keys and
-/// short member values are taken from a small per-thread cache of recent strings instead of being allocated again
+/// short string values are taken from a small per-thread cache of recent strings instead of being allocated again
 /// (<see cref="RecentStrings"/>). Neither changes a parsed value.
 /// </remarks>
 public static class PythonJson
@@ -132,9 +132,12 @@ public static class PythonJson
 
     /// <summary>
     /// A direct-mapped cache of recently read short strings (and their <see cref="TahoeString"/> values), looked up by
-    /// the characters read: documents repeat the same keys (<c>itype</c>, <c>_hash</c>, <c>_ref</c> …) and the same
-    /// short values (<c>itype</c>, <c>sub_type</c>, <c>category</c>, an event's <c>orgid</c>) over and over. A miss
-    /// costs one hash of the characters; the string is then allocated as it would be without the cache.
+    /// the characters read: documents repeat the same keys (<c>itype</c>, <c>_hash</c>, <c>_ref</c> …), the same
+    /// short values (<c>itype</c>, <c>sub_type</c>, <c>category</c>, an event's <c>orgid</c>) over and over, the
+    /// hashes of an event's <c>_cref</c> again in its <c>_ref</c>, and the data and hashes of popular attributes in
+    /// many documents. A miss costs one hash of the characters; the string is then allocated as it would be without
+    /// the cache. A value found here is shared by the documents that hold it (values are immutable), which also
+    /// keeps less alive while ingest's writer holds the documents' edge lists.
     /// </summary>
     private sealed class RecentStrings
     {
@@ -265,10 +268,7 @@ public static class PythonJson
             return new JsonSyntaxException($"invalid JSON at line {line} column {col}: {what}");
         }
 
-        public TahoeValue ParseValue(int depth) => ParseValue(depth, member: false);
-
-        // `member`: the value of an object member (short strings there come from the recent-strings cache).
-        private TahoeValue ParseValue(int depth, bool member)
+        public TahoeValue ParseValue(int depth)
         {
             if (depth > MaxDepth)
             {
@@ -285,7 +285,7 @@ public static class PythonJson
             {
                 case '{': return ParseObject(depth);
                 case '[': return ParseArray(depth);
-                case '"': return ParseStringValue(member);
+                case '"': return ParseStringValue();
                 case 'n': Expect("null"); return TahoeValue.Null;
                 case 't': Expect("true"); return TahoeValue.True;
                 case 'f': Expect("false"); return TahoeValue.False;
@@ -355,7 +355,7 @@ public static class PythonJson
 
                 _pos++;
                 SkipWhitespace();
-                var value = ParseValue(depth + 1, member: true);
+                var value = ParseValue(depth + 1);
                 if (at >= 0)
                 {
                     // Python: a repeated key keeps its first position and takes the last value.
@@ -498,11 +498,11 @@ public static class PythonJson
             }
         }
 
-        private TahoeValue ParseStringValue(bool member)
+        private TahoeValue ParseStringValue()
         {
             var start = _pos + 1;
             var run = _text[start..].IndexOfAny(StringStops);
-            if (member && run >= 0 && run <= RecentStrings.MaxLength && _text[start + run] == '"')
+            if (run >= 0 && run <= RecentStrings.MaxLength && _text[start + run] == '"')
             {
                 _pos = start + run + 1;
                 var plain = _text.Slice(start, run);
