@@ -37,7 +37,8 @@ public sealed class TahoeDocumentText
     private readonly long _column;
     private readonly int _length;
 
-    // The text, in an array rented from the shared pool (returned once the text is parsed).
+    // The text, in an array rented from the reader's buffers (given back once the text is parsed).
+    private readonly TextBuffers? _buffers;
     private char[]? _chars;
     private TahoeDocumentRecord? _record;
 
@@ -47,12 +48,13 @@ public sealed class TahoeDocumentText
         _record = failure;
     }
 
-    internal TahoeDocumentText(long line, long column, char[] chars, int length)
+    internal TahoeDocumentText(long line, long column, char[] chars, int length, TextBuffers buffers)
     {
         Line = line;
         _column = column;
         _chars = chars;
         _length = length;
+        _buffers = buffers;
     }
 
     /// <summary>1-based line where the document (or the broken text) starts.</summary>
@@ -75,10 +77,69 @@ public sealed class TahoeDocumentText
             var chars = _chars!;
             _record = TahoeDocumentReader.ParseDocument(chars.AsSpan(0, _length), Line, _column);
             _chars = null;
-            ArrayPool<char>.Shared.Return(chars);
+            _buffers!.Return(chars);
         }
 
         return _record;
+    }
+}
+
+/// <summary>
+/// The buffers that one reader's texts are cut into, given back by <see cref="TahoeDocumentText.Parse"/> on any
+/// thread. Buffers of <see cref="Size"/> characters (most documents fit) are kept here for the next texts, up to
+/// <see cref="MaxKept"/> of them; larger ones come from the shared array pool. The shared pool alone keeps only a few
+/// dozen arrays of a size per core: when ingest parses a chunk of hundreds of texts on other threads, most of the
+/// buffers it gave back were dropped and the reader allocated new ones.
+/// </summary>
+internal sealed class TextBuffers
+{
+    /// <summary>Characters in a kept buffer (a power of two, so a buffer of this size from the shared pool fits too).</summary>
+    public const int Size = 2048;
+
+    /// <summary>At most this many buffers are kept (16 MiB); more than ingest holds ahead of its writer.</summary>
+    public const int MaxKept = 4096;
+
+    private readonly Lock _gate = new();
+    private readonly char[][] _kept = new char[MaxKept][];
+    private int _count;
+
+    /// <summary>A buffer of at least <paramref name="length"/> characters.</summary>
+    public char[] Rent(int length)
+    {
+        if (length > Size)
+        {
+            return ArrayPool<char>.Shared.Rent(length);
+        }
+
+        lock (_gate)
+        {
+            if (_count > 0)
+            {
+                var buffer = _kept[--_count];
+                _kept[_count] = null!;
+                return buffer;
+            }
+        }
+
+        return new char[Size];
+    }
+
+    /// <summary>Gives back a buffer from <see cref="Rent"/>; it must not be used afterwards.</summary>
+    public void Return(char[] buffer)
+    {
+        if (buffer.Length != Size)
+        {
+            ArrayPool<char>.Shared.Return(buffer);
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (_count < MaxKept)
+            {
+                _kept[_count++] = buffer;
+            }
+        }
     }
 }
 
@@ -196,8 +257,7 @@ public static partial class TahoeDocumentReader
         // A buffer that once held a huge text is given back rather than kept at that capacity.
         private const int KeepCapacity = 1 << 20;
 
-        // The first buffer of a text: most documents fit.
-        private const int InitialCapacity = 2048;
+        private readonly TextBuffers _buffers = new();
 
         // Characters that change the scanner's state inside a string, and outside one.
         private static readonly SearchValues<char> StringStops = SearchValues.Create("\"\\\n");
@@ -456,7 +516,7 @@ public static partial class TahoeDocumentReader
         {
             if (_chars.Length > KeepCapacity)
             {
-                ArrayPool<char>.Shared.Return(_chars);
+                _buffers.Return(_chars);
                 _chars = [];
             }
 
@@ -587,7 +647,7 @@ public static partial class TahoeDocumentReader
                 return new TahoeDocumentText(Failure(TooLong()));
             }
 
-            var text = new TahoeDocumentText(_startLine, _startCol, _chars, _length);
+            var text = new TahoeDocumentText(_startLine, _startCol, _chars, _length, _buffers);
             _chars = [];
             _length = 0;
             return text;
@@ -596,12 +656,12 @@ public static partial class TahoeDocumentReader
         private void Grow(int more)
         {
             var needed = Math.Min((long)maxChars, (long)_length + more);
-            var capacity = (int)Math.Min(maxChars, Math.Max(needed, Math.Max(InitialCapacity, (long)_chars.Length * 2)));
-            var grown = ArrayPool<char>.Shared.Rent(capacity);
+            var capacity = (int)Math.Min(maxChars, Math.Max(needed, Math.Max(TextBuffers.Size, (long)_chars.Length * 2)));
+            var grown = _buffers.Rent(capacity);
             _chars.AsSpan(0, _length).CopyTo(grown);
             if (_chars.Length > 0)
             {
-                ArrayPool<char>.Shared.Return(_chars);
+                _buffers.Return(_chars);
             }
 
             _chars = grown;

@@ -237,3 +237,57 @@ public class StoredFormTests
         return false;
     }
 }
+
+/// <summary>The reader's text buffers: kept for the next texts up to a limit, larger ones from the shared pool.</summary>
+public class TextBuffersTests
+{
+    [Fact]
+    public void Rent_ReusesReturnedBuffers_UpToTheLimit()
+    {
+        var buffers = new TextBuffers();
+        var first = buffers.Rent(10);
+        Assert.Equal(TextBuffers.Size, first.Length);
+        buffers.Return(first);
+        Assert.Same(first, buffers.Rent(TextBuffers.Size));
+
+        var many = Enumerable.Range(0, TextBuffers.MaxKept + 10).Select(_ => buffers.Rent(1)).ToList();
+        Assert.Equal(many.Count, many.Distinct().Count());
+        many.ForEach(buffers.Return);
+        var again = Enumerable.Range(0, TextBuffers.MaxKept + 10).Select(_ => buffers.Rent(1)).ToList();
+        Assert.Equal(TextBuffers.MaxKept, again.Count(many.Contains));
+    }
+
+    [Fact]
+    public void Rent_OfMoreThanTheSize_ComesFromTheSharedPool()
+    {
+        var buffers = new TextBuffers();
+        var large = buffers.Rent(TextBuffers.Size + 1);
+        Assert.True(large.Length > TextBuffers.Size);
+        buffers.Return(large); // accepted by the shared pool (a size it hands out)
+    }
+
+    [Fact]
+    public async Task Reader_TextsParsedInBatches_WithSmallAndLargeBuffers_ReadAsUsual()
+    {
+        var line = "{\"itype\":\"attribute\",\"data\":\"x\",\"sub_type\":\"ipv4\",\"_hash\":\"h\"}\n";
+        var big = "{\"itype\":\"attribute\",\"data\":\"" + new string('y', 3 * TextBuffers.Size) + "\"}\n";
+        var text = string.Concat(Enumerable.Repeat(line, 500)) + big + line;
+        var records = new List<TahoeDocumentRecord>();
+        var pending = new List<TahoeDocumentText>();
+        await foreach (var t in TahoeDocumentReader.ReadTextsAsync(new StringReader(text), CancellationToken.None))
+        {
+            pending.Add(t);
+            if (pending.Count == 100)
+            {
+                // Parsed in batches, as ingest does on other threads.
+                records.AddRange(pending.Select(p => p.Parse()));
+                pending.Clear();
+            }
+        }
+
+        records.AddRange(pending.Select(p => p.Parse()));
+        Assert.Equal(502, records.Count);
+        Assert.All(records, r => Assert.NotNull(r.Document));
+        Assert.Equal(3 * TextBuffers.Size, records[500].Document!["data"]!.AsString.Length);
+    }
+}
