@@ -87,9 +87,9 @@ public sealed class TahoeDocumentText
 /// <summary>
 /// The buffers that one reader's texts are cut into, given back by <see cref="TahoeDocumentText.Parse"/> on any
 /// thread. Buffers of <see cref="Size"/> characters (most documents fit) are kept here for the next texts, up to
-/// <see cref="MaxKept"/> of them; larger ones come from the shared array pool. The shared pool alone keeps only a few
-/// dozen arrays of a size per core: when ingest parses a chunk of hundreds of texts on other threads, most of the
-/// buffers it gave back were dropped and the reader allocated new ones.
+/// <see cref="MaxKept"/> of them; larger ones come from the shared array pool. The shared pool alone is not enough: it
+/// keeps only a few dozen arrays of a size per core, so when ingest parses a chunk of hundreds of texts on other
+/// threads it would drop most of the buffers given back, and the reader would allocate new ones.
 /// </summary>
 internal sealed class TextBuffers
 {
