@@ -100,6 +100,38 @@ public sealed class IngestPipelineTests : IDisposable
             (await texts.Archive.GetDocumentsAsync(hashes, Ct)).Select(d => d.StoredText));
     }
 
+    [Fact]
+    public async Task Ingest_StoresWhatTheWriterWrites_WhetherTheTextIsInStoredForm_FromMongoexport_OrSpacedOut()
+    {
+        var lines = await GeneratedLinesAsync(events: 600);
+        var documents = lines.Select(l => PythonJson.Parse(l).AsDict).ToList();
+        var hashes = documents.Select(d => InstanceHash.Parse(d["_hash"]!.AsString)).ToList();
+
+        // The reader keeps compact text as it is, drops mongoexport's leading _id member from it, and leaves spaced-out
+        // text to the writer; all three must store exactly what the writer writes for the parsed documents.
+        var inputs = new Dictionary<string, IEnumerable<string>>
+        {
+            ["compact"] = lines,
+            ["mongoexport"] = lines.Select((l, i) => $"{{\"_id\":{{\"$oid\":\"{i:x24}\"}}," + l[1..]),
+            ["spaced"] = lines.Select(l => l.Replace(",\"", ", \"", StringComparison.Ordinal)),
+        };
+        await using var written = await SqliteStore.OpenAsync(Path.Combine(_dir, "w.db"), TimeProvider.System, Ct);
+        await new ArchiveIngestor(written.Archive, 250).IngestAsync(TahoeDocumentRecords.From(documents), (_, _) => Task.CompletedTask, null, Ct);
+        var expected = (await written.Archive.GetDocumentsAsync(hashes, Ct)).Select(d => d.StoredText).ToList();
+        Assert.Equal(documents.Select(TahoeJsonWriter.Write), expected);
+
+        foreach (var (name, input) in inputs)
+        {
+            var file = Path.Combine(_dir, name + ".ndjson");
+            await File.WriteAllLinesAsync(file, input, Ct);
+            await using var store = await SqliteStore.OpenAsync(Path.Combine(_dir, name + ".db"), TimeProvider.System, Ct);
+            using var reader = new StreamReader(file);
+            var summary = await new ArchiveIngestor(store.Archive, 250).IngestAsync(TahoeDocumentReader.ReadTextsAsync(reader, Ct), (_, _) => Task.CompletedTask, null, Ct);
+            Assert.Equal((lines.Count, 0L), (summary.Inserted, summary.Rejected));
+            Assert.Equal(expected, (await store.Archive.GetDocumentsAsync(hashes, Ct)).Select(d => d.StoredText));
+        }
+    }
+
     private async Task<List<string>> GeneratedLinesAsync(int events)
     {
         var sb = new StringBuilder();

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Runtime.InteropServices;
+using System.Text;
 using Cybexp.Report.Core.Tahoe;
 
 namespace Cybexp.Report.Core.Storage;
@@ -11,16 +12,26 @@ namespace Cybexp.Report.Core.Storage;
 /// </summary>
 public sealed class ArchiveDocument
 {
-    private string? _storedText;
+    // The parsed document; null for a document built for the writer of an ingest (TryCreateVerified of a record)
+    // until something asks for it: it is then read back from the stored text.
+    private TahoeDict? _document;
 
-    private ArchiveDocument(InstanceHash hash, string itype, string subType, TahoeDict document)
+    // The stored text as a string (serialised on first use) or, for a document built for the writer of an ingest, as
+    // UTF-8 (half the size, and nothing else of the parsed document is kept alive until the writer takes it).
+    private string? _storedText;
+    private readonly byte[]? _storedUtf8;
+
+    private ImmutableArray<InstanceHash> _cref;
+
+    private ArchiveDocument(InstanceHash hash, string itype, string subType, TahoeDict document, byte[]? storedUtf8 = null)
     {
         Hash = hash;
         Itype = itype;
         SubType = subType;
-        Document = document;
+        _storedUtf8 = storedUtf8;
+        // Identity documents are read again by the writer (IdentityDocuments), and are few: keep them parsed.
+        _document = storedUtf8 is null || IsUser || IsOrg ? document : null;
         Ref = Edges(document, "_ref");
-        Cref = Edges(document, "_cref");
         BenRef = Edges(document, "_ben_ref");
         MalRef = Edges(document, "_mal_ref");
         if (itype == "event")
@@ -46,13 +57,17 @@ public sealed class ArchiveDocument
     public string SubType { get; }
 
     /// <summary>The whole stored document (without MongoDB's <c>_id</c>).</summary>
-    public TahoeDict Document { get; }
+    /// <remarks>
+    /// A document built for an ingest's writer (<see cref="TryCreateVerified(TahoeDocumentRecord, out ArchiveDocument?, out string)"/>)
+    /// parses its stored text again on first use (equal values; no other state changes).
+    /// </remarks>
+    public TahoeDict Document => _document ??= MongoExtendedJson.Normalize(PythonJson.Parse(StoredText, DuplicateKeys.LastWins)).AsDict;
 
     /// <summary>All descendants (for a session: its events).</summary>
     public ImmutableArray<InstanceHash> Ref { get; }
 
-    /// <summary>Direct children.</summary>
-    public ImmutableArray<InstanceHash> Cref { get; }
+    /// <summary>Direct children (found on first use: stores do not index them).</summary>
+    public ImmutableArray<InstanceHash> Cref => _cref.IsDefault ? _cref = Edges(Document, "_cref") : _cref;
 
     /// <summary>Descendants seen in a benign context (events).</summary>
     public ImmutableArray<InstanceHash> BenRef { get; }
@@ -70,10 +85,14 @@ public sealed class ArchiveDocument
     public string? Category { get; }
 
     /// <summary>
-    /// The document as stores keep it (<see cref="StoredDocumentText.Of"/>), serialised once on first use; ingest
-    /// computes it on its parallel stage so the single writer does not.
+    /// The document as stores keep it (<see cref="StoredDocumentText.Of"/>), serialised once on first use. A document
+    /// built for an ingest's writer holds it as UTF-8 (<see cref="StoredUtf8"/>, made on the parallel stage) and
+    /// decodes it on each call, so the string lives only as long as the caller keeps it.
     /// </summary>
-    public string StoredText => _storedText ??= TahoeJsonWriter.Write(Document);
+    public string StoredText => _storedUtf8 is { } utf8 ? Encoding.UTF8.GetString(utf8) : _storedText ??= TahoeJsonWriter.Write(Document);
+
+    /// <summary>The stored text (<see cref="StoredText"/>) as UTF-8.</summary>
+    public ReadOnlyMemory<byte> StoredUtf8 => _storedUtf8 ?? Encoding.UTF8.GetBytes(StoredText);
 
     /// <summary>True for an identity user document (cybexp_user / cybexp_superuser).</summary>
     public bool IsUser => Itype == "object" && UniqueText.UserSubTypes.Contains(SubType);
@@ -95,7 +114,31 @@ public sealed class ArchiveDocument
     public static bool TryCreateVerified(TahoeDict document, out ArchiveDocument? result, out string error) =>
         TryCreate(document, recomputeHash: false, out result, out error);
 
-    private static bool TryCreate(TahoeDict document, bool recomputeHash, out ArchiveDocument? result, out string error)
+    /// <summary>
+    /// As <see cref="TryCreateVerified(TahoeDict, out ArchiveDocument?, out string)"/> for the document of
+    /// <paramref name="record"/> (which <see cref="DocumentVerifier"/> has found valid), built to be handed to a store's
+    /// writer: the stored text is made now, as UTF-8 (the reader's own text when it is already in stored form), and
+    /// the parsed document is let go (see <see cref="Document"/>).
+    /// </summary>
+    public static bool TryCreateVerified(TahoeDocumentRecord record, out ArchiveDocument? result, out string error)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        if (record.Document is not { } document)
+        {
+            result = null;
+            error = record.Error ?? "unreadable document";
+            return false;
+        }
+
+        return TryCreate(document, recomputeHash: false, forWriter: true, record.StoredUtf8, out result, out error);
+    }
+
+    private static bool TryCreate(TahoeDict document, bool recomputeHash, out ArchiveDocument? result, out string error) =>
+        TryCreate(document, recomputeHash, forWriter: false, storedUtf8: null, out result, out error);
+
+    // `forWriter`: keep the stored text as UTF-8 (`storedUtf8` when given, else written now) instead of the document.
+    private static bool TryCreate(
+        TahoeDict document, bool recomputeHash, bool forWriter, byte[]? storedUtf8, out ArchiveDocument? result, out string error)
     {
         result = null;
         error = string.Empty;
@@ -169,7 +212,8 @@ public sealed class ArchiveDocument
             }
         }
 
-        result = new ArchiveDocument(hash, itype, document["sub_type"]!.AsString, document);
+        var utf8 = forWriter ? storedUtf8 ?? TahoeJsonWriter.WriteUtf8(document) : null;
+        result = new ArchiveDocument(hash, itype, document["sub_type"]!.AsString, document, utf8);
         return true;
     }
 

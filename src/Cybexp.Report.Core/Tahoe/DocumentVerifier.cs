@@ -156,11 +156,11 @@ public static class DocumentVerifier
             return;
         }
 
-        InstanceHash recomputed;
+        Span<byte> recomputed = stackalloc byte[32];
         try
         {
             // Hashes the unique text straight from a pooled buffer, without building it as a string.
-            if (!UniqueText.TryComputeHash(doc, out recomputed, out var error))
+            if (!UniqueText.TryComputeDigest(doc, recomputed, out var error))
             {
                 problems.Add($"'_hash' cannot be recomputed: {error}");
                 return;
@@ -172,10 +172,13 @@ public static class DocumentVerifier
             return;
         }
 
-        // An upper-case copy of the right hash is reported once, as a format problem above.
-        if (stored is not null && !string.Equals(stored, recomputed.Value, StringComparison.Ordinal))
+        // An upper-case copy of the right hash is reported once, as a format problem above. `stored` is 64 lowercase
+        // hex digits here, so it names the recomputed hash exactly when it decodes to the same bytes.
+        Span<byte> statedBytes = stackalloc byte[32];
+        if (stored is not null && (Convert.FromHexString(stored, statedBytes, out _, out _) != System.Buffers.OperationStatus.Done
+                                   || !statedBytes.SequenceEqual(recomputed)))
         {
-            problems.Add($"'_hash' does not match the content: recomputed {recomputed.Value}");
+            problems.Add($"'_hash' does not match the content: recomputed {Convert.ToHexStringLower(recomputed)}");
         }
     }
 

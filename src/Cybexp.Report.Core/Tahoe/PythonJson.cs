@@ -22,7 +22,7 @@ public enum DuplicateKeys
 /// <remarks>
 /// Built for reading many documents: the members of the objects and arrays being read are collected on per-thread
 /// stacks (no list or set per object), each value array is allocated once at its final size, and object keys and
-/// short member values are taken from a small per-thread cache of recent strings instead of being allocated again
+/// short string values are taken from a small per-thread cache of recent strings instead of being allocated again
 /// (<see cref="RecentStrings"/>). Neither changes a parsed value.
 /// </remarks>
 public static class PythonJson
@@ -38,7 +38,17 @@ public static class PythonJson
     }
 
     /// <summary>Parses <paramref name="text"/>; on failure <paramref name="error"/> says what and where.</summary>
-    public static bool TryParse(ReadOnlySpan<char> text, DuplicateKeys duplicates, out TahoeValue value, out string error)
+    public static bool TryParse(ReadOnlySpan<char> text, DuplicateKeys duplicates, out TahoeValue value, out string error) =>
+        TryParse(text, duplicates, out value, out error, out _);
+
+    /// <summary>
+    /// As <see cref="TryParse(ReadOnlySpan{char}, DuplicateKeys, out TahoeValue, out string)"/>, and says whether
+    /// <paramref name="text"/> is exactly what <see cref="TahoeJsonWriter.Write"/> writes for the value
+    /// (<paramref name="verbatim"/>): no blanks outside strings, no escapes, no character the writer would escape
+    /// (DEL, U+2028, U+2029, surrogates), every float spelled as its repr, no <c>-0</c>, no NaN or Infinity
+    /// literal, no repeated key. False only costs the caller a serialisation; true must never be wrong.
+    /// </summary>
+    internal static bool TryParse(ReadOnlySpan<char> text, DuplicateKeys duplicates, out TahoeValue value, out string error, out bool verbatim)
     {
         var scratch = Scratch.Rent();
         var reader = new Reader(text, duplicates, scratch);
@@ -53,12 +63,14 @@ public static class PythonJson
             }
 
             error = string.Empty;
+            verbatim = reader.Verbatim;
             return true;
         }
         catch (JsonSyntaxException e)
         {
             value = TahoeValue.Null;
             error = e.Message;
+            verbatim = false;
             return false;
         }
         finally
@@ -120,9 +132,12 @@ public static class PythonJson
 
     /// <summary>
     /// A direct-mapped cache of recently read short strings (and their <see cref="TahoeString"/> values), looked up by
-    /// the characters read: documents repeat the same keys (<c>itype</c>, <c>_hash</c>, <c>_ref</c> …) and the same
-    /// short values (<c>itype</c>, <c>sub_type</c>, <c>category</c>, an event's <c>orgid</c>) over and over. A miss
-    /// costs one hash of the characters; the string is then allocated as it would be without the cache.
+    /// the characters read: documents repeat the same keys (<c>itype</c>, <c>_hash</c>, <c>_ref</c> …), the same
+    /// short values (<c>itype</c>, <c>sub_type</c>, <c>category</c>, an event's <c>orgid</c>) over and over, the
+    /// hashes of an event's <c>_cref</c> again in its <c>_ref</c>, and the data and hashes of popular attributes in
+    /// many documents. A miss costs one hash of the characters; the string is then allocated as it would be without
+    /// the cache. A value found here is shared by the documents that hold it (values are immutable), which also
+    /// keeps less alive while ingest's writer holds the documents' edge lists.
     /// </summary>
     private sealed class RecentStrings
     {
@@ -184,16 +199,52 @@ public static class PythonJson
             "\"\\\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\u0009\u000a\u000b\u000c\u000d\u000e\u000f" +
             "\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f");
 
+        // Characters TahoeJsonWriter escapes that may stand unescaped in JSON text (controls cannot: they are
+        // rejected). A valid surrogate pair is written as it is, but is rare enough to be left to the writer.
+        private static readonly SearchValues<char> WrittenEscaped = SearchValues.Create(WrittenEscapedChars());
+
         private readonly ReadOnlySpan<char> _text = text;
         private int _pos;
+
+        /// <summary>True while the text read so far is exactly what TahoeJsonWriter writes for it.</summary>
+        public bool Verbatim = true;
 
         public readonly bool AtEnd => _pos >= _text.Length;
 
         public void SkipWhitespace()
         {
+            var start = _pos;
             while (_pos < _text.Length && _text[_pos] is ' ' or '\t' or '\n' or '\r')
             {
                 _pos++;
+            }
+
+            if (_pos != start)
+            {
+                Verbatim = false;
+            }
+        }
+
+        private static string WrittenEscapedChars()
+        {
+            var chars = new char[0x800 + 3];
+            chars[0] = '\u007f';
+            chars[1] = '\u2028';
+            chars[2] = '\u2029';
+            for (var c = 0; c < 0x800; c++)
+            {
+                chars[3 + c] = (char)(0xd800 + c);
+            }
+
+            return new string(chars);
+        }
+
+        // A run of plain (unescaped) string characters: the writer copies it as it is unless it holds one of these.
+        private void CheckPlain(ReadOnlySpan<char> run)
+        {
+            if (Verbatim && run.ContainsAny(WrittenEscaped))
+            {
+                Verbatim = false;
             }
         }
 
@@ -217,10 +268,7 @@ public static class PythonJson
             return new JsonSyntaxException($"invalid JSON at line {line} column {col}: {what}");
         }
 
-        public TahoeValue ParseValue(int depth) => ParseValue(depth, member: false);
-
-        // `member`: the value of an object member (short strings there come from the recent-strings cache).
-        private TahoeValue ParseValue(int depth, bool member)
+        public TahoeValue ParseValue(int depth)
         {
             if (depth > MaxDepth)
             {
@@ -237,14 +285,15 @@ public static class PythonJson
             {
                 case '{': return ParseObject(depth);
                 case '[': return ParseArray(depth);
-                case '"': return ParseStringValue(member);
+                case '"': return ParseStringValue();
                 case 'n': Expect("null"); return TahoeValue.Null;
                 case 't': Expect("true"); return TahoeValue.True;
                 case 'f': Expect("false"); return TahoeValue.False;
-                case 'N': Expect("NaN"); return TahoeValue.Float(double.NaN);
-                case 'I': Expect("Infinity"); return TahoeValue.Float(double.PositiveInfinity);
+                case 'N': Expect("NaN"); Verbatim = false; return TahoeValue.Float(double.NaN);
+                case 'I': Expect("Infinity"); Verbatim = false; return TahoeValue.Float(double.PositiveInfinity);
                 case '-' when _pos + 1 < _text.Length && _text[_pos + 1] == 'I':
                     Expect("-Infinity");
+                    Verbatim = false;
                     return TahoeValue.Float(double.NegativeInfinity);
                 default:
                     if (c == '-' || (c >= '0' && c <= '9'))
@@ -306,11 +355,12 @@ public static class PythonJson
 
                 _pos++;
                 SkipWhitespace();
-                var value = ParseValue(depth + 1, member: true);
+                var value = ParseValue(depth + 1);
                 if (at >= 0)
                 {
                     // Python: a repeated key keeps its first position and takes the last value.
                     scratch.Entries[at] = new(scratch.Entries[at].Key, value);
+                    Verbatim = false;
                 }
                 else
                 {
@@ -448,14 +498,16 @@ public static class PythonJson
             }
         }
 
-        private TahoeValue ParseStringValue(bool member)
+        private TahoeValue ParseStringValue()
         {
             var start = _pos + 1;
             var run = _text[start..].IndexOfAny(StringStops);
-            if (member && run >= 0 && run <= RecentStrings.MaxLength && _text[start + run] == '"')
+            if (run >= 0 && run <= RecentStrings.MaxLength && _text[start + run] == '"')
             {
                 _pos = start + run + 1;
-                return scratch.Strings.Value(_text.Slice(start, run));
+                var plain = _text.Slice(start, run);
+                CheckPlain(plain);
+                return scratch.Strings.Value(plain);
             }
 
             return new TahoeString(ParseString(key: false));
@@ -472,9 +524,12 @@ public static class PythonJson
             {
                 _pos = start + run + 1;
                 var plain = _text.Slice(start, run);
+                CheckPlain(plain);
                 return key && run <= RecentStrings.MaxLength ? scratch.Strings.Key(plain) : new string(plain);
             }
 
+            // An escape (or an error): the writer spells escapes its own way, so leave the text to it.
+            Verbatim = false;
             _pos = run < 0 ? _text.Length : start + run;
             var length = 0;
             Append(ref length, _text[start.._pos]);
@@ -625,7 +680,18 @@ public static class PythonJson
             if (isFloat)
             {
                 // double.Parse rounds correctly and overflows to ±Infinity like Python's float().
-                return TahoeValue.Float(double.Parse(span, NumberStyles.Float, CultureInfo.InvariantCulture));
+                var number = double.Parse(span, NumberStyles.Float, CultureInfo.InvariantCulture);
+                if (Verbatim && !IsRepr(span, number))
+                {
+                    Verbatim = false;
+                }
+
+                return TahoeValue.Float(number);
+            }
+
+            if (span is "-0")
+            {
+                Verbatim = false; // the int 0, written "0"
             }
 
             if (span.Length <= 18)
@@ -634,6 +700,32 @@ public static class PythonJson
             }
 
             return TahoeValue.Int(BigInteger.Parse(span, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture));
+        }
+
+        // Is `text` the writer's spelling of `number` (Python's repr; a non-finite value is written otherwise)?
+        private static bool IsRepr(ReadOnlySpan<char> text, double number)
+        {
+            if (text.Length > PythonText.MaxFloatLength)
+            {
+                return false;
+            }
+
+            Span<byte> repr = stackalloc byte[PythonText.MaxFloatLength];
+            var length = PythonText.WriteFloatRepr(number, repr);
+            if (length != text.Length || !double.IsFinite(number))
+            {
+                return false;
+            }
+
+            for (var i = 0; i < length; i++)
+            {
+                if (repr[i] != text[i])
+                {
+                    return false;
+                }
+            }
+
+            return true;
         }
     }
 }

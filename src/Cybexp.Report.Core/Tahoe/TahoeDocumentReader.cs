@@ -16,6 +16,12 @@ namespace Cybexp.Report.Core.Tahoe;
 public sealed record TahoeDocumentRecord(long Line, TahoeDict? Document, string? Error)
 {
     /// <summary>
+    /// The document's stored text (<see cref="TahoeJsonWriter.Write"/> of <see cref="Document"/>) as UTF-8, when the
+    /// reader found the source text already in that form and kept it instead of writing it again; null otherwise.
+    /// </summary>
+    internal byte[]? StoredUtf8 { get; init; }
+
+    /// <summary>
     /// True when the reader could not find where the next document starts and stopped reading this source: the
     /// error is about the source, not one document, and documents after it may be missing.
     /// </summary>
@@ -31,7 +37,8 @@ public sealed class TahoeDocumentText
     private readonly long _column;
     private readonly int _length;
 
-    // The text, in an array rented from the shared pool (returned once the text is parsed).
+    // The text, in an array rented from the reader's buffers (given back once the text is parsed).
+    private readonly TextBuffers? _buffers;
     private char[]? _chars;
     private TahoeDocumentRecord? _record;
 
@@ -41,12 +48,13 @@ public sealed class TahoeDocumentText
         _record = failure;
     }
 
-    internal TahoeDocumentText(long line, long column, char[] chars, int length)
+    internal TahoeDocumentText(long line, long column, char[] chars, int length, TextBuffers buffers)
     {
         Line = line;
         _column = column;
         _chars = chars;
         _length = length;
+        _buffers = buffers;
     }
 
     /// <summary>1-based line where the document (or the broken text) starts.</summary>
@@ -69,10 +77,69 @@ public sealed class TahoeDocumentText
             var chars = _chars!;
             _record = TahoeDocumentReader.ParseDocument(chars.AsSpan(0, _length), Line, _column);
             _chars = null;
-            ArrayPool<char>.Shared.Return(chars);
+            _buffers!.Return(chars);
         }
 
         return _record;
+    }
+}
+
+/// <summary>
+/// The buffers that one reader's texts are cut into, given back by <see cref="TahoeDocumentText.Parse"/> on any
+/// thread. Buffers of <see cref="Size"/> characters (most documents fit) are kept here for the next texts, up to
+/// <see cref="MaxKept"/> of them; larger ones come from the shared array pool. The shared pool alone is not enough: it
+/// keeps only a few dozen arrays of a size per core, so when ingest parses a chunk of hundreds of texts on other
+/// threads it would drop most of the buffers given back, and the reader would allocate new ones.
+/// </summary>
+internal sealed class TextBuffers
+{
+    /// <summary>Characters in a kept buffer (a power of two, so a buffer of this size from the shared pool fits too).</summary>
+    public const int Size = 2048;
+
+    /// <summary>At most this many buffers are kept (16 MiB); more than ingest holds ahead of its writer.</summary>
+    public const int MaxKept = 4096;
+
+    private readonly Lock _gate = new();
+    private readonly char[][] _kept = new char[MaxKept][];
+    private int _count;
+
+    /// <summary>A buffer of at least <paramref name="length"/> characters.</summary>
+    public char[] Rent(int length)
+    {
+        if (length > Size)
+        {
+            return ArrayPool<char>.Shared.Rent(length);
+        }
+
+        lock (_gate)
+        {
+            if (_count > 0)
+            {
+                var buffer = _kept[--_count];
+                _kept[_count] = null!;
+                return buffer;
+            }
+        }
+
+        return new char[Size];
+    }
+
+    /// <summary>Gives back a buffer from <see cref="Rent"/>; it must not be used afterwards.</summary>
+    public void Return(char[] buffer)
+    {
+        if (buffer.Length != Size)
+        {
+            ArrayPool<char>.Shared.Return(buffer);
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (_count < MaxKept)
+            {
+                _kept[_count++] = buffer;
+            }
+        }
     }
 }
 
@@ -190,8 +257,7 @@ public static partial class TahoeDocumentReader
         // A buffer that once held a huge text is given back rather than kept at that capacity.
         private const int KeepCapacity = 1 << 20;
 
-        // The first buffer of a text: most documents fit.
-        private const int InitialCapacity = 2048;
+        private readonly TextBuffers _buffers = new();
 
         // Characters that change the scanner's state inside a string, and outside one.
         private static readonly SearchValues<char> StringStops = SearchValues.Create("\"\\\n");
@@ -450,7 +516,7 @@ public static partial class TahoeDocumentReader
         {
             if (_chars.Length > KeepCapacity)
             {
-                ArrayPool<char>.Shared.Return(_chars);
+                _buffers.Return(_chars);
                 _chars = [];
             }
 
@@ -581,7 +647,7 @@ public static partial class TahoeDocumentReader
                 return new TahoeDocumentText(Failure(TooLong()));
             }
 
-            var text = new TahoeDocumentText(_startLine, _startCol, _chars, _length);
+            var text = new TahoeDocumentText(_startLine, _startCol, _chars, _length, _buffers);
             _chars = [];
             _length = 0;
             return text;
@@ -590,12 +656,12 @@ public static partial class TahoeDocumentReader
         private void Grow(int more)
         {
             var needed = Math.Min((long)maxChars, (long)_length + more);
-            var capacity = (int)Math.Min(maxChars, Math.Max(needed, Math.Max(InitialCapacity, (long)_chars.Length * 2)));
-            var grown = ArrayPool<char>.Shared.Rent(capacity);
+            var capacity = (int)Math.Min(maxChars, Math.Max(needed, Math.Max(TextBuffers.Size, (long)_chars.Length * 2)));
+            var grown = _buffers.Rent(capacity);
             _chars.AsSpan(0, _length).CopyTo(grown);
             if (_chars.Length > 0)
             {
-                ArrayPool<char>.Shared.Return(_chars);
+                _buffers.Return(_chars);
             }
 
             _chars = grown;
@@ -604,7 +670,7 @@ public static partial class TahoeDocumentReader
         /// <summary>Parses one complete value's text into a document, or explains why it is not one.</summary>
         internal static TahoeDocumentRecord ParseDocument(ReadOnlySpan<char> text, long startLine, long startCol)
         {
-            if (!PythonJson.TryParse(text, DuplicateKeys.Reject, out var value, out var error))
+            if (!PythonJson.TryParse(text, DuplicateKeys.Reject, out var value, out var error, out var verbatim))
             {
                 return Fail(Relocate(error, startLine, startCol));
             }
@@ -614,13 +680,18 @@ public static partial class TahoeDocumentReader
                 return Fail($"a document must be a JSON object, got {Describe(value)}");
             }
 
+            // In stored form the document is '{' followed by `tail`: the text after its opening brace, and after a
+            // leading `"_id":…,` member (mongoexport writes _id first), which is not stored.
+            var tail = text[1..];
             if (doc.ContainsKey("_id"))
             {
+                verbatim = verbatim && TrySkipLeadingId(text, doc, out tail);
                 doc = doc.Without("_id");
             }
 
             if (text.IndexOf("$number", StringComparison.Ordinal) >= 0)
             {
+                verbatim = false;
                 try
                 {
                     doc = (TahoeDict)MongoExtendedJson.Normalize(doc);
@@ -631,10 +702,41 @@ public static partial class TahoeDocumentReader
                 }
             }
 
-            return new TahoeDocumentRecord(startLine, doc, null);
+            return new TahoeDocumentRecord(startLine, doc, null) { StoredUtf8 = verbatim ? StoredUtf8Of(tail) : null };
 
             TahoeDocumentRecord Fail(string e) =>
                 new(startLine, null, e.StartsWith("line ", StringComparison.Ordinal) ? e : $"line {startLine}: {e}");
+        }
+
+        // `text` is a document in stored form whose first member is "_id": `tail` is what follows that member and
+        // its comma (or the closing brace when it is the only member). False when _id is not the first member.
+        private static bool TrySkipLeadingId(ReadOnlySpan<char> text, TahoeDict doc, out ReadOnlySpan<char> tail)
+        {
+            const string Lead = "{\"_id\":";
+            tail = default;
+            if (!text.StartsWith(Lead, StringComparison.Ordinal) || doc.Entries[0].Key != "_id")
+            {
+                return false;
+            }
+
+            // The text is in stored form, so the member's value is spelled as the writer spells it.
+            var end = Lead.Length + TahoeJsonWriter.Write(doc.Entries[0].Value).Length;
+            if (end >= text.Length || text[end] is not (',' or '}'))
+            {
+                return false;
+            }
+
+            tail = text[(text[end] == ',' ? end + 1 : end)..];
+            return true;
+        }
+
+        // '{' and `tail` as UTF-8 (`tail` holds no surrogate: the text is in stored form).
+        private static byte[] StoredUtf8Of(ReadOnlySpan<char> tail)
+        {
+            var bytes = new byte[1 + Encoding.UTF8.GetByteCount(tail)];
+            bytes[0] = (byte)'{';
+            Encoding.UTF8.GetBytes(tail, bytes.AsSpan(1));
+            return bytes;
         }
 
         private string Relocate(string parserError) => Relocate(parserError, _startLine, _startCol);

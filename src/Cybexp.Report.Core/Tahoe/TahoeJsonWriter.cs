@@ -41,6 +41,40 @@ public static class TahoeJsonWriter
         }
     }
 
+    /// <summary>
+    /// <see cref="Write"/> of <paramref name="value"/> as UTF-8 (the text never holds a lone surrogate: those are
+    /// escaped), without the intermediate string.
+    /// </summary>
+    public static byte[] WriteUtf8(TahoeValue value)
+    {
+        var sb = t_builder ?? new StringBuilder(1024);
+        t_builder = null;
+        var chars = Array.Empty<char>();
+        try
+        {
+            Append(sb, value);
+            chars = ArrayPool<char>.Shared.Rent(sb.Length);
+            var text = chars.AsSpan(0, sb.Length);
+            sb.CopyTo(0, text, text.Length);
+            var bytes = new byte[Encoding.UTF8.GetByteCount(text)];
+            Encoding.UTF8.GetBytes(text, bytes);
+            return bytes;
+        }
+        finally
+        {
+            if (chars.Length > 0)
+            {
+                ArrayPool<char>.Shared.Return(chars);
+            }
+
+            if (sb.Capacity <= MaxCachedBuilder)
+            {
+                sb.Clear();
+                t_builder = sb;
+            }
+        }
+    }
+
     /// <summary>Appends the JSON text of <paramref name="value"/>.</summary>
     public static void Append(StringBuilder sb, TahoeValue value)
     {

@@ -65,6 +65,20 @@ public static class UniqueText
     public static bool TryComputeHash(TahoeDict doc, out InstanceHash hash, out string error)
     {
         hash = default;
+        Span<byte> digest = stackalloc byte[32];
+        if (!TryComputeDigest(doc, digest, out error))
+        {
+            return false;
+        }
+
+        hash = InstanceHash.FromBytes(digest);
+        return true;
+    }
+
+    /// <summary>As <see cref="TryComputeHash"/>, the 32 bytes of the SHA-256 into <paramref name="digest"/> (no string is built).</summary>
+    /// <exception cref="ArgumentException">The text holds a lone surrogate, which UTF-8 cannot encode.</exception>
+    internal static bool TryComputeDigest(TahoeDict doc, Span<byte> digest, out string error)
+    {
         if (!TryRule(doc, out var rule, out error))
         {
             return false;
@@ -92,7 +106,7 @@ public static class UniqueText
                 throw new ArgumentException("the text cannot be encoded as UTF-8 (it holds a lone surrogate)", nameof(doc));
             }
 
-            hash = InstanceHash.OfUtf8(writer.Output.Written);
+            Sha256Direct.Hash(writer.Output.Written, digest);
             return true;
         }
         finally

@@ -205,18 +205,21 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int? batchSize = null
             return new Checked(index, record.Line, record.Document, string.Join("; ", problems), null);
         }
 
-        // The verifier recomputed the hash already; do not hash the document a second time.
-        if (!ArchiveDocument.TryCreateVerified(record.Document, out var doc, out var error))
+        // The verifier recomputed the hash already; do not hash the document a second time. The archive form holds
+        // the stored text (serialised here, on the parallel stage, rather than by the single writer) and not the
+        // parsed document, which can then be collected young instead of surviving until the writer has written it.
+        if (!ArchiveDocument.TryCreateVerified(record, out var doc, out var error))
         {
             return new Checked(index, record.Line, record.Document, error, null);
         }
 
-        // Serialised here, on the parallel stage, rather than by the single writer.
-        _ = doc!.StoredText;
-        return new Checked(index, record.Line, record.Document, null, doc);
+        return new Checked(index, record.Line, null, null, doc);
     }
 
-    /// <summary>A checked record: <see cref="Archived"/> when it can be stored, otherwise <see cref="Reason"/>.</summary>
+    /// <summary>
+    /// A checked record: <see cref="Archived"/> when it can be stored, otherwise <see cref="Reason"/> and the
+    /// <see cref="Document"/> (if it could be read) for the reject.
+    /// </summary>
     private readonly record struct Checked(long Index, long Line, TahoeDict? Document, string? Reason, ArchiveDocument? Archived);
 
     /// <summary>
