@@ -562,12 +562,11 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             foreach (var doc in batch)
             {
                 ct.ThrowIfCancellationRequested();
-                var text = doc.StoredText;
                 var hash = doc.Hash.ToBytes();
                 _insertInstance.Blob(1, hash);
                 _insertInstance.Text(2, doc.Itype);
                 _insertInstance.Text(3, doc.SubType);
-                _insertInstance.Text(4, text);
+                _insertInstance.Text(4, doc.StoredUtf8.Span);
                 long seq;
                 if (_insertInstance.Run() == 1)
                 {
@@ -577,6 +576,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 }
                 else
                 {
+                    var text = doc.StoredText;
                     _selectInstance[0] = hash;
                     using (var r = _selectInstance.Command.ExecuteReader())
                     {
@@ -1031,6 +1031,11 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
 
         public void Text(int index, string value) => Check(SQLitePCL.raw.sqlite3_bind_text(_stmt, index, value));
 
+        /// <summary>Binds a copy of the UTF-8 text <paramref name="utf8"/> (no string made and encoded again on the way).</summary>
+        public void Text(int index, ReadOnlySpan<byte> utf8) => Check(utf8.IsEmpty
+            ? SQLitePCL.raw.sqlite3_bind_text(_stmt, index, string.Empty)
+            : Native.sqlite3_bind_text(_handle, index, ref MemoryMarshal.GetReference(utf8), utf8.Length, Transient));
+
         /// <summary>Runs the statement (it returns no rows) and resets it; the number of rows it changed.</summary>
         public int Run()
         {
@@ -1081,6 +1086,9 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
 
         [DllImport(Library, ExactSpelling = true)]
         public static extern int sqlite3_bind_blob(nint stmt, int index, ref byte value, int length, nint destructor);
+
+        [DllImport(Library, ExactSpelling = true)]
+        public static extern int sqlite3_bind_text(nint stmt, int index, ref byte value, int length, nint destructor);
     }
 
     /// <summary>
