@@ -14,14 +14,18 @@ namespace Cybexp.Report.Storage.Sqlite;
 internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
 {
     /// <summary>
-    /// Settings of a writing connection: a 64 MiB page cache (negative: KiB), and an automatic checkpoint only once the
-    /// WAL holds 256 MiB of pages instead of SQLite's 1000 pages. A batch dirties thousands of index pages; with the
-    /// default every commit was followed by a checkpoint copying all of them into the file, while a page dirtied by the
-    /// commits between two checkpoints is copied once. The WAL is not memory (only its index, 32 KiB per 4096 pages, is
-    /// mapped), but during an ingest it takes that much disk beside the file, plus the pages of the transaction that
-    /// crossed the limit (the checkpoint runs after its commit).
+    /// Settings of a writing connection: a 64 MiB page cache (negative: KiB), and no automatic checkpoint: the WAL is
+    /// copied into the file by <see cref="Checkpointer"/>, beside the writer. The WAL is not memory (only its index,
+    /// 32 KiB per 4096 pages, is mapped), but during an ingest it takes up to about
+    /// <see cref="WalCheckpointer.DefaultRestartBytes"/> of disk beside the file.
     /// </summary>
-    private string WriteCachePragma => string.Create(CultureInfo.InvariantCulture, $"PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint={(256 << 20) / store.FilePageSize};");
+    private const string WriteCachePragma = "PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=0;";
+
+    /// <summary>SQLite's own checkpoint setting, given back to a writing connection when its transaction ends.</summary>
+    private const string DefaultCheckpointPragma = "PRAGMA wal_autocheckpoint=1000;";
+
+    /// <summary>Checkpoints the WAL beside the writer (the writing connection does not: see <see cref="WriteCachePragma"/>).</summary>
+    internal WalCheckpointer Checkpointer { get; } = new(store);
 
     /// <summary>
     /// Rows per multi-row INSERT of event_refs / session_events (7 and 2 parameters per row). These statements are bound
@@ -70,6 +74,8 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             // connection (the pool keeps it with the connection) keeps the index pages of a batch in memory. See
             // WriteCachePragma.
             await SqliteStore.ExecAsync(conn, WriteCachePragma, cancellationToken).ConfigureAwait(false);
+            await Checkpointer.BeforeWriteAsync(cancellationToken).ConfigureAwait(false);
+            PagesWritten(conn);
             var tx = (SqliteTransaction)await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             return new Write(this, conn, tx);
         }
@@ -78,6 +84,13 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             await conn.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>The pages <paramref name="conn"/> wrote to the WAL since the last call (SQLITE_DBSTATUS_CACHE_WRITE, reset).</summary>
+    private static long PagesWritten(SqliteConnection conn)
+    {
+        const int CacheWrite = 9;
+        return SQLitePCL.raw.sqlite3_db_status(conn.Handle, CacheWrite, out var pages, out _, 1) == SQLitePCL.raw.SQLITE_OK ? pages : 0;
     }
 
     private sealed class Write(SqliteArchive archive, SqliteConnection conn, SqliteTransaction tx) : IArchiveWrite
@@ -106,6 +119,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             _writer.Finish(_inserted + _updated > 0, cancellationToken);
             await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
             _ended = true;
+            archive.Checkpointer.Committed(PagesWritten(conn));
             foreach (var (orgid, id) in _writer.NewOrgs)
             {
                 archive._orgNumbers.TryAdd(orgid, id);
@@ -119,7 +133,15 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             _ended = true;
             _writer.Dispose();
             await tx.DisposeAsync().ConfigureAwait(false);
-            await conn.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                // The pool keeps the connection with its settings: it checkpoints by itself again when used elsewhere.
+                await SqliteStore.ExecAsync(conn, DefaultCheckpointPragma, CancellationToken.None).ConfigureAwait(false);
+            }
+            finally
+            {
+                await conn.DisposeAsync().ConfigureAwait(false);
+            }
         }
     }
 

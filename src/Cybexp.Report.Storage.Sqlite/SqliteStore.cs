@@ -17,6 +17,9 @@ public sealed class SqliteStore : ICybexpStore
 
     private readonly string _connectionString;
 
+    /// <summary>As <see cref="_connectionString"/>, for a connection that is not pooled (see <see cref="OpenConnectionAsync"/>).</summary>
+    private readonly string _unpooledConnectionString;
+
     private SqliteStore(string path, TimeProvider time)
     {
         FilePath = path;
@@ -29,6 +32,7 @@ public sealed class SqliteStore : ICybexpStore
             Pooling = true,
             DefaultTimeout = 30,
         }.ToString();
+        _unpooledConnectionString = new SqliteConnectionStringBuilder(_connectionString) { Pooling = false }.ToString();
         Archive = new SqliteArchive(this);
         Identity = new SqliteIdentity(this);
         Queries = new SqliteQueryStore(this);
@@ -106,15 +110,21 @@ public sealed class SqliteStore : ICybexpStore
     }
 
     /// <inheritdoc />
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        // A checkpoint still copying the last ingest's pages finishes first (stopping it would lose nothing).
+        await ((SqliteArchive)Archive).Checkpointer.WhenIdleAsync(CancellationToken.None).ConfigureAwait(false);
         SqliteConnection.ClearAllPools();
-        return ValueTask.CompletedTask;
     }
 
-    internal async Task<SqliteConnection> OpenConnectionAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens a connection, from the pool unless <paramref name="pooled"/> is false: a connection used for one purpose only
+    /// (the WAL checkpointer) stays out of the pool, so that it never takes a pooled connection and its settings (the
+    /// ingest writer's large page cache) from the purpose they were made for.
+    /// </summary>
+    internal async Task<SqliteConnection> OpenConnectionAsync(CancellationToken cancellationToken, bool pooled = true)
     {
-        var conn = new SqliteConnection(_connectionString);
+        var conn = new SqliteConnection(pooled ? _connectionString : _unpooledConnectionString);
         try
         {
             await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
