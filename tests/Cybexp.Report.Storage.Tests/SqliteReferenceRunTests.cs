@@ -48,9 +48,11 @@ public sealed class SqliteReferenceRunTests : IDisposable
         var order = all.Concat(edited).ToList();
         var mixedLevelMerged = false;
         var previous = LiveRuns(path);
-        // Four transactions of ≥ 4 reference rows (level 1) are merged into a run of level 2 in event_refs_1; then three
-        // of ≥ 16 rows are new runs of level 2 in event_refs_0, and the fourth run of that level starts a merge of runs
-        // of both tables. Repeated while documents last.
+        // With a fan-in of 4 (the datasets have too few rows for the default's levels): four transactions of ≥ 4
+        // reference rows (level 1) are merged into a run of level 2 in event_refs_1; then three of ≥ 16 rows are new
+        // runs of level 2 in event_refs_0, and the fourth run of that level starts a merge of runs of both tables.
+        // Repeated while documents last.
+        ((SqliteArchive)store.Archive).MergeFanIn = 4;
         int[] minRows = [4, 4, 4, 4, 16, 16, 16];
         for (int at = 0, write = 0; at < order.Count; write++)
         {
@@ -96,7 +98,7 @@ public sealed class SqliteReferenceRunTests : IDisposable
         Assert.Equal(2, Scalar(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('event_refs_0', 'event_refs_1');"));
     }
 
-    /// <summary>⌊log₄ rows⌋, the level the writer gives a run.</summary>
+    /// <summary>⌊log₄ rows⌋, the level the writer gives a run with a fan-in of 4.</summary>
     private static int Level(long rows) => rows <= 1 ? 0 : (63 - BitOperations.LeadingZeroCount((ulong)rows)) / 2;
 
     private static List<(long Run, long Rows, long Table)> LiveRuns(string path)

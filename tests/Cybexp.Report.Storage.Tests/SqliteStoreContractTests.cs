@@ -90,10 +90,10 @@ public sealed class SqliteStoreContractTests : StoreContractTests, IDisposable
         await SameArchiveAnswers.AssertAsync(ds, reference, store, Ct);
 
         var (runs, rows, orphans) = await RunsAsync(path);
-        // At most MergeFanIn - 1 = 3 runs per level (⌊log₄ rows⌋), whatever the number of writes; merged runs leave
+        // At most MergeFanIn - 1 = 7 runs per level (⌊log₈ rows⌋), whatever the number of writes; merged runs leave
         // no rows behind, and no row is lost or doubled.
-        Assert.InRange(runs, 1, 3 * ((Math.Log2(rows) / 2) + 1));
-        Assert.True(all.Count + edited.Count > 4 * runs, $"{runs} runs for {all.Count + edited.Count} writes");
+        Assert.InRange(runs, 1, 7 * ((Math.Log2(rows) / 3) + 1));
+        Assert.True(all.Count + edited.Count > 8 * runs, $"{runs} runs for {all.Count + edited.Count} writes");
         Assert.Equal(0, orphans);
         Assert.Equal((await RunsAsync(((SqliteStore)reference).FilePath)).Rows, rows);
     }
