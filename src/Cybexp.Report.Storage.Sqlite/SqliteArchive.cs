@@ -36,6 +36,9 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
 
     private const int HashBytes = 32;
 
+    /// <summary>Reference rows from which a transaction's rows are sorted in two halves at once (see <c>Writer.SortRefs</c>).</summary>
+    private const int ParallelSortRows = 20_000;
+
     /// <summary>
     /// Runs of one level merged at once (see <c>Writer.Compact</c>): a row is rewritten once per level it climbs, and
     /// a lookup reads up to <c>MergeFanIn - 1</c> runs per level. With 4, the merges of a 1M-event ingest took 5.3 s of
@@ -655,7 +658,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             {
                 // The transaction's rows become a new run, numbered above every other and inserted in key order:
                 // they are appended at the end of the tree, so the commit dirties pages in proportion to its rows.
-                _refs.Sort();
+                SortRefs();
                 var run = NextRun();
                 var stored = InsertRefs(_refs, run);
                 AddRun(run, stored, FreshRunTable);
@@ -698,6 +701,41 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             {
                 st.Dispose();
             }
+        }
+
+        /// <summary>
+        /// Sorts <see cref="_refs"/> into key order. A large transaction's rows are sorted in two halves at once, one on
+        /// another thread, and merged: while the writer finishes a transaction the parse stage has filled its look-ahead
+        /// and the other core is idle, so the sort costs the writer about half its time.
+        /// </summary>
+        private void SortRefs()
+        {
+            var n = _refs.Count;
+            if (n < ParallelSortRows)
+            {
+                _refs.Sort();
+                return;
+            }
+
+            var half = n / 2;
+            var rows = _refs;
+            var upper = Task.Run(() => CollectionsMarshal.AsSpan(rows)[half..].Sort());
+            CollectionsMarshal.AsSpan(rows)[..half].Sort();
+            upper.GetAwaiter().GetResult();
+
+            var merged = _buffers.Merged(n);
+            var all = CollectionsMarshal.AsSpan(rows);
+            int a = 0, b = half, o = 0;
+            while (a < half && b < n)
+            {
+                merged[o++] = all[b].CompareTo(all[a]) < 0 ? all[b++] : all[a++];
+            }
+
+            all[a..half].CopyTo(merged.AsSpan(o));
+            o += half - a;
+            all[b..n].CopyTo(merged.AsSpan(o));
+            merged.AsSpan(0, n).CopyTo(all);
+            Array.Clear(merged, 0, n);
         }
 
         /// <summary>Deletes the index rows derived from the stored (old) content of the document at <paramref name="seq"/>.</summary>
@@ -1179,6 +1217,19 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         public HashSet<long> PendingEvents { get; } = [];
 
         public HashSet<long> PendingSessions { get; } = [];
+
+        private RefRow[] _merged = [];
+
+        /// <summary>An array of at least <paramref name="rows"/> rows to merge sorted halves into (cleared after use).</summary>
+        public RefRow[] Merged(int rows)
+        {
+            if (_merged.Length < rows)
+            {
+                _merged = new RefRow[Math.Max(rows, _merged.Length * 2)];
+            }
+
+            return _merged;
+        }
 
         public void Clear()
         {

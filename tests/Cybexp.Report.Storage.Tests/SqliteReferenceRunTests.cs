@@ -87,6 +87,36 @@ public sealed class SqliteReferenceRunTests : IDisposable
     }
 
     [Fact]
+    public async Task ALargeTransaction_SortedInTwoHalvesAtOnce_StoresTheSameRows_AsSmallTransactions()
+    {
+        // Over 20,000 reference rows in one transaction: the writer sorts them in two halves on two threads and merges.
+        var docs = RandomArchive.Generate(seed: 11, events: 11000).Documents;
+        var rows = docs.Where(d => d.Itype == "event").Sum(d => d.Ref.Length);
+        Assert.True(rows > 25_000, $"only {rows} reference rows");
+
+        var whole = Path.Combine(_dir, "whole.db");
+        await using (var store = await SqliteStore.OpenAsync(whole, TimeProvider.System, Ct))
+        {
+            await store.Archive.WriteAsync(docs, Ct);
+        }
+
+        var small = Path.Combine(_dir, "small.db");
+        await using (var store = await SqliteStore.OpenAsync(small, TimeProvider.System, Ct))
+        {
+            foreach (var batch in docs.Chunk(500))
+            {
+                await store.Archive.WriteAsync(batch, Ct);
+            }
+        }
+
+        const string Rows = "SELECT hex(ref_hash), org, ts, event_seq, ctx, category FROM event_refs ORDER BY ref_hash, org, ts, event_seq;";
+        var expected = Strings(small, Rows);
+        Assert.Equal(rows, expected.Count);
+        Assert.Equal(expected, Strings(whole, Rows));
+        Assert.Equal(1, Scalar(whole, "SELECT count(*) FROM event_ref_runs;"));
+    }
+
+    [Fact]
     public async Task NewFile_KeepsReferenceRows_InTwoTables_BehindTheView()
     {
         var path = Path.Combine(_dir, "new.db");
@@ -111,6 +141,23 @@ public sealed class SqliteReferenceRunTests : IDisposable
         while (r.Read())
         {
             result.Add((r.GetInt64(0), r.GetInt64(1), r.GetInt64(2)));
+        }
+
+        return result;
+    }
+
+    private static List<string> Strings(string path, string sql)
+    {
+        using var conn = Open(path);
+        using var cmd = conn.CreateCommand();
+        cmd.CommandText = sql;
+        using var r = cmd.ExecuteReader();
+        var result = new List<string>();
+        while (r.Read())
+        {
+            var values = new object[r.FieldCount];
+            r.GetValues(values);
+            result.Add(string.Join('|', values.Select(v => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture))));
         }
 
         return result;
