@@ -20,6 +20,21 @@ public sealed class SqliteStore : ICybexpStore
     /// <summary>As <see cref="_connectionString"/>, for a connection that is not pooled (see <see cref="OpenConnectionAsync"/>).</summary>
     private readonly string _unpooledConnectionString;
 
+    /// <summary>
+    /// Puts SQLite into multi-thread mode before the process opens its first connection: connections get no mutex of
+    /// their own, which SQLite's default (serialized) mode takes and releases around every call, each bound value
+    /// included (about 5 % of an ingest's writer CPU). The store never uses one connection from two threads at once:
+    /// every operation opens its own (pooled) connection and uses it in sequence. When SQLite was initialised before
+    /// (something else in the process opened a connection first), the call fails harmlessly and the mode stays
+    /// serialized.
+    /// </summary>
+    static SqliteStore()
+    {
+        SQLitePCL.Batteries_V2.Init();
+        const int ConfigMultiThread = 2;
+        _ = SQLitePCL.raw.sqlite3_config(ConfigMultiThread);
+    }
+
     private SqliteStore(string path, TimeProvider time)
     {
         FilePath = path;
