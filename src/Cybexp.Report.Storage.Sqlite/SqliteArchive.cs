@@ -567,7 +567,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         private readonly Dictionary<int, RawStatement> _insertSessionEvents = [];
         private readonly WriteBuffers _buffers;
         private readonly List<RefRow> _refs;
-        private readonly List<(byte[] Event, long Session)> _sessionEvents;
+        private readonly List<(byte[] Block, int At, long Session)> _sessionEvents;
 
         /// <summary>Events and sessions with rows in <see cref="_refs"/> / <see cref="_sessionEvents"/> (a replaced one drops them).</summary>
         private readonly HashSet<long> _pendingEvents;
@@ -665,10 +665,10 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 Compact(ct);
             }
 
-            _sessionEvents.Sort(static (a, b) => a.Event.AsSpan().SequenceCompareTo(b.Event) is var c && c != 0 ? c : a.Session.CompareTo(b.Session));
+            _sessionEvents.Sort(static (a, b) => a.Block.AsSpan(a.At, HashBytes).SequenceCompareTo(b.Block.AsSpan(b.At, HashBytes)) is var c && c != 0 ? c : a.Session.CompareTo(b.Session));
             InsertRows(_sessionEvents, _insertSessionEvents, 2, "session_events (event_hash, session_seq)", static (st, i, row) =>
             {
-                st.Blob(i, row.Event);
+                st.Blob(i, row.Block.AsSpan(row.At, HashBytes));
                 st.Int(i + 1, row.Session);
             });
             _pendingEvents.Clear();
@@ -794,11 +794,11 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 var ts = doc.Timestamp ?? 0;
                 var cat = doc.Category ?? "unknown";
                 var orgid = doc.OrgId ?? string.Empty;
-                var packed = new byte[doc.Ref.Length * HashBytes];
+                var (block, start) = _buffers.Hashes.Reserve(doc.Ref.Length);
                 for (var i = 0; i < doc.Ref.Length; i++)
                 {
                     // The 64 hex digits of a hash always decode to its 32 bytes.
-                    Convert.FromHexString(doc.Ref[i].Value, packed.AsSpan(i * HashBytes, HashBytes), out _, out _);
+                    Convert.FromHexString(doc.Ref[i].Value, block.AsSpan(start + (i * HashBytes), HashBytes), out _, out _);
                 }
 
                 _upsertEvent.Int(1, seq);
@@ -806,7 +806,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 _upsertEvent.Text(3, orgid);
                 _upsertEvent.Real(4, ts);
                 _upsertEvent.Text(5, cat);
-                _upsertEvent.Blob(6, packed);
+                _upsertEvent.Blob(6, block.AsSpan(start, doc.Ref.Length * HashBytes));
                 _upsertEvent.Run();
                 var org = OrgNumber(orgid);
                 var catCode = EventCategoryCode.Of(cat);
@@ -817,15 +817,17 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 {
                     var r = doc.Ref[i];
                     var ctx = mal.Contains(r) ? 2 : ben.Contains(r) ? 1 : 0;
-                    _refs.Add(new RefRow(packed, i * HashBytes, org, ts, seq, ctx, catCode));
+                    _refs.Add(new RefRow(block, start + (i * HashBytes), org, ts, seq, ctx, catCode));
                 }
             }
             else if (doc.Itype == "session")
             {
                 _pendingSessions.Add(seq);
-                foreach (var e in doc.Ref)
+                var (block, start) = _buffers.Hashes.Reserve(doc.Ref.Length);
+                for (var i = 0; i < doc.Ref.Length; i++)
                 {
-                    _sessionEvents.Add((e.ToBytes(), seq));
+                    Convert.FromHexString(doc.Ref[i].Value, block.AsSpan(start + (i * HashBytes), HashBytes), out _, out _);
+                    _sessionEvents.Add((block, start + (i * HashBytes), seq));
                 }
             }
             else if (doc.IsUser)
@@ -1212,7 +1214,10 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
     {
         public List<RefRow> Refs { get; } = [];
 
-        public List<(byte[] Event, long Session)> SessionEvents { get; } = [];
+        public List<(byte[] Block, int At, long Session)> SessionEvents { get; } = [];
+
+        /// <summary>The 32-byte hashes the rows above refer to.</summary>
+        public HashBlocks Hashes { get; } = new();
 
         public HashSet<long> PendingEvents { get; } = [];
 
@@ -1235,15 +1240,56 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         {
             Refs.Clear();
             SessionEvents.Clear();
+            Hashes.Clear();
             PendingEvents.Clear();
             PendingSessions.Clear();
+        }
+    }
+
+    /// <summary>
+    /// Room for the 32-byte hashes of a transaction's reference and session rows, in blocks of 1 MiB kept from one
+    /// transaction to the next. An array per event or session reference lived until the commit and so reached the
+    /// oldest GC generation: a 1M-event ingest made ≈ 2 million of them.
+    /// </summary>
+    private sealed class HashBlocks
+    {
+        private const int BlockBytes = 1 << 20;
+
+        private readonly List<byte[]> _blocks = [];
+        private int _block = -1;
+        private int _used;
+
+        /// <summary>Room for <paramref name="hashes"/> consecutive hashes: the block and the offset of the first.</summary>
+        public (byte[] Block, int At) Reserve(int hashes)
+        {
+            var bytes = hashes * HashBytes;
+            if (_block < 0 || _used + bytes > _blocks[_block].Length)
+            {
+                _block++;
+                _used = 0;
+                if (_block == _blocks.Count || _blocks[_block].Length < bytes)
+                {
+                    _blocks.Insert(_block, new byte[Math.Max(BlockBytes, bytes)]);
+                }
+            }
+
+            var at = _used;
+            _used += bytes;
+            return (_blocks[_block], at);
+        }
+
+        /// <summary>Forgets every hash (the blocks stay for the next transaction).</summary>
+        public void Clear()
+        {
+            _block = -1;
+            _used = 0;
         }
     }
 
     /// <summary>A live run of event_refs: its number, its rows when written, and the table holding it.</summary>
     private readonly record struct LiveRun(long Run, long Rows, int Table);
 
-    /// <summary>One event_refs row (its ref_hash at <see cref="At"/> in the event's packed refs); sorts in primary-key order.</summary>
+    /// <summary>One event_refs row (its ref_hash at <see cref="At"/> in <see cref="Packed"/>, a block of <see cref="HashBlocks"/>); sorts in primary-key order.</summary>
     private readonly record struct RefRow(byte[] Packed, int At, long Org, double Ts, long EventSeq, int Ctx, int Category) : IComparable<RefRow>
     {
         public const int Columns = 6;

@@ -89,10 +89,11 @@ public sealed class SqliteReferenceRunTests : IDisposable
     [Fact]
     public async Task ALargeTransaction_SortedInTwoHalvesAtOnce_StoresTheSameRows_AsSmallTransactions()
     {
-        // Over 20,000 reference rows in one transaction: the writer sorts them in two halves on two threads and merges.
-        var docs = RandomArchive.Generate(seed: 11, events: 11000).Documents;
+        // Over 20,000 reference rows in one transaction: the writer sorts them in two halves on two threads and merges;
+        // and over 1 MiB of their hashes, which the writer keeps in blocks of 1 MiB.
+        var docs = RandomArchive.Generate(seed: 11, events: 16000).Documents;
         var rows = docs.Where(d => d.Itype == "event").Sum(d => d.Ref.Length);
-        Assert.True(rows > 25_000, $"only {rows} reference rows");
+        Assert.True(rows * 32 > 1 << 20, $"only {rows} reference rows");
 
         var whole = Path.Combine(_dir, "whole.db");
         await using (var store = await SqliteStore.OpenAsync(whole, TimeProvider.System, Ct))
