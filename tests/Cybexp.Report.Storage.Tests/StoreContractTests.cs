@@ -356,6 +356,21 @@ public abstract class StoreContractTests
     }
 
     [Fact]
+    public async Task DanglingReferences_CountEveryReference_AlsoOfAHashSeveralEventsShare()
+    {
+        // The events alone, in two transactions: hub attributes are missing for many events, in both writes.
+        var ds = Datasets.Named("D3_medium");
+        await using var store = await NewStoreAsync();
+        var events = ds.Events.ToList();
+        await store.Archive.WriteAsync(events.Take(events.Count / 2).ToList(), Ct);
+        await store.Archive.WriteAsync(events.Skip(events.Count / 2).ToList(), Ct);
+        var stored = events.Select(e => e.Hash).ToHashSet();
+        var expected = events.Sum(e => e.Ref.Count(r => !stored.Contains(r)));
+        Assert.True(expected > events.SelectMany(e => e.Ref).Distinct().Count(r => !stored.Contains(r)), "no missing hash is shared");
+        Assert.Equal(expected, await store.Archive.CountDanglingReferencesAsync(Ct));
+    }
+
+    [Fact]
     public async Task Identity_FindsUsersAndOrgs_ByHashOrName()
     {
         var ds = Datasets.Named("D1_tiny");
