@@ -558,6 +558,11 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         private readonly SqliteTransaction _tx;
         private readonly IReadOnlyDictionary<string, long> _committedOrgs;
         private readonly int _mergeFanIn;
+
+        /// <summary>Texts bound often, as UTF-8 (see <see cref="Label"/>).</summary>
+        private readonly Dictionary<string, byte[]> _labels = new(StringComparer.Ordinal);
+
+        private const int MaxLabels = 1024;
         private readonly List<SqliteCommand> _commands = [];
         private readonly RawStatement _insertInstance;
         private readonly Statement _selectInstance;
@@ -617,8 +622,8 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 ct.ThrowIfCancellationRequested();
                 var hash = doc.Hash.ToBytes();
                 _insertInstance.Blob(1, hash);
-                _insertInstance.Text(2, doc.Itype);
-                _insertInstance.Text(3, doc.SubType);
+                _insertInstance.Text(2, Label(doc.Itype));
+                _insertInstance.Text(3, Label(doc.SubType));
                 _insertInstance.Text(4, doc.StoredUtf8.Span);
                 long seq;
                 if (_insertInstance.Run() == 1)
@@ -809,9 +814,9 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
 
                 _upsertEvent.Int(1, seq);
                 _upsertEvent.Blob(2, hash);
-                _upsertEvent.Text(3, orgid);
+                _upsertEvent.Text(3, Label(orgid));
                 _upsertEvent.Real(4, ts);
-                _upsertEvent.Text(5, cat);
+                _upsertEvent.Text(5, Label(cat));
                 _upsertEvent.Blob(6, block.AsSpan(start, doc.Ref.Length * HashBytes));
                 _upsertEvent.Run();
                 var org = OrgNumber(orgid);
@@ -871,6 +876,27 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                     }
                 }
             }
+        }
+
+        /// <summary>
+        /// <paramref name="text"/> as UTF-8, kept for the next document while fewer than <see cref="MaxLabels"/> are kept:
+        /// itype, sub_type, orgid and category take few values, each bound once per document (as a string, SQLite's
+        /// binding encoded it again each time).
+        /// </summary>
+        private ReadOnlySpan<byte> Label(string text)
+        {
+            if (_labels.TryGetValue(text, out var utf8))
+            {
+                return utf8;
+            }
+
+            utf8 = Encoding.UTF8.GetBytes(text);
+            if (_labels.Count < MaxLabels)
+            {
+                _labels[text] = utf8;
+            }
+
+            return utf8;
         }
 
         /// <summary>The number of <paramref name="orgid"/> in event_orgs, created when new.</summary>
