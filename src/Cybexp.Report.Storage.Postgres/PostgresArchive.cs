@@ -35,24 +35,41 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         Stage,
     }
 
-    public Task<WriteSummary> WriteAsync(IReadOnlyList<ArchiveDocument> batch, CancellationToken cancellationToken) => store.RunAsync(
+    public Task<WriteSummary> WriteAsync(IReadOnlyList<ArchiveDocument> batch, CancellationToken cancellationToken) =>
+        WritePlanAsync(WritePlan.Of(batch), null, cancellationToken);
+
+    /// <summary>
+    /// Two transactions of the sequence are written at once, each on its own connection (so on its own server
+    /// process): the server's work per document is the larger part of an ingest's, and one backend uses one core.
+    /// </summary>
+    public IArchiveWriteSequence BeginWriteSequence() => new OrderedWrites(this);
+
+    /// <summary>
+    /// Writes <paramref name="plan"/> in one transaction; with a <paramref name="ticket"/>, at its place in an
+    /// <see cref="OrderedWrites"/> sequence (see there for how the order is kept).
+    /// </summary>
+    private Task<WriteSummary> WritePlanAsync(WritePlan plan, WriteTicket? ticket, CancellationToken cancellationToken) => store.RunAsync(
         async conn =>
         {
-            var plan = WritePlan.Of(batch);
             if (plan.Count == 0)
             {
                 return new WriteSummary(0, 0, 0);
             }
 
+            if (ticket is not null)
+            {
+                await ticket.BeforeStartAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             // Numbers for the batch's event owners, committed before the batch's transaction (an unused number is
             // harmless, and the cache only ever holds committed ones).
-            await NumberOrgsAsync(conn, batch, cancellationToken).ConfigureAwait(false);
+            await NumberOrgsAsync(conn, plan, cancellationToken).ConfigureAwait(false);
 
             await using var tx = await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             // The probe for stored documents is skipped while the previous batch found none (a first ingest: a stored
             // one makes the COPY fail, and the batch takes the staging path) or mostly stored ones (a re-run: every
             // document is staged). Only the cost depends on this, never the result.
-            await InsertNewAsync(conn, tx, plan, _nextPath, cancellationToken).ConfigureAwait(false);
+            await InsertNewAsync(conn, tx, plan, _nextPath, ticket, cancellationToken).ConfigureAwait(false);
             var storedCount = 0;
             for (var i = 0; i < plan.Count; i++)
             {
@@ -136,11 +153,6 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 }
 
                 AddIdentityRows(write, identity);
-                if (inserted + updated > 0)
-                {
-                    write.BatchCommands.Add(new NpgsqlBatchCommand("UPDATE archive_version SET version = version + 1 WHERE id = 1;"));
-                }
-
                 if (write.BatchCommands.Count > 0)
                 {
                     await write.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -153,6 +165,19 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             await CopyEventsAsync(conn, plan, toInsert, _orgNumbers, cancellationToken).ConfigureAwait(false);
             await CopySessionLinksAsync(conn, plan, toIndex, cancellationToken).ConfigureAwait(false);
             await CopyEventRefsAsync(conn, plan, toIndex, _orgNumbers, cancellationToken).ConfigureAwait(false);
+
+            // In a sequence, the earlier writes end first. Only then is the version row locked: an earlier write still
+            // running would wait for it while this one waits for that write.
+            if (ticket is not null)
+            {
+                await ticket.BeforeCommitAsync(conn, tx, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (inserted + updated > 0)
+            {
+                await using var bump = new NpgsqlCommand("UPDATE archive_version SET version = version + 1 WHERE id = 1;", conn, tx);
+                await bump.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
 
             await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
             return new WriteSummary(inserted, duplicates, updated);
@@ -175,13 +200,13 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     private readonly record struct Row(ArchiveDocument Doc, long Seq, int Index, string? Text = null);
 
     /// <summary>
-    /// Makes sure the orgid of every event of <paramref name="batch"/> has its event_orgs number in the cache, creating
+    /// Makes sure the orgid of every event of <paramref name="plan"/> has its event_orgs number in the cache, creating
     /// the missing ones (in their own implicit transaction, committed at once).
     /// </summary>
-    private async Task NumberOrgsAsync(NpgsqlConnection conn, IReadOnlyList<ArchiveDocument> batch, CancellationToken ct)
+    private async Task NumberOrgsAsync(NpgsqlConnection conn, WritePlan plan, CancellationToken ct)
     {
         SortedSet<string>? missing = null;
-        foreach (var doc in batch)
+        foreach (var doc in plan.Documents)
         {
             if (doc.Itype == "event" && !_orgNumbers.ContainsKey(doc.OrgId ?? string.Empty))
             {
@@ -227,7 +252,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     /// waiting for that writer's commit), the transaction returns to the savepoint taken before it, and the whole batch
     /// takes the general path (<see cref="StageAndInsertAsync"/>), as do the documents found stored.
     /// </remarks>
-    private static async Task InsertNewAsync(NpgsqlConnection conn, NpgsqlTransaction tx, WritePlan plan, InsertPath path, CancellationToken ct)
+    private static async Task InsertNewAsync(NpgsqlConnection conn, NpgsqlTransaction tx, WritePlan plan, InsertPath path, WriteTicket? ticket, CancellationToken ct)
     {
         var n = plan.Count;
         var probe = path == InsertPath.Probe;
@@ -235,6 +260,13 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         await using (var prepare = new NpgsqlBatch(conn, tx))
         {
             prepare.BatchCommands.Add(Command("SELECT nextval('instance_seq') FROM generate_series(1, $1);", new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Integer, Value = n }));
+            if (ticket is not null)
+            {
+                // The transaction's own lock, held until it ends, named by the last seq value drawn (unique in the
+                // database): the next write of the sequence waits for it before it commits.
+                prepare.BatchCommands.Add(new NpgsqlBatchCommand("SELECT currval('instance_seq'), pg_advisory_xact_lock(currval('instance_seq'));"));
+            }
+
             if (probe)
             {
                 // A LATERAL subquery with LIMIT, which the planner cannot turn into a join: with statistics taken while
@@ -261,6 +293,13 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             if (drawn != n)
             {
                 throw new InvalidOperationException($"drew {drawn} seq values for {n} documents");
+            }
+
+            if (ticket is not null)
+            {
+                await read.NextResultAsync(ct).ConfigureAwait(false);
+                await read.ReadAsync(ct).ConfigureAwait(false);
+                ticket.Prepared(read.GetInt64(0));
             }
 
             if (probe)
@@ -1228,6 +1267,197 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         new() { NpgsqlDbType = NpgsqlDbType.Array | type, Value = values.ToArray() };
 
     /// <summary>
+    /// A sequence of write transactions whose commits overlap (<see cref="IArchiveWriteSequence"/>), with the result of
+    /// committing them one by one in the order their commits were called.
+    /// </summary>
+    /// <remarks>
+    /// Each write is a transaction on its own connection, and holds a <see cref="WriteTicket"/> taken when its commit is
+    /// called. The order is kept by four rules:
+    /// <list type="number">
+    /// <item>A write draws its seq values (and numbers its new orgs) only after the previous write drew its own, so
+    /// the first-stored order and the org numbers are those of a sequential ingest.</item>
+    /// <item>A write sharing a document with an earlier write still running, or holding identity documents, starts only
+    /// after the earlier writes ended: it then finds what they stored ("later content wins", and the inserted /
+    /// duplicate / updated counts are those of one writer). Apart from that, two writes of the sequence touch no row
+    /// in common until the archive version (rule 3), so neither waits for the other inside the server.</item>
+    /// <item>Before it commits, a write waits for the previous one to end: first inside the server, on the previous
+    /// transaction's advisory lock (a wait the server's deadlock detector sees, should a writer of another process wait
+    /// for this one meanwhile), then for its outcome. Only then does it lock the archive version row and commit. So
+    /// the writes commit in order.</item>
+    /// <item>A write commits only if the previous one did: after a failure the committed writes are the ones before
+    /// it, as with one writer, and a re-run completes the store.</item>
+    /// </list>
+    /// </remarks>
+    private sealed class OrderedWrites(PostgresArchive archive) : IArchiveWriteSequence
+    {
+        private readonly Lock _lock = new();
+        private WriteTicket? _last;
+
+        public int CommitsInFlight => 2;
+
+        public Task<IArchiveWrite> BeginWriteAsync(CancellationToken cancellationToken) => Task.FromResult<IArchiveWrite>(new OrderedWrite(this));
+
+        /// <summary>Takes the next place in the sequence (at once, so the order is the order of the calls) and writes.</summary>
+        public Task<WriteSummary> CommitAsync(IReadOnlyList<ArchiveDocument> documents, CancellationToken cancellationToken)
+        {
+            var plan = WritePlan.Of(documents);
+            WriteTicket ticket;
+            lock (_lock)
+            {
+                ticket = new WriteTicket(_last, plan.KeySet(), plan.HasIdentity);
+                _last = ticket;
+            }
+
+            return WriteAsync(plan, ticket, cancellationToken);
+        }
+
+        private async Task<WriteSummary> WriteAsync(WritePlan plan, WriteTicket ticket, CancellationToken cancellationToken)
+        {
+            var committed = false;
+            try
+            {
+                var summary = await archive.WritePlanAsync(plan, ticket, cancellationToken).ConfigureAwait(false);
+                committed = true;
+                return summary;
+            }
+            finally
+            {
+                await ticket.EndAsync(committed).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>One transaction of an <see cref="OrderedWrites"/> sequence, collecting its documents until the commit.</summary>
+    private sealed class OrderedWrite(OrderedWrites sequence) : IArchiveWrite
+    {
+        private readonly List<ArchiveDocument> _documents = [];
+
+        public Task AddAsync(IReadOnlyList<ArchiveDocument> documents, CancellationToken cancellationToken)
+        {
+            ArgumentNullException.ThrowIfNull(documents);
+            _documents.AddRange(documents);
+            return Task.CompletedTask;
+        }
+
+        public Task<WriteSummary> CommitAsync(CancellationToken cancellationToken) => sequence.CommitAsync(_documents, cancellationToken);
+
+        public ValueTask DisposeAsync()
+        {
+            _documents.Clear();
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    /// <summary>A write's place in an <see cref="OrderedWrites"/> sequence: what the next write waits for.</summary>
+    private sealed class WriteTicket(WriteTicket? previous, HashSet<HashKey> keys, bool identity)
+    {
+        private readonly TaskCompletionSource _prepared = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource<bool> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The previous write, until this one ends (the chain is cut there: every write before an ended one has ended).</summary>
+        private WriteTicket? _previous = previous;
+
+        private HashSet<HashKey>? _keys = keys;
+
+        /// <summary>The advisory lock held by the write's transaction, once taken.</summary>
+        private long? _lockKey;
+
+        private bool HasEnded => _ended.Task.IsCompleted;
+
+        /// <summary>Waits until this write may draw its seq values: after the previous write's, or after every earlier write ended (rule 2).</summary>
+        public async Task BeforeStartAsync(CancellationToken ct)
+        {
+            var previous = _previous;
+            if (previous is null)
+            {
+                return;
+            }
+
+            if (identity || SharesWithRunning(previous))
+            {
+                await ThrowIfFailedAsync(previous, ct).ConfigureAwait(false);
+            }
+            else
+            {
+                await previous._prepared.Task.WaitAsync(ct).ConfigureAwait(false);
+                if (previous.HasEnded && !previous._ended.Task.Result)
+                {
+                    throw EarlierFailed();
+                }
+            }
+        }
+
+        /// <summary>The seq values are drawn and the transaction's lock is held: the next write may start.</summary>
+        public void Prepared(long lockKey)
+        {
+            _lockKey = lockKey;
+            _prepared.TrySetResult();
+        }
+
+        /// <summary>Waits until the previous write ended, and fails if it did not commit (rules 3 and 4).</summary>
+        public async Task BeforeCommitAsync(NpgsqlConnection conn, NpgsqlTransaction tx, CancellationToken ct)
+        {
+            var previous = _previous;
+            if (previous is null)
+            {
+                return;
+            }
+
+            if (!previous.HasEnded && previous._lockKey is { } key)
+            {
+                await using var wait = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1);", conn, tx);
+                wait.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint, Value = key });
+                await wait.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            await ThrowIfFailedAsync(previous, ct).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Ends the write once the previous one ended (so writes end in order), releasing a next write that waits.
+        /// This transaction has ended already: it holds nothing an earlier write could wait for.
+        /// </summary>
+        public async Task EndAsync(bool committed)
+        {
+            _prepared.TrySetResult();
+            if (_previous is { } previous)
+            {
+                await previous._ended.Task.ConfigureAwait(false);
+            }
+
+            _previous = null;
+            _keys = null;
+            _ended.TrySetResult(committed);
+        }
+
+        private static async Task ThrowIfFailedAsync(WriteTicket previous, CancellationToken ct)
+        {
+            if (!await previous._ended.Task.WaitAsync(ct).ConfigureAwait(false))
+            {
+                throw EarlierFailed();
+            }
+        }
+
+        private static InvalidOperationException EarlierFailed() =>
+            new("an earlier transaction of this ingest failed, so this one was not committed");
+
+        /// <summary>True when an earlier write still running holds one of this write's documents.</summary>
+        private bool SharesWithRunning(WriteTicket previous)
+        {
+            var mine = _keys!;
+            for (var t = previous; t is not null && !t.HasEnded; t = t._previous)
+            {
+                if (t._keys is { } theirs && theirs.Overlaps(mine))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>
     /// A batch grouped by hash: the distinct hashes in first-seen order (a document's index) and, for each, its versions
     /// in batch order with their stored text; the raw hashes, their order, and what the write found per document.
     /// </summary>
@@ -1253,9 +1483,15 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         /// <summary>Per document found stored: the stored text (null: not read yet).</summary>
         public string?[] Stored { get; private set; } = [];
 
+        /// <summary>The batch as given.</summary>
+        public IReadOnlyList<ArchiveDocument> Documents { get; private set; } = [];
+
+        /// <summary>The batch holds a user or org document (they derive identity rows).</summary>
+        public bool HasIdentity { get; private set; }
+
         public static WritePlan Of(IReadOnlyList<ArchiveDocument> batch)
         {
-            var plan = new WritePlan();
+            var plan = new WritePlan { Documents = batch };
             var index = new Dictionary<InstanceHash, int>(batch.Count);
             foreach (var doc in batch)
             {
@@ -1269,6 +1505,8 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                     index[doc.Hash] = plan._entries.Count;
                     plan._entries.Add(new Entry(doc, StoredDocumentText.Of(doc)));
                 }
+
+                plan.HasIdentity |= doc.IsUser || doc.IsOrg;
             }
 
             var n = plan._entries.Count;
@@ -1293,6 +1531,9 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
 
         /// <summary>The hash of document <paramref name="i"/>.</summary>
         public InstanceHash Key(int i) => _entries[i].First.Hash;
+
+        /// <summary>The hashes of the batch, as a set.</summary>
+        public HashSet<HashKey> KeySet() => [.. _keys];
 
         /// <summary>The raw hash of document <paramref name="i"/>, a slice of <see cref="HashBytes"/>.</summary>
         public ReadOnlyMemory<byte> Hash(int i) => HashBytes.AsMemory(i * PostgresArchive.HashBytes, PostgresArchive.HashBytes);
