@@ -123,7 +123,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                     inserted++;
                     updated += changes;
                     duplicates += versions - 1 - changes;
-                    toInsert.Add(new Row(plan.WhenNew(i).Doc, plan.Seq[i], i));
+                    toInsert.Add(new Row(plan.WhenNewDocument(i), plan.Seq[i], i));
                 }
                 else
                 {
@@ -188,13 +188,16 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     /// <summary>One (seq, hash, itype, sub_type, doc) row of document <paramref name="i"/> of the batch, for a binary COPY.</summary>
     private static async Task CopyDocumentRowAsync(NpgsqlBinaryImporter copy, WritePlan plan, int i, CancellationToken ct)
     {
-        var (doc, text) = plan.WhenNew(i);
+        var doc = plan.WhenNewDocument(i);
         await copy.StartRowAsync(ct).ConfigureAwait(false);
         await copy.WriteAsync(plan.Seq[i], NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
         await copy.WriteAsync(plan.Hash(i), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
         await copy.WriteAsync(doc.Itype, NpgsqlDbType.Text, ct).ConfigureAwait(false);
         await copy.WriteAsync(doc.SubType, NpgsqlDbType.Text, ct).ConfigureAwait(false);
-        await copy.WriteAsync(text, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+        // The stored text as the UTF-8 the parse stage made, not decoded into a string and encoded again. In a binary
+        // COPY a text field is its bytes in the client encoding (UTF8, as Npgsql always sets it), and the server checks
+        // them as it would a string's; the type named here only picks how Npgsql writes the bytes.
+        await copy.WriteAsync(doc.StoredUtf8, NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
     }
 
     private readonly record struct Row(ArchiveDocument Doc, long Seq, int Index, string? Text = null);
@@ -1503,7 +1506,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 else
                 {
                     index[doc.Hash] = plan._entries.Count;
-                    plan._entries.Add(new Entry(doc, StoredDocumentText.Of(doc)));
+                    plan._entries.Add(new Entry(doc));
                 }
 
                 plan.HasIdentity |= doc.IsUser || doc.IsOrg;
@@ -1548,6 +1551,19 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             return v == 0 ? (entry.First, entry.FirstText) : entry.More![v - 1];
         }
 
+        /// <summary>The version of document <paramref name="i"/> stored when it is new, without its text.</summary>
+        public ArchiveDocument WhenNewDocument(int i)
+        {
+            var entry = _entries[i];
+            if (entry.More is null)
+            {
+                return entry.First;
+            }
+
+            var v = Apply(i, null).Last;
+            return v == 0 ? entry.First : entry.More[v - 1].Doc;
+        }
+
         /// <summary>
         /// Writes the versions of document <paramref name="i"/> one by one over <paramref name="stored"/> (null: the
         /// first version is the insert): how many replace content, and which version ends up stored (-1: the stored
@@ -1578,11 +1594,14 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         public (ArchiveDocument Doc, string Text) WhenNew(int i) =>
             _entries[i].More is null ? (_entries[i].First, _entries[i].FirstText) : Version(i, Apply(i, null).Last);
 
-        private sealed class Entry(ArchiveDocument first, string firstText)
+        private sealed class Entry(ArchiveDocument first)
         {
+            private string? _firstText;
+
             public ArchiveDocument First { get; } = first;
 
-            public string FirstText { get; } = firstText;
+            /// <summary>The first version's stored text, made when first needed (a new document never needs it).</summary>
+            public string FirstText => _firstText ??= StoredDocumentText.Of(First);
 
             public List<(ArchiveDocument Doc, string Text)>? More { get; set; }
         }
