@@ -549,29 +549,24 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
 
         events.Sort((x, y) => plan.CompareHashes(x.Index, y.Index));
 
-        // Every event's packed references in one buffer, written as slices of it.
-        var packed = new byte[refBytes];
-        var at = 0;
-        await using var copy = await conn.BeginBinaryImportAsync("COPY events (hash, seq, org, ts, category, refs) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
+        // Each event's references are decoded straight into its refs field.
+        using var copy = new BinaryCopyRows(refBytes + (events.Count * 96));
         foreach (var (doc, seq, index, _) in events)
         {
-            var refs = packed.AsMemory(at, doc.Ref.Length * HashBytes);
-            at += refs.Length;
+            copy.StartRow(6);
+            copy.Bytes(plan.Hash(index).Span);
+            copy.Int64(seq);
+            copy.Int32(orgNumbers[doc.OrgId ?? string.Empty]);
+            copy.Float8(doc.Timestamp ?? 0);
+            copy.Text(doc.Category ?? "unknown");
+            var refs = copy.Bytes(doc.Ref.Length * HashBytes);
             for (var i = 0; i < doc.Ref.Length; i++)
             {
-                DecodeHash(doc.Ref[i], refs.Span.Slice(i * HashBytes, HashBytes));
+                DecodeHash(doc.Ref[i], refs.Slice(i * HashBytes, HashBytes));
             }
-
-            await copy.StartRowAsync(ct).ConfigureAwait(false);
-            await copy.WriteAsync(plan.Hash(index), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
-            await copy.WriteAsync(seq, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
-            await copy.WriteAsync(orgNumbers[doc.OrgId ?? string.Empty], NpgsqlDbType.Integer, ct).ConfigureAwait(false);
-            await copy.WriteAsync(doc.Timestamp ?? 0, NpgsqlDbType.Double, ct).ConfigureAwait(false);
-            await copy.WriteAsync(doc.Category ?? "unknown", NpgsqlDbType.Text, ct).ConfigureAwait(false);
-            await copy.WriteAsync((ReadOnlyMemory<byte>)refs, NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
         }
 
-        await copy.CompleteAsync(ct).ConfigureAwait(false);
+        await copy.SendAsync(conn, "COPY events (hash, seq, org, ts, category, refs) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
     }
 
     /// <summary>Copies the session_events rows of new or replaced sessions (their old rows are gone).</summary>
@@ -642,7 +637,6 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         }
 
         var rows = System.Buffers.ArrayPool<RefRow>.Shared.Rent(count);
-        var refBytes = System.Buffers.ArrayPool<byte>.Shared.Rent(count * HashBytes);
         try
         {
             var n = 0;
@@ -665,32 +659,27 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             }
 
             System.Array.Sort(rows, 0, n);
-            for (var i = 0; i < n; i++)
-            {
-                rows[i].Ref.CopyTo(refBytes.AsSpan(i * HashBytes, HashBytes));
-            }
 
-            await using var copy = await conn.BeginBinaryImportAsync(
-                "COPY event_refs (ref_hash, org, ts, event_seq, ctx, category, event_hash) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
+            // 118 bytes a row: the field count and seven lengths, two hashes, org, ts, seq, ctx, category.
+            using var copy = new BinaryCopyRows(n * 118);
             for (var i = 0; i < n; i++)
             {
                 var row = rows[i];
-                await copy.StartRowAsync(ct).ConfigureAwait(false);
-                await copy.WriteAsync((ReadOnlyMemory<byte>)refBytes.AsMemory(i * HashBytes, HashBytes), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
-                await copy.WriteAsync(row.Org, NpgsqlDbType.Integer, ct).ConfigureAwait(false);
-                await copy.WriteAsync(row.Ts, NpgsqlDbType.Double, ct).ConfigureAwait(false);
-                await copy.WriteAsync(row.EventSeq, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
-                await copy.WriteAsync(row.Ctx, NpgsqlDbType.Smallint, ct).ConfigureAwait(false);
-                await copy.WriteAsync(row.Category, NpgsqlDbType.Smallint, ct).ConfigureAwait(false);
-                await copy.WriteAsync(plan.Hash(row.Event), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+                copy.StartRow(7);
+                row.Ref.CopyTo(copy.Bytes(HashBytes));
+                copy.Int32(row.Org);
+                copy.Float8(row.Ts);
+                copy.Int64(row.EventSeq);
+                copy.Int16(row.Ctx);
+                copy.Int16(row.Category);
+                copy.Bytes(plan.Hash(row.Event).Span);
             }
 
-            await copy.CompleteAsync(ct).ConfigureAwait(false);
+            await copy.SendAsync(conn, "COPY event_refs (ref_hash, org, ts, event_seq, ctx, category, event_hash) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
         }
         finally
         {
             System.Buffers.ArrayPool<RefRow>.Shared.Return(rows);
-            System.Buffers.ArrayPool<byte>.Shared.Return(refBytes);
         }
     }
 
