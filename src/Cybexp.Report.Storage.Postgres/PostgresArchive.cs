@@ -184,22 +184,35 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         },
         cancellationToken);
 
-    /// <summary>A document to store or replace: the version written, its instance seq and its place in the plan.</summary>
-    /// <summary>One (seq, hash, itype, sub_type, doc) row of document <paramref name="i"/> of the batch, for a binary COPY.</summary>
-    private static async Task CopyDocumentRowAsync(NpgsqlBinaryImporter copy, WritePlan plan, int i, CancellationToken ct)
+    /// <summary>
+    /// The (seq, hash, itype, sub_type, doc) rows of documents <paramref name="indexes"/> of the batch, for a binary
+    /// COPY. The stored text goes as the UTF-8 the parse stage made, never decoded into a string and encoded again.
+    /// </summary>
+    private static BinaryCopyRows DocumentRows(WritePlan plan, IReadOnlyList<int> indexes)
     {
-        var doc = plan.WhenNewDocument(i);
-        await copy.StartRowAsync(ct).ConfigureAwait(false);
-        await copy.WriteAsync(plan.Seq[i], NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
-        await copy.WriteAsync(plan.Hash(i), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
-        await copy.WriteAsync(doc.Itype, NpgsqlDbType.Text, ct).ConfigureAwait(false);
-        await copy.WriteAsync(doc.SubType, NpgsqlDbType.Text, ct).ConfigureAwait(false);
-        // The stored text as the UTF-8 the parse stage made, not decoded into a string and encoded again. In a binary
-        // COPY a text field is its bytes in the client encoding (UTF8, as Npgsql always sets it), and the server checks
-        // them as it would a string's; the type named here only picks how Npgsql writes the bytes.
-        await copy.WriteAsync(doc.StoredUtf8, NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+        var bytes = 0;
+        foreach (var i in indexes)
+        {
+            var doc = plan.WhenNewDocument(i);
+            bytes += 90 + doc.StoredUtf8.Length + (2 * doc.SubType.Length);
+        }
+
+        var rows = new BinaryCopyRows(bytes);
+        foreach (var i in indexes)
+        {
+            var doc = plan.WhenNewDocument(i);
+            rows.StartRow(5);
+            rows.Int64(plan.Seq[i]);
+            rows.Bytes(plan.Hash(i).Span);
+            rows.Text(doc.Itype);
+            rows.Text(doc.SubType);
+            rows.Bytes(doc.StoredUtf8.Span);
+        }
+
+        return rows;
     }
 
+    /// <summary>A document to store or replace: the version written, its instance seq and its place in the plan.</summary>
     private readonly record struct Row(ArchiveDocument Doc, long Seq, int Index, string? Text = null);
 
     /// <summary>
@@ -332,13 +345,8 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         {
             try
             {
-                await using var copy = await conn.BeginBinaryImportAsync("COPY instances (seq, hash, itype, sub_type, doc) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
-                foreach (var i in fresh)
-                {
-                    await CopyDocumentRowAsync(copy, plan, i, ct).ConfigureAwait(false);
-                }
-
-                await copy.CompleteAsync(ct).ConfigureAwait(false);
+                using var rows = DocumentRows(plan, fresh);
+                await rows.SendAsync(conn, "COPY instances (seq, hash, itype, sub_type, doc) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
             {
@@ -379,15 +387,14 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         }
 
         var bySeq = new Dictionary<long, int>(indexes.Count);
-        await using (var copy = await conn.BeginBinaryImportAsync("COPY ingest_documents (seq, hash, itype, sub_type, doc) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false))
+        foreach (var i in indexes)
         {
-            foreach (var i in indexes)
-            {
-                bySeq[plan.Seq[i]] = i;
-                await CopyDocumentRowAsync(copy, plan, i, ct).ConfigureAwait(false);
-            }
+            bySeq[plan.Seq[i]] = i;
+        }
 
-            await copy.CompleteAsync(ct).ConfigureAwait(false);
+        using (var rows = DocumentRows(plan, indexes))
+        {
+            await rows.SendAsync(conn, "COPY ingest_documents (seq, hash, itype, sub_type, doc) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
         }
 
         // Rows are inserted in hash order so that concurrent batches sharing documents (hub attributes) wait on each
