@@ -185,31 +185,25 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         cancellationToken);
 
     /// <summary>
-    /// The (seq, hash, itype, sub_type, doc) rows of documents <paramref name="indexes"/> of the batch, for a binary
-    /// COPY. The stored text goes as the UTF-8 the parse stage made, never decoded into a string and encoded again.
+    /// Copies the (seq, hash, itype, sub_type, doc) rows of documents <paramref name="indexes"/> of the batch with
+    /// <paramref name="copyCommand"/>. The stored text goes as the UTF-8 the parse stage made, never decoded into a
+    /// string and encoded again.
     /// </summary>
-    private static BinaryCopyRows DocumentRows(WritePlan plan, IReadOnlyList<int> indexes)
+    private static async Task CopyDocumentsAsync(NpgsqlConnection conn, string copyCommand, WritePlan plan, IEnumerable<int> indexes, CancellationToken ct)
     {
-        var bytes = 0;
+        await using var copy = await BinaryCopyRows.BeginAsync(conn, copyCommand, ct).ConfigureAwait(false);
         foreach (var i in indexes)
         {
             var doc = plan.WhenNewDocument(i);
-            bytes += 90 + doc.StoredUtf8.Length + (2 * doc.SubType.Length);
+            await copy.StartRowAsync(5, ct).ConfigureAwait(false);
+            copy.Int64(plan.Seq[i]);
+            copy.Bytes(plan.Hash(i).Span);
+            copy.Text(doc.Itype);
+            copy.Text(doc.SubType);
+            copy.Bytes(doc.StoredUtf8.Span);
         }
 
-        var rows = new BinaryCopyRows(bytes);
-        foreach (var i in indexes)
-        {
-            var doc = plan.WhenNewDocument(i);
-            rows.StartRow(5);
-            rows.Int64(plan.Seq[i]);
-            rows.Bytes(plan.Hash(i).Span);
-            rows.Text(doc.Itype);
-            rows.Text(doc.SubType);
-            rows.Bytes(doc.StoredUtf8.Span);
-        }
-
-        return rows;
+        await copy.CompleteAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>A document to store or replace: the version written, its instance seq and its place in the plan.</summary>
@@ -345,8 +339,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         {
             try
             {
-                using var rows = DocumentRows(plan, fresh);
-                await rows.SendAsync(conn, "COPY instances (seq, hash, itype, sub_type, doc) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
+                await CopyDocumentsAsync(conn, "COPY instances (seq, hash, itype, sub_type, doc) FROM STDIN (FORMAT BINARY);", plan, fresh, ct).ConfigureAwait(false);
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
             {
@@ -392,10 +385,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             bySeq[plan.Seq[i]] = i;
         }
 
-        using (var rows = DocumentRows(plan, indexes))
-        {
-            await rows.SendAsync(conn, "COPY ingest_documents (seq, hash, itype, sub_type, doc) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
-        }
+        await CopyDocumentsAsync(conn, "COPY ingest_documents (seq, hash, itype, sub_type, doc) FROM STDIN (FORMAT BINARY);", plan, indexes, ct).ConfigureAwait(false);
 
         // Rows are inserted in hash order so that concurrent batches sharing documents (hub attributes) wait on each
         // other in one order and cannot deadlock (the rows arrive sorted; the sort only makes it certain). Only the
@@ -539,13 +529,11 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     private static async Task CopyEventsAsync(NpgsqlConnection conn, WritePlan plan, List<Row> docs, IReadOnlyDictionary<string, int> orgNumbers, CancellationToken ct)
     {
         var events = new List<Row>();
-        var refBytes = 0;
         foreach (var row in docs)
         {
             if (row.Doc.Itype == "event")
             {
                 events.Add(row);
-                refBytes += row.Doc.Ref.Length * HashBytes;
             }
         }
 
@@ -557,10 +545,10 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         events.Sort((x, y) => plan.CompareHashes(x.Index, y.Index));
 
         // Each event's references are decoded straight into its refs field.
-        using var copy = new BinaryCopyRows(refBytes + (events.Count * 96));
+        await using var copy = await BinaryCopyRows.BeginAsync(conn, "COPY events (hash, seq, org, ts, category, refs) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
         foreach (var (doc, seq, index, _) in events)
         {
-            copy.StartRow(6);
+            await copy.StartRowAsync(6, ct).ConfigureAwait(false);
             copy.Bytes(plan.Hash(index).Span);
             copy.Int64(seq);
             copy.Int32(orgNumbers[doc.OrgId ?? string.Empty]);
@@ -573,7 +561,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             }
         }
 
-        await copy.SendAsync(conn, "COPY events (hash, seq, org, ts, category, refs) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
+        await copy.CompleteAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>Copies the session_events rows of new or replaced sessions (their old rows are gone).</summary>
@@ -667,12 +655,12 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
 
             System.Array.Sort(rows, 0, n);
 
-            // 118 bytes a row: the field count and seven lengths, two hashes, org, ts, seq, ctx, category.
-            using var copy = new BinaryCopyRows(n * 118);
+            await using var copy = await BinaryCopyRows.BeginAsync(
+                conn, "COPY event_refs (ref_hash, org, ts, event_seq, ctx, category, event_hash) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
             for (var i = 0; i < n; i++)
             {
                 var row = rows[i];
-                copy.StartRow(7);
+                await copy.StartRowAsync(7, ct).ConfigureAwait(false);
                 row.Ref.CopyTo(copy.Bytes(HashBytes));
                 copy.Int32(row.Org);
                 copy.Float8(row.Ts);
@@ -682,7 +670,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 copy.Bytes(plan.Hash(row.Event).Span);
             }
 
-            await copy.SendAsync(conn, "COPY event_refs (ref_hash, org, ts, event_seq, ctx, category, event_hash) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
+            await copy.CompleteAsync(ct).ConfigureAwait(false);
         }
         finally
         {
