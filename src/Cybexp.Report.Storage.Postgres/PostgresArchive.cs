@@ -109,6 +109,9 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 await ReadStoredAsync(conn, tx, plan, changing, forUpdate: true, cancellationToken).ConfigureAwait(false);
             }
 
+            // From here on the transaction waits for no row of another writer (OrderedWrites, rule 3).
+            ticket?.Inserted();
+
             int inserted = 0, duplicates = 0, updated = 0;
             var toInsert = new List<Row>(plan.Count);
             var toReplace = new List<Row>();
@@ -320,6 +323,11 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                     exists[read.GetInt32(0)] = true;
                 }
             }
+        }
+
+        if (ticket is not null)
+        {
+            await ticket.BeforeInsertAsync(ct).ConfigureAwait(false);
         }
 
         if (path == InsertPath.Stage)
@@ -1259,14 +1267,18 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     /// </summary>
     /// <remarks>
     /// Each write is a transaction on its own connection, and holds a <see cref="WriteTicket"/> taken when its commit is
-    /// called. The order is kept by four rules:
+    /// called. The order is kept by five rules:
     /// <list type="number">
     /// <item>A write draws its seq values (and numbers its new orgs) only after the previous write drew its own, so
     /// the first-stored order and the org numbers are those of a sequential ingest.</item>
     /// <item>A write sharing a document with an earlier write still running, or holding identity documents, starts only
     /// after the earlier writes ended: it then finds what they stored ("later content wins", and the inserted /
     /// duplicate / updated counts are those of one writer). Apart from that, two writes of the sequence touch no row
-    /// in common until the archive version (rule 3), so neither waits for the other inside the server.</item>
+    /// in common until the archive version (rule 4), so neither waits for the other inside the server.</item>
+    /// <item>A write inserts and locks its documents (<c>instances</c> rows) only after the previous write did all of
+    /// that. Only there does a transaction wait for other writers' rows, each in hash order, so the writes of a
+    /// sequence wait for another process's writers as one writer does, without adding a cycle of waits; the rest of
+    /// a write (its events, reference and session rows, which no other writer touches) overlaps the next write.</item>
     /// <item>Before it commits, a write waits for the previous one to end: first inside the server, on the previous
     /// transaction's advisory lock (a wait the server's deadlock detector sees, should a writer of another process wait
     /// for this one meanwhile), then for its outcome. Only then does it lock the archive version row and commit. So
@@ -1340,6 +1352,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     {
         private readonly TaskCompletionSource _prepared = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly TaskCompletionSource<bool> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _inserted = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         /// <summary>The previous write, until this one ends (the chain is cut there: every write before an ended one has ended).</summary>
         private WriteTicket? _previous = previous;
@@ -1381,7 +1394,19 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             _prepared.TrySetResult();
         }
 
-        /// <summary>Waits until the previous write ended, and fails if it did not commit (rules 3 and 4).</summary>
+        /// <summary>Waits until the previous write has inserted and locked its documents (rule 3).</summary>
+        public async Task BeforeInsertAsync(CancellationToken ct)
+        {
+            if (_previous is { } previous)
+            {
+                await previous._inserted.Task.WaitAsync(ct).ConfigureAwait(false);
+            }
+        }
+
+        /// <summary>The write's documents are inserted and locked: the next write may insert its own.</summary>
+        public void Inserted() => _inserted.TrySetResult();
+
+        /// <summary>Waits until the previous write ended, and fails if it did not commit (rules 4 and 5).</summary>
         public async Task BeforeCommitAsync(NpgsqlConnection conn, NpgsqlTransaction tx, CancellationToken ct)
         {
             var previous = _previous;
@@ -1407,6 +1432,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         public async Task EndAsync(bool committed)
         {
             _prepared.TrySetResult();
+            _inserted.TrySetResult();
             if (_previous is { } previous)
             {
                 await previous._ended.Task.ConfigureAwait(false);

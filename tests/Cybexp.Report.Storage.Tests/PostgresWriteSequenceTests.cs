@@ -131,6 +131,102 @@ public sealed class PostgresWriteSequenceTests : IAsyncLifetime
         Assert.Equal(0, await store.Archive.CountDanglingReferencesAsync(Ct));
     }
 
+    [Fact]
+    public async Task Sequences_OfTwoProcesses_WritingTheSameDocumentsInOppositeOrders_StoreEachOnce_WithoutDeadlocks()
+    {
+        // Each process overlaps its own batches; the shared documents must neither deadlock the four transactions in
+        // flight nor be stored twice.
+        var ds = Datasets.Named("D3_medium");
+        var docs = ds.Tahoe.ToList();
+        var schema = _schemas.NewName();
+        await using var a = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
+        await using var b = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
+
+        static async Task<WriteSummary> IngestAsync(ICybexpStore store, IReadOnlyList<ArchiveDocument> order)
+        {
+            var sequence = store.Archive.BeginWriteSequence();
+            var commits = new Queue<Task<WriteSummary>>();
+            int inserted = 0, duplicates = 0, updated = 0;
+            foreach (var chunk in order.Chunk(11))
+            {
+                commits.Enqueue(await CommitAsync(sequence, chunk));
+                while (commits.Count >= sequence.CommitsInFlight)
+                {
+                    Add(await commits.Dequeue());
+                }
+            }
+
+            while (commits.Count > 0)
+            {
+                Add(await commits.Dequeue());
+            }
+
+            return new WriteSummary(inserted, duplicates, updated);
+
+            void Add(WriteSummary s)
+            {
+                inserted += s.Inserted;
+                duplicates += s.Duplicates;
+                updated += s.Updated;
+            }
+        }
+
+        for (var round = 0; round < 3; round++)
+        {
+            await using (var conn = await PostgresSchemas.ConnectAsync(Ct))
+            await using (var clear = new NpgsqlCommand($"TRUNCATE \"{schema}\".instances, \"{schema}\".events, \"{schema}\".event_refs, \"{schema}\".session_events;", conn))
+            {
+                await clear.ExecuteNonQueryAsync(Ct);
+            }
+
+            var results = await Task.WhenAll(
+                Task.Run(() => IngestAsync(a, docs)),
+                Task.Run(() => IngestAsync(b, Enumerable.Reverse(docs).ToList())));
+
+            Assert.Equal(docs.Count, results[0].Inserted + results[1].Inserted);
+            Assert.All(results, r => Assert.Equal(docs.Count, r.Inserted + r.Duplicates));
+            Assert.All(results, r => Assert.Equal(0, r.Updated));
+            Assert.Equal(docs.Count, (await a.Archive.CountByItypeAsync(Ct)).Values.Sum());
+            Assert.Equal(0, await b.Archive.CountDanglingReferencesAsync(Ct));
+        }
+    }
+
+    [Fact]
+    public async Task Sequence_NextWrite_InsertsItsDocumentsOnlyAfterThePreviousWriteInsertedItsOwn()
+    {
+        // Another process's writer holds the first write's document and then wants the second write's. Had the second
+        // write inserted its document meanwhile, that writer would wait for it, the second write waits for the first
+        // before committing, and the first waits for that writer: a cycle of waits. The second write must hold nothing.
+        var ds = Datasets.Named("D1_tiny");
+        var docs = ds.Tahoe.Take(2).ToList();
+        var schema = _schemas.NewName();
+        await using var store = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
+        await using var other = await PostgresSchemas.ConnectAsync(Ct);
+        await using var otherTx = await HoldAsync(other, schema, docs[0]);
+
+        var sequence = store.Archive.BeginWriteSequence();
+        var first = await CommitAsync(sequence, [docs[0]]);
+        var second = await CommitAsync(sequence, [docs[1]]);
+        await WaitUntilBlockedByAsync(other, first);
+        await Task.Delay(300, Ct);
+
+        await using (var timeout = new NpgsqlCommand("SET LOCAL lock_timeout = '5s';", other, otherTx))
+        {
+            await timeout.ExecuteNonQueryAsync(Ct);
+        }
+
+        await using (var insert = new NpgsqlCommand($"INSERT INTO \"{schema}\".instances (seq, hash, itype, sub_type, doc) VALUES (0, $1, 'x', 'x', 'x');", other, otherTx))
+        {
+            insert.Parameters.AddWithValue(docs[1].Hash.ToBytes());
+            var waited = Stopwatch.StartNew();
+            await insert.ExecuteNonQueryAsync(Ct);
+            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(1), $"the other writer waited {waited.Elapsed} for the second write's document");
+        }
+
+        await otherTx.RollbackAsync(Ct);
+        Assert.Equal([new WriteSummary(1, 0, 0), new WriteSummary(1, 0, 0)], await Task.WhenAll(first, second));
+    }
+
     /// <summary>Begins a write of the sequence with <paramref name="docs"/> and calls its commit (not awaited).</summary>
     private static async Task<Task<WriteSummary>> CommitAsync(IArchiveWriteSequence sequence, IReadOnlyList<ArchiveDocument> docs)
     {
