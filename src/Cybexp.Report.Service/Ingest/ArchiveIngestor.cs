@@ -126,7 +126,7 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int? batchSize = null
             committing.Enqueue((CommitAndDisposeAsync(write, cancellationToken), read));
             write = null;
             inBatch.Clear();
-            while (committing.Count >= sequence.CommitsInFlight)
+            while (committing.Count >= Math.Max(1, sequence.CommitsInFlight))
             {
                 await TakeOldestCommitAsync().ConfigureAwait(false);
             }
