@@ -35,24 +35,41 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         Stage,
     }
 
-    public Task<WriteSummary> WriteAsync(IReadOnlyList<ArchiveDocument> batch, CancellationToken cancellationToken) => store.RunAsync(
+    public Task<WriteSummary> WriteAsync(IReadOnlyList<ArchiveDocument> batch, CancellationToken cancellationToken) =>
+        WritePlanAsync(WritePlan.Of(batch), null, cancellationToken);
+
+    /// <summary>
+    /// Two transactions of the sequence are written at once, each on its own connection (so on its own server
+    /// process): the server's work per document is the larger part of an ingest's, and one backend uses one core.
+    /// </summary>
+    public IArchiveWriteSequence BeginWriteSequence() => new OrderedWrites(this);
+
+    /// <summary>
+    /// Writes <paramref name="plan"/> in one transaction; with a <paramref name="ticket"/>, at its place in an
+    /// <see cref="OrderedWrites"/> sequence (see there for how the order is kept).
+    /// </summary>
+    private Task<WriteSummary> WritePlanAsync(WritePlan plan, WriteTicket? ticket, CancellationToken cancellationToken) => store.RunAsync(
         async conn =>
         {
-            var plan = WritePlan.Of(batch);
             if (plan.Count == 0)
             {
                 return new WriteSummary(0, 0, 0);
             }
 
+            if (ticket is not null)
+            {
+                await ticket.BeforeStartAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             // Numbers for the batch's event owners, committed before the batch's transaction (an unused number is
             // harmless, and the cache only ever holds committed ones).
-            await NumberOrgsAsync(conn, batch, cancellationToken).ConfigureAwait(false);
+            await NumberOrgsAsync(conn, plan, cancellationToken).ConfigureAwait(false);
 
             await using var tx = await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             // The probe for stored documents is skipped while the previous batch found none (a first ingest: a stored
             // one makes the COPY fail, and the batch takes the staging path) or mostly stored ones (a re-run: every
             // document is staged). Only the cost depends on this, never the result.
-            await InsertNewAsync(conn, tx, plan, _nextPath, cancellationToken).ConfigureAwait(false);
+            await InsertNewAsync(conn, tx, plan, _nextPath, ticket, cancellationToken).ConfigureAwait(false);
             var storedCount = 0;
             for (var i = 0; i < plan.Count; i++)
             {
@@ -92,6 +109,9 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 await ReadStoredAsync(conn, tx, plan, changing, forUpdate: true, cancellationToken).ConfigureAwait(false);
             }
 
+            // From here on the transaction waits for no row of another writer (OrderedWrites, rule 3).
+            ticket?.Inserted();
+
             int inserted = 0, duplicates = 0, updated = 0;
             var toInsert = new List<Row>(plan.Count);
             var toReplace = new List<Row>();
@@ -106,7 +126,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                     inserted++;
                     updated += changes;
                     duplicates += versions - 1 - changes;
-                    toInsert.Add(new Row(plan.WhenNew(i).Doc, plan.Seq[i], i));
+                    toInsert.Add(new Row(plan.WhenNewDocument(i), plan.Seq[i], i));
                 }
                 else
                 {
@@ -136,11 +156,6 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 }
 
                 AddIdentityRows(write, identity);
-                if (inserted + updated > 0)
-                {
-                    write.BatchCommands.Add(new NpgsqlBatchCommand("UPDATE archive_version SET version = version + 1 WHERE id = 1;"));
-                }
-
                 if (write.BatchCommands.Count > 0)
                 {
                     await write.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -154,34 +169,57 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             await CopySessionLinksAsync(conn, plan, toIndex, cancellationToken).ConfigureAwait(false);
             await CopyEventRefsAsync(conn, plan, toIndex, _orgNumbers, cancellationToken).ConfigureAwait(false);
 
+            // In a sequence, the earlier writes end first. Only then is the version row locked: an earlier write still
+            // running would wait for it while this one waits for that write.
+            if (ticket is not null)
+            {
+                await ticket.BeforeCommitAsync(conn, tx, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (inserted + updated > 0)
+            {
+                await using var bump = new NpgsqlCommand("UPDATE archive_version SET version = version + 1 WHERE id = 1;", conn, tx);
+                await bump.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
             return new WriteSummary(inserted, duplicates, updated);
         },
         cancellationToken);
 
-    /// <summary>A document to store or replace: the version written, its instance seq and its place in the plan.</summary>
-    /// <summary>One (seq, hash, itype, sub_type, doc) row of document <paramref name="i"/> of the batch, for a binary COPY.</summary>
-    private static async Task CopyDocumentRowAsync(NpgsqlBinaryImporter copy, WritePlan plan, int i, CancellationToken ct)
+    /// <summary>
+    /// Copies the (seq, hash, itype, sub_type, doc) rows of documents <paramref name="indexes"/> of the batch with
+    /// <paramref name="copyCommand"/>. The stored text goes as the UTF-8 the parse stage made, never decoded into a
+    /// string and encoded again.
+    /// </summary>
+    private static async Task CopyDocumentsAsync(NpgsqlConnection conn, string copyCommand, WritePlan plan, IEnumerable<int> indexes, CancellationToken ct)
     {
-        var (doc, text) = plan.WhenNew(i);
-        await copy.StartRowAsync(ct).ConfigureAwait(false);
-        await copy.WriteAsync(plan.Seq[i], NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
-        await copy.WriteAsync(plan.Hash(i), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
-        await copy.WriteAsync(doc.Itype, NpgsqlDbType.Text, ct).ConfigureAwait(false);
-        await copy.WriteAsync(doc.SubType, NpgsqlDbType.Text, ct).ConfigureAwait(false);
-        await copy.WriteAsync(text, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+        await using var copy = await BinaryCopyRows.BeginAsync(conn, copyCommand, ct).ConfigureAwait(false);
+        foreach (var i in indexes)
+        {
+            var doc = plan.WhenNewDocument(i);
+            await copy.StartRowAsync(5, ct).ConfigureAwait(false);
+            copy.Int64(plan.Seq[i]);
+            copy.Bytes(plan.Hash(i).Span);
+            copy.Text(doc.Itype);
+            copy.Text(doc.SubType);
+            copy.Bytes(doc.StoredUtf8.Span);
+        }
+
+        await copy.CompleteAsync(ct).ConfigureAwait(false);
     }
 
+    /// <summary>A document to store or replace: the version written, its instance seq and its place in the plan.</summary>
     private readonly record struct Row(ArchiveDocument Doc, long Seq, int Index, string? Text = null);
 
     /// <summary>
-    /// Makes sure the orgid of every event of <paramref name="batch"/> has its event_orgs number in the cache, creating
+    /// Makes sure the orgid of every event of <paramref name="plan"/> has its event_orgs number in the cache, creating
     /// the missing ones (in their own implicit transaction, committed at once).
     /// </summary>
-    private async Task NumberOrgsAsync(NpgsqlConnection conn, IReadOnlyList<ArchiveDocument> batch, CancellationToken ct)
+    private async Task NumberOrgsAsync(NpgsqlConnection conn, WritePlan plan, CancellationToken ct)
     {
         SortedSet<string>? missing = null;
-        foreach (var doc in batch)
+        foreach (var doc in plan.Documents)
         {
             if (doc.Itype == "event" && !_orgNumbers.ContainsKey(doc.OrgId ?? string.Empty))
             {
@@ -227,7 +265,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     /// waiting for that writer's commit), the transaction returns to the savepoint taken before it, and the whole batch
     /// takes the general path (<see cref="StageAndInsertAsync"/>), as do the documents found stored.
     /// </remarks>
-    private static async Task InsertNewAsync(NpgsqlConnection conn, NpgsqlTransaction tx, WritePlan plan, InsertPath path, CancellationToken ct)
+    private static async Task InsertNewAsync(NpgsqlConnection conn, NpgsqlTransaction tx, WritePlan plan, InsertPath path, WriteTicket? ticket, CancellationToken ct)
     {
         var n = plan.Count;
         var probe = path == InsertPath.Probe;
@@ -235,6 +273,13 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         await using (var prepare = new NpgsqlBatch(conn, tx))
         {
             prepare.BatchCommands.Add(Command("SELECT nextval('instance_seq') FROM generate_series(1, $1);", new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Integer, Value = n }));
+            if (ticket is not null)
+            {
+                // The transaction's own lock, held until it ends, named by the last seq value drawn (unique in the
+                // database): the next write of the sequence waits for it before it commits.
+                prepare.BatchCommands.Add(new NpgsqlBatchCommand("SELECT currval('instance_seq'), pg_advisory_xact_lock(currval('instance_seq'));"));
+            }
+
             if (probe)
             {
                 // A LATERAL subquery with LIMIT, which the planner cannot turn into a join: with statistics taken while
@@ -263,6 +308,13 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 throw new InvalidOperationException($"drew {drawn} seq values for {n} documents");
             }
 
+            if (ticket is not null)
+            {
+                await read.NextResultAsync(ct).ConfigureAwait(false);
+                await read.ReadAsync(ct).ConfigureAwait(false);
+                ticket.Prepared(read.GetInt64(0));
+            }
+
             if (probe)
             {
                 await read.NextResultAsync(ct).ConfigureAwait(false);
@@ -271,6 +323,11 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                     exists[read.GetInt32(0)] = true;
                 }
             }
+        }
+
+        if (ticket is not null)
+        {
+            await ticket.BeforeInsertAsync(ct).ConfigureAwait(false);
         }
 
         if (path == InsertPath.Stage)
@@ -290,13 +347,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         {
             try
             {
-                await using var copy = await conn.BeginBinaryImportAsync("COPY instances (seq, hash, itype, sub_type, doc) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
-                foreach (var i in fresh)
-                {
-                    await CopyDocumentRowAsync(copy, plan, i, ct).ConfigureAwait(false);
-                }
-
-                await copy.CompleteAsync(ct).ConfigureAwait(false);
+                await CopyDocumentsAsync(conn, "COPY instances (seq, hash, itype, sub_type, doc) FROM STDIN (FORMAT BINARY);", plan, fresh, ct).ConfigureAwait(false);
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
             {
@@ -337,16 +388,12 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         }
 
         var bySeq = new Dictionary<long, int>(indexes.Count);
-        await using (var copy = await conn.BeginBinaryImportAsync("COPY ingest_documents (seq, hash, itype, sub_type, doc) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false))
+        foreach (var i in indexes)
         {
-            foreach (var i in indexes)
-            {
-                bySeq[plan.Seq[i]] = i;
-                await CopyDocumentRowAsync(copy, plan, i, ct).ConfigureAwait(false);
-            }
-
-            await copy.CompleteAsync(ct).ConfigureAwait(false);
+            bySeq[plan.Seq[i]] = i;
         }
+
+        await CopyDocumentsAsync(conn, "COPY ingest_documents (seq, hash, itype, sub_type, doc) FROM STDIN (FORMAT BINARY);", plan, indexes, ct).ConfigureAwait(false);
 
         // Rows are inserted in hash order so that concurrent batches sharing documents (hub attributes) wait on each
         // other in one order and cannot deadlock (the rows arrive sorted; the sort only makes it certain). Only the
@@ -490,13 +537,11 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     private static async Task CopyEventsAsync(NpgsqlConnection conn, WritePlan plan, List<Row> docs, IReadOnlyDictionary<string, int> orgNumbers, CancellationToken ct)
     {
         var events = new List<Row>();
-        var refBytes = 0;
         foreach (var row in docs)
         {
             if (row.Doc.Itype == "event")
             {
                 events.Add(row);
-                refBytes += row.Doc.Ref.Length * HashBytes;
             }
         }
 
@@ -507,26 +552,21 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
 
         events.Sort((x, y) => plan.CompareHashes(x.Index, y.Index));
 
-        // Every event's packed references in one buffer, written as slices of it.
-        var packed = new byte[refBytes];
-        var at = 0;
-        await using var copy = await conn.BeginBinaryImportAsync("COPY events (hash, seq, org, ts, category, refs) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
+        // Each event's references are decoded straight into its refs field.
+        await using var copy = await BinaryCopyRows.BeginAsync(conn, "COPY events (hash, seq, org, ts, category, refs) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
         foreach (var (doc, seq, index, _) in events)
         {
-            var refs = packed.AsMemory(at, doc.Ref.Length * HashBytes);
-            at += refs.Length;
+            await copy.StartRowAsync(6, ct).ConfigureAwait(false);
+            copy.Bytes(plan.Hash(index).Span);
+            copy.Int64(seq);
+            copy.Int32(orgNumbers[doc.OrgId ?? string.Empty]);
+            copy.Float8(doc.Timestamp ?? 0);
+            copy.Text(doc.Category ?? "unknown");
+            var refs = copy.Bytes(doc.Ref.Length * HashBytes);
             for (var i = 0; i < doc.Ref.Length; i++)
             {
-                DecodeHash(doc.Ref[i], refs.Span.Slice(i * HashBytes, HashBytes));
+                DecodeHash(doc.Ref[i], refs.Slice(i * HashBytes, HashBytes));
             }
-
-            await copy.StartRowAsync(ct).ConfigureAwait(false);
-            await copy.WriteAsync(plan.Hash(index), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
-            await copy.WriteAsync(seq, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
-            await copy.WriteAsync(orgNumbers[doc.OrgId ?? string.Empty], NpgsqlDbType.Integer, ct).ConfigureAwait(false);
-            await copy.WriteAsync(doc.Timestamp ?? 0, NpgsqlDbType.Double, ct).ConfigureAwait(false);
-            await copy.WriteAsync(doc.Category ?? "unknown", NpgsqlDbType.Text, ct).ConfigureAwait(false);
-            await copy.WriteAsync((ReadOnlyMemory<byte>)refs, NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
         }
 
         await copy.CompleteAsync(ct).ConfigureAwait(false);
@@ -600,7 +640,6 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         }
 
         var rows = System.Buffers.ArrayPool<RefRow>.Shared.Rent(count);
-        var refBytes = System.Buffers.ArrayPool<byte>.Shared.Rent(count * HashBytes);
         try
         {
             var n = 0;
@@ -623,24 +662,20 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             }
 
             System.Array.Sort(rows, 0, n);
-            for (var i = 0; i < n; i++)
-            {
-                rows[i].Ref.CopyTo(refBytes.AsSpan(i * HashBytes, HashBytes));
-            }
 
-            await using var copy = await conn.BeginBinaryImportAsync(
-                "COPY event_refs (ref_hash, org, ts, event_seq, ctx, category, event_hash) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
+            await using var copy = await BinaryCopyRows.BeginAsync(
+                conn, "COPY event_refs (ref_hash, org, ts, event_seq, ctx, category, event_hash) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
             for (var i = 0; i < n; i++)
             {
                 var row = rows[i];
-                await copy.StartRowAsync(ct).ConfigureAwait(false);
-                await copy.WriteAsync((ReadOnlyMemory<byte>)refBytes.AsMemory(i * HashBytes, HashBytes), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
-                await copy.WriteAsync(row.Org, NpgsqlDbType.Integer, ct).ConfigureAwait(false);
-                await copy.WriteAsync(row.Ts, NpgsqlDbType.Double, ct).ConfigureAwait(false);
-                await copy.WriteAsync(row.EventSeq, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
-                await copy.WriteAsync(row.Ctx, NpgsqlDbType.Smallint, ct).ConfigureAwait(false);
-                await copy.WriteAsync(row.Category, NpgsqlDbType.Smallint, ct).ConfigureAwait(false);
-                await copy.WriteAsync(plan.Hash(row.Event), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+                await copy.StartRowAsync(7, ct).ConfigureAwait(false);
+                row.Ref.CopyTo(copy.Bytes(HashBytes));
+                copy.Int32(row.Org);
+                copy.Float8(row.Ts);
+                copy.Int64(row.EventSeq);
+                copy.Int16(row.Ctx);
+                copy.Int16(row.Category);
+                copy.Bytes(plan.Hash(row.Event).Span);
             }
 
             await copy.CompleteAsync(ct).ConfigureAwait(false);
@@ -648,7 +683,6 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         finally
         {
             System.Buffers.ArrayPool<RefRow>.Shared.Return(rows);
-            System.Buffers.ArrayPool<byte>.Shared.Return(refBytes);
         }
     }
 
@@ -1228,6 +1262,215 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         new() { NpgsqlDbType = NpgsqlDbType.Array | type, Value = values.ToArray() };
 
     /// <summary>
+    /// A sequence of write transactions whose commits overlap (<see cref="IArchiveWriteSequence"/>), with the result of
+    /// committing them one by one in the order their commits were called.
+    /// </summary>
+    /// <remarks>
+    /// Each write is a transaction on its own connection, and holds a <see cref="WriteTicket"/> taken when its commit is
+    /// called. The order is kept by five rules:
+    /// <list type="number">
+    /// <item>A write draws its seq values (and numbers its new orgs) only after the previous write drew its own, so
+    /// the first-stored order and the org numbers are those of a sequential ingest.</item>
+    /// <item>A write sharing a document with an earlier write still running, or holding identity documents, starts only
+    /// after the earlier writes ended: it then finds what they stored ("later content wins", and the inserted /
+    /// duplicate / updated counts are those of one writer). Apart from that, two writes of the sequence touch no row
+    /// in common until the archive version (rule 4), so neither waits for the other inside the server.</item>
+    /// <item>A write inserts and locks its documents (<c>instances</c> rows) only after the previous write did all of
+    /// that. Only there does a transaction wait for other writers' rows, each in hash order, so the writes of a
+    /// sequence wait for another process's writers as one writer does, without adding a cycle of waits; the rest of
+    /// a write (its events, reference and session rows, which no other writer touches) overlaps the next write.</item>
+    /// <item>Before it commits, a write waits for the previous one to end: first inside the server, on the previous
+    /// transaction's advisory lock (a wait the server's deadlock detector sees, should a writer of another process wait
+    /// for this one meanwhile), then for its outcome. Only then does it lock the archive version row and commit. So
+    /// the writes commit in order.</item>
+    /// <item>A write commits only if the previous one did: after a failure the committed writes are the ones before
+    /// it, as with one writer, and a re-run completes the store.</item>
+    /// </list>
+    /// </remarks>
+    private sealed class OrderedWrites(PostgresArchive archive) : IArchiveWriteSequence
+    {
+        private readonly Lock _lock = new();
+        private WriteTicket? _last;
+
+        public int CommitsInFlight => 2;
+
+        public Task<IArchiveWrite> BeginWriteAsync(CancellationToken cancellationToken) => Task.FromResult<IArchiveWrite>(new OrderedWrite(this));
+
+        /// <summary>Takes the next place in the sequence (at once, so the order is the order of the calls) and writes.</summary>
+        public Task<WriteSummary> CommitAsync(IReadOnlyList<ArchiveDocument> documents, CancellationToken cancellationToken)
+        {
+            var plan = WritePlan.Of(documents);
+            WriteTicket ticket;
+            lock (_lock)
+            {
+                ticket = new WriteTicket(_last, plan.KeySet(), plan.HasIdentity);
+                _last = ticket;
+            }
+
+            return WriteAsync(plan, ticket, cancellationToken);
+        }
+
+        private async Task<WriteSummary> WriteAsync(WritePlan plan, WriteTicket ticket, CancellationToken cancellationToken)
+        {
+            var committed = false;
+            try
+            {
+                var summary = await archive.WritePlanAsync(plan, ticket, cancellationToken).ConfigureAwait(false);
+                committed = true;
+                return summary;
+            }
+            finally
+            {
+                await ticket.EndAsync(committed).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>One transaction of an <see cref="OrderedWrites"/> sequence, collecting its documents until the commit.</summary>
+    private sealed class OrderedWrite(OrderedWrites sequence) : IArchiveWrite
+    {
+        private readonly List<ArchiveDocument> _documents = [];
+
+        public Task AddAsync(IReadOnlyList<ArchiveDocument> documents, CancellationToken cancellationToken)
+        {
+            ArgumentNullException.ThrowIfNull(documents);
+            _documents.AddRange(documents);
+            return Task.CompletedTask;
+        }
+
+        public Task<WriteSummary> CommitAsync(CancellationToken cancellationToken) => sequence.CommitAsync(_documents, cancellationToken);
+
+        public ValueTask DisposeAsync()
+        {
+            _documents.Clear();
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    /// <summary>A write's place in an <see cref="OrderedWrites"/> sequence: what the next write waits for.</summary>
+    private sealed class WriteTicket(WriteTicket? previous, HashSet<HashKey> keys, bool identity)
+    {
+        private readonly TaskCompletionSource _prepared = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource<bool> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _inserted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The previous write, until this one ends (the chain is cut there: every write before an ended one has ended).</summary>
+        private WriteTicket? _previous = previous;
+
+        private HashSet<HashKey>? _keys = keys;
+
+        /// <summary>The advisory lock held by the write's transaction, once taken.</summary>
+        private long? _lockKey;
+
+        private bool HasEnded => _ended.Task.IsCompleted;
+
+        /// <summary>Waits until this write may draw its seq values: after the previous write's, or after every earlier write ended (rule 2).</summary>
+        public async Task BeforeStartAsync(CancellationToken ct)
+        {
+            var previous = _previous;
+            if (previous is null)
+            {
+                return;
+            }
+
+            if (identity || SharesWithRunning(previous))
+            {
+                await ThrowIfFailedAsync(previous, ct).ConfigureAwait(false);
+            }
+            else
+            {
+                await previous._prepared.Task.WaitAsync(ct).ConfigureAwait(false);
+                if (previous.HasEnded && !previous._ended.Task.Result)
+                {
+                    throw EarlierFailed();
+                }
+            }
+        }
+
+        /// <summary>The seq values are drawn and the transaction's lock is held: the next write may start.</summary>
+        public void Prepared(long lockKey)
+        {
+            _lockKey = lockKey;
+            _prepared.TrySetResult();
+        }
+
+        /// <summary>Waits until the previous write has inserted and locked its documents (rule 3).</summary>
+        public async Task BeforeInsertAsync(CancellationToken ct)
+        {
+            if (_previous is { } previous)
+            {
+                await previous._inserted.Task.WaitAsync(ct).ConfigureAwait(false);
+            }
+        }
+
+        /// <summary>The write's documents are inserted and locked: the next write may insert its own.</summary>
+        public void Inserted() => _inserted.TrySetResult();
+
+        /// <summary>Waits until the previous write ended, and fails if it did not commit (rules 4 and 5).</summary>
+        public async Task BeforeCommitAsync(NpgsqlConnection conn, NpgsqlTransaction tx, CancellationToken ct)
+        {
+            var previous = _previous;
+            if (previous is null)
+            {
+                return;
+            }
+
+            if (!previous.HasEnded && previous._lockKey is { } key)
+            {
+                await using var wait = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1);", conn, tx);
+                wait.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint, Value = key });
+                await wait.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            await ThrowIfFailedAsync(previous, ct).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Ends the write once the previous one ended (so writes end in order), releasing a next write that waits.
+        /// This transaction has ended already: it holds nothing an earlier write could wait for.
+        /// </summary>
+        public async Task EndAsync(bool committed)
+        {
+            _prepared.TrySetResult();
+            _inserted.TrySetResult();
+            if (_previous is { } previous)
+            {
+                await previous._ended.Task.ConfigureAwait(false);
+            }
+
+            _previous = null;
+            _keys = null;
+            _ended.TrySetResult(committed);
+        }
+
+        private static async Task ThrowIfFailedAsync(WriteTicket previous, CancellationToken ct)
+        {
+            if (!await previous._ended.Task.WaitAsync(ct).ConfigureAwait(false))
+            {
+                throw EarlierFailed();
+            }
+        }
+
+        private static InvalidOperationException EarlierFailed() =>
+            new("an earlier transaction of this ingest failed, so this one was not committed");
+
+        /// <summary>True when an earlier write still running holds one of this write's documents.</summary>
+        private bool SharesWithRunning(WriteTicket previous)
+        {
+            var mine = _keys!;
+            for (var t = previous; t is not null && !t.HasEnded; t = t._previous)
+            {
+                if (t._keys is { } theirs && theirs.Overlaps(mine))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>
     /// A batch grouped by hash: the distinct hashes in first-seen order (a document's index) and, for each, its versions
     /// in batch order with their stored text; the raw hashes, their order, and what the write found per document.
     /// </summary>
@@ -1253,9 +1496,15 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         /// <summary>Per document found stored: the stored text (null: not read yet).</summary>
         public string?[] Stored { get; private set; } = [];
 
+        /// <summary>The batch as given.</summary>
+        public IReadOnlyList<ArchiveDocument> Documents { get; private set; } = [];
+
+        /// <summary>The batch holds a user or org document (they derive identity rows).</summary>
+        public bool HasIdentity { get; private set; }
+
         public static WritePlan Of(IReadOnlyList<ArchiveDocument> batch)
         {
-            var plan = new WritePlan();
+            var plan = new WritePlan { Documents = batch };
             var index = new Dictionary<InstanceHash, int>(batch.Count);
             foreach (var doc in batch)
             {
@@ -1267,8 +1516,10 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 else
                 {
                     index[doc.Hash] = plan._entries.Count;
-                    plan._entries.Add(new Entry(doc, StoredDocumentText.Of(doc)));
+                    plan._entries.Add(new Entry(doc));
                 }
+
+                plan.HasIdentity |= doc.IsUser || doc.IsOrg;
             }
 
             var n = plan._entries.Count;
@@ -1294,6 +1545,9 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         /// <summary>The hash of document <paramref name="i"/>.</summary>
         public InstanceHash Key(int i) => _entries[i].First.Hash;
 
+        /// <summary>The hashes of the batch, as a set.</summary>
+        public HashSet<HashKey> KeySet() => [.. _keys];
+
         /// <summary>The raw hash of document <paramref name="i"/>, a slice of <see cref="HashBytes"/>.</summary>
         public ReadOnlyMemory<byte> Hash(int i) => HashBytes.AsMemory(i * PostgresArchive.HashBytes, PostgresArchive.HashBytes);
 
@@ -1305,6 +1559,19 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         {
             var entry = _entries[i];
             return v == 0 ? (entry.First, entry.FirstText) : entry.More![v - 1];
+        }
+
+        /// <summary>The version of document <paramref name="i"/> stored when it is new, without its text.</summary>
+        public ArchiveDocument WhenNewDocument(int i)
+        {
+            var entry = _entries[i];
+            if (entry.More is null)
+            {
+                return entry.First;
+            }
+
+            var v = Apply(i, null).Last;
+            return v == 0 ? entry.First : entry.More[v - 1].Doc;
         }
 
         /// <summary>
@@ -1337,11 +1604,14 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         public (ArchiveDocument Doc, string Text) WhenNew(int i) =>
             _entries[i].More is null ? (_entries[i].First, _entries[i].FirstText) : Version(i, Apply(i, null).Last);
 
-        private sealed class Entry(ArchiveDocument first, string firstText)
+        private sealed class Entry(ArchiveDocument first)
         {
+            private string? _firstText;
+
             public ArchiveDocument First { get; } = first;
 
-            public string FirstText { get; } = firstText;
+            /// <summary>The first version's stored text, made when first needed (a new document never needs it).</summary>
+            public string FirstText => _firstText ??= StoredDocumentText.Of(First);
 
             public List<(ArchiveDocument Doc, string Text)>? More { get; set; }
         }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Cybexp.Report.Core.Storage;
 using Cybexp.Report.Core.Tahoe;
 using Cybexp.Report.Service.Generation;
 using Cybexp.Report.Storage.Tests;
@@ -61,6 +62,47 @@ public sealed class PostgresIngestTests : IAsyncLifetime, IDisposable
         Assert.Equal(0, second.Code);
         Assert.Equal((total, 0, total, 0), (b.GetProperty("read").GetInt32(), b.GetProperty("inserted").GetInt32(), b.GetProperty("duplicates").GetInt32(), b.GetProperty("rejected").GetInt32()));
         Assert.Equal(0, b.GetProperty("dangling_references").GetInt32());
+    }
+
+    [Fact]
+    public async Task Ingest_EditsInNeighbouringBatches_CountAndStoreAsOneOrderedWriter_OnPostgres()
+    {
+        // Batches are committed two at a time on two connections; versions of one event land in neighbouring batches.
+        var attr = TahoeAttribute.Create("ipv4", "198.51.100.7");
+        const string org = "7496bc367d38f529e066604595f3907a393501d07cc0ab1b4eaa3caa08161135";
+        var ev = TahoeEvent.Create("sighting", [attr], org, 1600000000);
+        var filler = new List<string>();
+        await using (var writer = new StringWriter())
+        {
+            await new ArchiveGenerator(new GeneratorOptions(200, Seed: 5)).WriteAsync(writer, Ct);
+            filler.AddRange(writer.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        }
+
+        var versions = new[] { "unknown", "malicious", "benign", "malicious", "malicious" };
+        var input = new List<string> { TahoeJsonWriter.Write(attr.Document) };
+        foreach (var category in versions)
+        {
+            input.Add(TahoeJsonWriter.Write(ev.Document.With("category", TahoeValue.String(category))));
+            input.AddRange(filler.Take(31));
+            filler.RemoveRange(0, 31);
+        }
+
+        var file = Path.Combine(_dir, "versions.ndjson");
+        await File.WriteAllLinesAsync(file, input, Ct);
+        var (spec, schema) = await NewSchemaStoreAsync();
+
+        var (code, stdout, stderr) = await RunAsync("ingest", "--store", spec, "--json", "--batch", "25", file);
+
+        Assert.True(code == 0, stderr);
+        var summary = JsonDocument.Parse(stdout).RootElement;
+        var documents = input.Count - versions.Length + 1;
+        Assert.Equal((documents, 1, 3), (summary.GetProperty("inserted").GetInt32(), summary.GetProperty("duplicates").GetInt32(), summary.GetProperty("updated").GetInt32()));
+        await using var store = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
+        var stored = Assert.Single(await store.Archive.GetDocumentsAsync([ev.Hash], Ct));
+        Assert.Equal("malicious", stored.Category);
+        var owner = new Visibility([org]);
+        Assert.Equal(1, await store.Archive.CountEventsAsync(attr.Hash, new EventFilter(0, 0, "malicious", EventContext.All), owner, Ct));
+        Assert.Equal(0, await store.Archive.CountEventsAsync(attr.Hash, new EventFilter(0, 0, "benign", EventContext.All), owner, Ct));
     }
 
     [Fact]

@@ -90,6 +90,32 @@ public sealed class BufferedArchiveWrite(IArchiveStore store) : IArchiveWrite
     }
 }
 
+/// <summary>
+/// Write transactions of one caller (an ingest) that the store may commit several at a time
+/// (<see cref="IArchiveStore.BeginWriteSequence"/>). A write's <see cref="IArchiveWrite.CommitAsync"/> may be called
+/// while up to <see cref="CommitsInFlight"/> − 1 earlier commits of the sequence are still running; the result (the
+/// stored content and every <see cref="WriteSummary"/>) is that of committing them one after the other in the order
+/// their commits were called, and a write commits only if every earlier one of the sequence did.
+/// </summary>
+public interface IArchiveWriteSequence
+{
+    /// <summary>How many commits of the sequence may run at once (1: each must complete before the next is called).</summary>
+    int CommitsInFlight { get; }
+
+    /// <summary>Opens the next write transaction of the sequence.</summary>
+    Task<IArchiveWrite> BeginWriteAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>The default <see cref="IArchiveWriteSequence"/>: the store's own writes, one commit at a time.</summary>
+public sealed class SerialArchiveWriteSequence(IArchiveStore store) : IArchiveWriteSequence
+{
+    /// <inheritdoc/>
+    public int CommitsInFlight => 1;
+
+    /// <inheritdoc/>
+    public Task<IArchiveWrite> BeginWriteAsync(CancellationToken cancellationToken) => store.BeginWriteAsync(cancellationToken);
+}
+
 /// <summary>An event as the graph engines see it: identity, time, maliciousness and the hashes it references.</summary>
 public sealed record EventEdges(InstanceHash Hash, double Timestamp, string Category, ImmutableArray<InstanceHash> Ref);
 
@@ -123,6 +149,12 @@ public interface IArchiveStore
     /// <see cref="WriteAsync"/> at commit; a store may write each chunk at once instead, keeping memory flat.
     /// </summary>
     Task<IArchiveWrite> BeginWriteAsync(CancellationToken cancellationToken) => Task.FromResult<IArchiveWrite>(new BufferedArchiveWrite(this));
+
+    /// <summary>
+    /// Opens a sequence of write transactions whose commits may overlap (<see cref="IArchiveWriteSequence"/>). The
+    /// default commits one at a time.
+    /// </summary>
+    IArchiveWriteSequence BeginWriteSequence() => new SerialArchiveWriteSequence(this);
 
     /// <summary>Number of (event, referenced hash) pairs whose referenced document is not in the archive.</summary>
     Task<long> CountDanglingReferencesAsync(CancellationToken cancellationToken);

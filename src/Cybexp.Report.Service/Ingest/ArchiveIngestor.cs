@@ -26,8 +26,10 @@ public sealed record IngestReject(long Line, string Reason, TahoeDict? Document)
 /// A pipeline: the input is cut into chunks of records, each chunk is parsed, verified and serialised for the store
 /// on the thread pool (several chunks at once, a bounded number ahead of the writer), and ONE writer takes the chunks
 /// back in input order, so batches, "later content wins", reject order and line numbers are exactly those of a
-/// sequential ingest. When the input fails, the records read before the failure are still checked and every batch
-/// they fill is written; the partial last batch is not, as before.
+/// sequential ingest. The writer commits its batches through one <see cref="IArchiveWriteSequence"/>: a store may
+/// commit several at once (the writer fills the next batch meanwhile), with the result of committing them in order.
+/// When the input fails, the records read before the failure are still checked and every batch they fill is written;
+/// the partial last batch is not, as before.
 /// </remarks>
 public sealed class ArchiveIngestor(IArchiveStore archive, int? batchSize = null)
 {
@@ -82,7 +84,12 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int? batchSize = null
         // content wins), and so, harmlessly, would the (astronomically unlikely) repeat of a prefix. 16 bytes per
         // document, where the hashes themselves would keep a 64-character string each alive until the commit.
         var inBatch = new HashSet<UInt128>();
+        var sequence = archive.BeginWriteSequence();
         IArchiveWrite? write = null;
+
+        // Commits still running, oldest first: the store applies them in this order (IArchiveWriteSequence), and their
+        // summaries and the progress are taken in this order too.
+        var committing = new Queue<(Task<WriteSummary> Commit, long Read)>();
 
         async Task AddPendingAsync()
         {
@@ -91,9 +98,20 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int? batchSize = null
                 return;
             }
 
-            write ??= await archive.BeginWriteAsync(cancellationToken).ConfigureAwait(false);
+            write ??= await sequence.BeginWriteAsync(cancellationToken).ConfigureAwait(false);
             await write.AddAsync(toAdd, cancellationToken).ConfigureAwait(false);
             toAdd.Clear();
+        }
+
+        async Task TakeOldestCommitAsync()
+        {
+            var (commit, readThen) = committing.Peek();
+            var summary = await commit.ConfigureAwait(false);
+            committing.Dequeue();
+            inserted += summary.Inserted;
+            duplicates += summary.Duplicates;
+            updated += summary.Updated;
+            progress?.Report(readThen);
         }
 
         async Task FlushAsync()
@@ -104,14 +122,14 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int? batchSize = null
                 return;
             }
 
-            var summary = await write.CommitAsync(cancellationToken).ConfigureAwait(false);
-            await write.DisposeAsync().ConfigureAwait(false);
+            // The commit is called now, so its place in the sequence is fixed; the next transaction fills meanwhile.
+            committing.Enqueue((CommitAndDisposeAsync(write, cancellationToken), read));
             write = null;
-            inserted += summary.Inserted;
-            duplicates += summary.Duplicates;
-            updated += summary.Updated;
             inBatch.Clear();
-            progress?.Report(read);
+            while (committing.Count >= Math.Max(1, sequence.CommitsInFlight))
+            {
+                await TakeOldestCommitAsync().ConfigureAwait(false);
+            }
         }
 
         var chunks = Channel.CreateBounded<Task<Checked[]>>(new BoundedChannelOptions(ChunksAheadPerCore * Environment.ProcessorCount)
@@ -165,6 +183,11 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int? batchSize = null
             // The input failed: what was read before is handled above, the partial batch is not written.
             producer.Failure?.Throw();
             await FlushAsync().ConfigureAwait(false);
+            while (committing.Count > 0)
+            {
+                await TakeOldestCommitAsync().ConfigureAwait(false);
+            }
+
             finished = true;
         }
         finally
@@ -173,6 +196,20 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int? batchSize = null
             if (write is not null)
             {
                 await write.DisposeAsync().ConfigureAwait(false);
+            }
+
+            // Commits still running after a failure end on their own (a write commits only if every earlier one did);
+            // their outcome is not this ingest's error, the first failure is.
+            foreach (var (commit, _) in committing)
+            {
+                try
+                {
+                    await commit.ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    // Reported through the earlier failure being raised.
+                }
             }
 
             // The producer never throws. After a failure it is not waited for: it may be blocked reading an input
@@ -186,6 +223,15 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int? batchSize = null
 
         var dangling = await archive.CountDanglingReferencesAsync(cancellationToken).ConfigureAwait(false);
         return new IngestSummary(read, inserted, duplicates, updated, rejected, dangling);
+    }
+
+    /// <summary>Commits <paramref name="write"/> and disposes of it, whatever the outcome.</summary>
+    private static async Task<WriteSummary> CommitAndDisposeAsync(IArchiveWrite write, CancellationToken cancellationToken)
+    {
+        await using (write.ConfigureAwait(false))
+        {
+            return await write.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private static UInt128 Prefix(InstanceHash hash) =>
