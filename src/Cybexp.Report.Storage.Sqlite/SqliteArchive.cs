@@ -132,6 +132,13 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             return Task.CompletedTask;
         }
 
+        /// <inheritdoc/>
+        public bool WorkWhileIdle()
+        {
+            ObjectDisposedException.ThrowIf(_ended, this);
+            return _writer.WorkWhileIdle();
+        }
+
         public async Task<WriteSummary> CommitAsync(CancellationToken cancellationToken)
         {
             ObjectDisposedException.ThrowIf(_ended, this);
@@ -559,6 +566,12 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         private readonly IReadOnlyDictionary<string, long> _committedOrgs;
         private readonly int _mergeFanIn;
 
+        /// <summary>The merge under way in this transaction (see <see cref="WorkWhileIdle"/>), or null.</summary>
+        private RunMerge? _merge;
+
+        /// <summary>True once this transaction found no merge due (none becomes due before it writes its own run).</summary>
+        private bool _nothingDue;
+
         /// <summary>Texts bound often, as UTF-8 (see <see cref="Label"/>).</summary>
         private readonly Dictionary<string, byte[]> _labels = new(StringComparer.Ordinal);
 
@@ -670,9 +683,13 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 // The transaction's rows become a new run, numbered above every other and inserted in key order:
                 // they are appended at the end of the tree, so the commit dirties pages in proportion to its rows.
                 SortRefs();
+                Compact(ct);
                 var run = NextRun();
                 var stored = InsertRefs(_refs, run);
                 AddRun(run, stored, FreshRunTable);
+            }
+            else
+            {
                 Compact(ct);
             }
 
@@ -754,6 +771,14 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         {
             if (doc.Itype == "event")
             {
+                // A merge under way has copied some of the runs' rows already: it ends first, so that the deletes
+                // below find every row in a registered run.
+                if (_merge is not null)
+                {
+                    _merge.Complete(CancellationToken.None);
+                    _merge = null;
+                }
+
                 // The old rows, found by primary key from the event row still holding the old content.
                 _selectEvent[0] = seq;
                 string? orgid = null;
@@ -952,87 +977,164 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             });
 
         /// <summary>
-        /// Keeps the number of runs logarithmic in the number of rows: a run's level is ⌊log rows⌋ to the base <see cref="MergeFanIn"/>, and whenever
-        /// <see cref="MergeFanIn"/> runs share a level they are merged into one run of the next level (the lowest such
-        /// level first, repeated until none is left). Every row is thus rewritten about once per level it climbs, each
-        /// time appended in key order, never inserted at a random place.
+        /// Keeps the number of runs logarithmic in the number of rows: a run's level is ⌊log rows⌋ to the base
+        /// <see cref="MergeFanIn"/>, and whenever <see cref="MergeFanIn"/> runs share a level they are merged into one
+        /// run of the next level (the lowest such level first, repeated until none is left). Every row is thus rewritten
+        /// about once per level it climbs, each time appended in key order, never inserted at a random place.
         /// </summary>
+        /// <remarks>
+        /// Runs due after a transaction's own run are merged by the next transaction: a slice at a time while its
+        /// caller has nothing else for it (<see cref="WorkWhileIdle"/>; an ingest's writer waits for the parse stage
+        /// part of the time), and whatever is left when it finishes, before its own run is written. So after a commit a
+        /// level holds at most <see cref="MergeFanIn"/> runs.
+        /// </remarks>
         private void Compact(CancellationToken ct)
         {
-            while (true)
+            _merge?.Complete(ct);
+            _merge = null;
+            while (NextMerge() is { } merge)
             {
                 ct.ThrowIfCancellationRequested();
-                var runs = new List<LiveRun>();
-                using (var cmd = NewCommand("SELECT run, rows, tab FROM event_ref_runs ORDER BY run;"))
-                using (var r = cmd.ExecuteReader())
-                {
-                    while (r.Read())
-                    {
-                        runs.Add(new LiveRun(r.GetInt64(0), r.GetInt64(1), r.GetInt32(2)));
-                    }
-                }
-
-                var due = runs.GroupBy(r => RunLevel(r.Rows)).Where(g => g.Count() >= _mergeFanIn).MinBy(g => g.Key);
-                if (due is null)
-                {
-                    return;
-                }
-
-                Merge([.. due], runs);
+                merge.Complete(ct);
             }
+
+            _nothingDue = true;
+        }
+
+        /// <summary>
+        /// One slice of a due merge (a few milliseconds), started if none is under way; false when no merge is due.
+        /// </summary>
+        public bool WorkWhileIdle()
+        {
+            if (_merge is null)
+            {
+                if (_nothingDue || (_merge = NextMerge()) is null)
+                {
+                    _nothingDue = true;
+                    return false;
+                }
+            }
+
+            if (_merge.Step())
+            {
+                _merge = null;
+            }
+
+            return true;
+        }
+
+        /// <summary>The merge of the lowest level holding <see cref="MergeFanIn"/> runs, started; null when none is due.</summary>
+        private RunMerge? NextMerge()
+        {
+            var runs = new List<LiveRun>();
+            using (var cmd = NewCommand("SELECT run, rows, tab FROM event_ref_runs ORDER BY run;"))
+            using (var r = cmd.ExecuteReader())
+            {
+                while (r.Read())
+                {
+                    runs.Add(new LiveRun(r.GetInt64(0), r.GetInt64(1), r.GetInt32(2)));
+                }
+            }
+
+            var due = runs.GroupBy(r => RunLevel(r.Rows)).Where(g => g.Count() >= _mergeFanIn).MinBy(g => g.Key);
+            return due is null ? null : new RunMerge(this, [.. due], runs);
         }
 
         /// <summary>⌊log_fan-in rows⌋ (0 for an empty run): <see cref="MergeFanIn"/> runs of one level make a run of the next.</summary>
         private int RunLevel(long rows) => rows <= 1 ? 0 : (63 - System.Numerics.BitOperations.LeadingZeroCount((ulong)rows)) / System.Numerics.BitOperations.Log2((uint)_mergeFanIn);
 
         /// <summary>
-        /// Merges <paramref name="runs"/> into a new run with one INSERT … SELECT: SQLite reads the runs' primary-key
-        /// ranges in key order (a merge of sorted inputs, no sort and no temporary table) and appends the rows as the new
-        /// run; the old runs are then deleted (contiguous key ranges). No row crosses to the application.
+        /// Merges runs into a new run with INSERT … SELECT: SQLite reads the runs' primary-key ranges in key order (a
+        /// merge of sorted inputs, no sort and no temporary table) and appends the rows as the new run; the old runs are
+        /// then deleted (contiguous key ranges). No row crosses to the application. The rows go in
+        /// <see cref="Slices"/> slices of the hash range, one per <see cref="Step"/>, in key order.
         /// </summary>
         /// <remarks>
         /// SQLite copies every row an INSERT … SELECT reads into a temporary table (memory, here) when the statement
         /// reads the table it writes, so the runs are read from one table and the new run is written to the other:
-        /// the table holding fewer of the merged rows, whose runs among <paramref name="runs"/> (if any; only when runs
-        /// of one level lie in both tables) are first moved to the other table. The merge runs to completion once
-        /// started; cancellation is seen before each merge.
+        /// the table holding fewer of the merged rows, whose runs among the merged ones (if any; only when runs of one
+        /// level lie in both tables) are first moved to the other table. The merged run's number is taken when the
+        /// merge starts and registered when it ends; until then the transaction writes no other run and deletes no
+        /// reference row (<see cref="Complete"/> comes first).
         /// </remarks>
-        private void Merge(LiveRun[] runs, List<LiveRun> live)
+        private sealed class RunMerge
         {
-            var inFirst = runs.Where(r => r.Table == 0).Sum(r => r.Rows);
-            var inSecond = runs.Where(r => r.Table == 1).Sum(r => r.Rows);
-            var target = inFirst <= inSecond ? 0 : 1;
-            var source = 1 - target;
-            foreach (var r in runs.Where(r => r.Table == target))
+            /// <summary>Slices of the hash range (by its first byte): about 6,000 rows each in a merge of 1.5 million.</summary>
+            private const int Slices = 256;
+
+            private readonly Writer _writer;
+            private readonly LiveRun[] _runs;
+            private readonly List<LiveRun> _live;
+            private readonly int _target;
+            private readonly int _source;
+            private readonly long _merged;
+            private readonly RawStatement _slice;
+            private int _next;
+            private long _stored;
+
+            public RunMerge(Writer writer, LiveRun[] runs, List<LiveRun> live)
             {
-                var run = r.Run.ToString(CultureInfo.InvariantCulture);
-                using var move = NewCommand(
-                    $"INSERT INTO event_refs_{source} (run, ref_hash, org, ts, event_seq, ctx, category) SELECT run, ref_hash, org, ts, event_seq, ctx, category FROM event_refs_{target} WHERE run = {run} ORDER BY ref_hash, org, ts, event_seq;"
-                    + $" DELETE FROM event_refs_{target} WHERE run = {run}; UPDATE event_ref_runs SET tab = {source} WHERE run = {run};");
-                move.ExecuteNonQuery();
+                _writer = writer;
+                _runs = runs;
+                _live = live;
+                var inFirst = runs.Where(r => r.Table == 0).Sum(r => r.Rows);
+                var inSecond = runs.Where(r => r.Table == 1).Sum(r => r.Rows);
+                _target = inFirst <= inSecond ? 0 : 1;
+                _source = 1 - _target;
+                foreach (var r in runs.Where(r => r.Table == _target))
+                {
+                    var run = r.Run.ToString(CultureInfo.InvariantCulture);
+                    using var move = writer.NewCommand(
+                        $"INSERT INTO event_refs_{_source} (run, ref_hash, org, ts, event_seq, ctx, category) SELECT run, ref_hash, org, ts, event_seq, ctx, category FROM event_refs_{_target} WHERE run = {run} ORDER BY ref_hash, org, ts, event_seq;"
+                        + $" DELETE FROM event_refs_{_target} WHERE run = {run}; UPDATE event_ref_runs SET tab = {_source} WHERE run = {run};");
+                    move.ExecuteNonQuery();
+                }
+
+                _merged = writer.NextRun();
+                var merged = _merged.ToString(CultureInfo.InvariantCulture);
+                _slice = writer.MakeRaw(
+                    $"INSERT OR IGNORE INTO event_refs_{_target} (run, ref_hash, org, ts, event_seq, ctx, category) "
+                    + string.Join(" UNION ALL ", runs.Select(r => $"SELECT {merged}, ref_hash, org, ts, event_seq, ctx, category FROM event_refs_{_source} WHERE run = {r.Run.ToString(CultureInfo.InvariantCulture)} AND ref_hash >= ?1 AND ref_hash < ?2"))
+                    + " ORDER BY 2, 3, 4, 5;");
             }
 
-            var merged = NextRun();
-            var list = string.Join(", ", runs.Select(r => r.Run.ToString(CultureInfo.InvariantCulture)));
-            long stored;
-            using (var insert = NewCommand(
-                $"INSERT OR IGNORE INTO event_refs_{target} (run, ref_hash, org, ts, event_seq, ctx, category) "
-                + string.Join(" UNION ALL ", runs.Select(r => $"SELECT {merged.ToString(CultureInfo.InvariantCulture)}, ref_hash, org, ts, event_seq, ctx, category FROM event_refs_{source} WHERE run = {r.Run.ToString(CultureInfo.InvariantCulture)}"))
-                + " ORDER BY 2, 3, 4, 5;"))
+            /// <summary>Merges the next slice; true when that was the last one and the merge is registered.</summary>
+            public bool Step()
             {
-                stored = insert.ExecuteNonQuery();
+                // Hashes from byte b (inclusive) to byte b + 1 (exclusive); the last slice's bound is above every hash.
+                ReadOnlySpan<byte> lower = [(byte)_next];
+                ReadOnlySpan<byte> above = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+                ReadOnlySpan<byte> upper = _next == Slices - 1 ? above : [(byte)(_next + 1)];
+                _slice.Blob(1, lower);
+                _slice.Blob(2, upper);
+                _stored += _slice.Run();
+                if (++_next < Slices)
+                {
+                    return false;
+                }
+
+                // When the merged runs were all the source table held, the table is emptied at once (SQLite frees its
+                // pages without visiting a row); otherwise their rows are deleted range by range.
+                var list = string.Join(", ", _runs.Select(r => r.Run.ToString(CultureInfo.InvariantCulture)));
+                var emptied = _live.All(r => r.Table != _source || _runs.Any(m => m.Run == r.Run));
+                var deleteRows = emptied ? $"DELETE FROM event_refs_{_source};" : $"DELETE FROM event_refs_{_source} WHERE run IN ({list});";
+                using (var delete = _writer.NewCommand($"{deleteRows} DELETE FROM event_ref_runs WHERE run IN ({list});"))
+                {
+                    delete.ExecuteNonQuery();
+                }
+
+                _writer.AddRun(_merged, _stored, _target);
+                return true;
             }
 
-            // When the merged runs were all the source table held, the table is emptied at once (SQLite frees its pages
-            // without visiting a row); otherwise their rows are deleted range by range.
-            var emptied = live.All(r => r.Table != source || runs.Any(m => m.Run == r.Run));
-            var deleteRows = emptied ? $"DELETE FROM event_refs_{source};" : $"DELETE FROM event_refs_{source} WHERE run IN ({list});";
-            using (var delete = NewCommand($"{deleteRows} DELETE FROM event_ref_runs WHERE run IN ({list});"))
+            /// <summary>Merges every slice left and registers the merge.</summary>
+            public void Complete(CancellationToken ct)
             {
-                delete.ExecuteNonQuery();
+                while (!Step())
+                {
+                    ct.ThrowIfCancellationRequested();
+                }
             }
-
-            AddRun(merged, stored, target);
         }
 
         private long InsertRows<T>(List<T> rows, Dictionary<int, RawStatement> cache, int columns, string target, Action<RawStatement, int, T> bind)

@@ -73,6 +73,45 @@ public sealed class IngestPipelineTests : IDisposable
     }
 
     [Fact]
+    public async Task Ingest_WaitingForItsInput_LetsTheOpenTransactionWork_AndStoresTheSame()
+    {
+        var lines = await GeneratedLinesAsync(events: 2400);
+        Assert.True(lines.Count > 2500, $"{lines.Count} documents");
+        await using var direct = await SqliteStore.OpenAsync(Path.Combine(_dir, "direct.db"), TimeProvider.System, Ct);
+        await using var idle = await SqliteStore.OpenAsync(Path.Combine(_dir, "idle.db"), TimeProvider.System, Ct);
+        var counting = CountingArchive.Over(idle.Archive);
+
+        // One transaction: it opens once 2,000 documents are checked (they are added in chunks of that size), and the
+        // input then pauses now and then, so the writer finds no checked chunk while the transaction is open.
+        async IAsyncEnumerable<TahoeDocumentRecord> Slowly()
+        {
+            using var reader = new StringReader(string.Join('\n', lines));
+            var n = 0;
+            await foreach (var record in TahoeDocumentReader.ReadAsync(reader, Ct))
+            {
+                if (++n > 2000 && n % 100 == 0)
+                {
+                    await Task.Delay(5, Ct);
+                }
+
+                yield return record;
+            }
+        }
+
+        var summary = await new ArchiveIngestor((IArchiveStore)counting, 100_000).IngestAsync(Slowly(), (_, _) => Task.CompletedTask, null, Ct);
+        using (var reader = new StringReader(string.Join('\n', lines)))
+        {
+            await new ArchiveIngestor(direct.Archive, 100_000).IngestAsync(TahoeDocumentReader.ReadTextsAsync(reader, Ct), (_, _) => Task.CompletedTask, null, Ct);
+        }
+
+
+        Assert.True(counting.IdleCalls > 0, "the open transaction was never offered work");
+        Assert.Equal(lines.Count, summary.Inserted);
+        Assert.Equal(await direct.Archive.CountByItypeAsync(Ct), await idle.Archive.CountByItypeAsync(Ct));
+        Assert.Equal(await direct.Archive.CountDanglingReferencesAsync(Ct), await idle.Archive.CountDanglingReferencesAsync(Ct));
+    }
+
+    [Fact]
     public async Task Ingest_OfParsedRecords_AndOfTexts_StoreTheSame()
     {
         var lines = await GeneratedLinesAsync(events: 600);
@@ -159,4 +198,53 @@ public sealed class IngestPipelineTests : IDisposable
 
     private static List<long> RejectLines(string file) =>
         [.. File.ReadAllLines(file + ".rejects.ndjson").Select(l => JsonDocument.Parse(l).RootElement.GetProperty("line").GetInt64())];
+}
+
+/// <summary>
+/// A real archive store seen through a proxy that counts <see cref="IArchiveWrite.WorkWhileIdle"/> calls on its write
+/// transactions (everything else goes to the store as is).
+/// </summary>
+public class CountingArchive : System.Reflection.DispatchProxy
+{
+    private IArchiveStore _inner = null!;
+    private int _idleCalls;
+
+    public int IdleCalls => _idleCalls;
+
+    public static CountingArchive Over(IArchiveStore inner)
+    {
+        var proxy = Create<IArchiveStore, CountingArchive>();
+        var counting = (CountingArchive)(object)proxy;
+        counting._inner = inner;
+        return counting;
+    }
+
+    protected override object? Invoke(System.Reflection.MethodInfo? targetMethod, object?[]? args)
+    {
+        ArgumentNullException.ThrowIfNull(targetMethod);
+        if (targetMethod.Name == nameof(IArchiveStore.BeginWriteSequence))
+        {
+            return new SerialArchiveWriteSequence((IArchiveStore)(object)this);
+        }
+
+        var result = targetMethod.Invoke(_inner, args);
+        return targetMethod.Name == nameof(IArchiveStore.BeginWriteAsync) ? WrapAsync((Task<IArchiveWrite>)result!) : result;
+    }
+
+    private async Task<IArchiveWrite> WrapAsync(Task<IArchiveWrite> write) => new CountingWrite(await write, this);
+
+    private sealed class CountingWrite(IArchiveWrite inner, CountingArchive owner) : IArchiveWrite
+    {
+        public Task AddAsync(IReadOnlyList<ArchiveDocument> documents, CancellationToken cancellationToken) => inner.AddAsync(documents, cancellationToken);
+
+        public Task<WriteSummary> CommitAsync(CancellationToken cancellationToken) => inner.CommitAsync(cancellationToken);
+
+        public bool WorkWhileIdle()
+        {
+            Interlocked.Increment(ref owner._idleCalls);
+            return inner.WorkWhileIdle();
+        }
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+    }
 }

@@ -86,6 +86,65 @@ public sealed class SqliteReferenceRunTests : IDisposable
         await SameArchiveAnswers.AssertAsync(ds, reference, store, Ct);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(40)]
+    [InlineData(1000)]
+    public async Task MergesDoneAPieceAtATime_WhileTheWriteIsIdle_WithEditsArrivingMidMerge_AnswerAsOneWrite(int idleSteps)
+    {
+        // Fan-in 4, transactions of a few events: merges fall due often, and each transaction does up to idleSteps
+        // slices of one (256 slices per merge) between adding its first and second half; the second half holds edits
+        // of stored events, whose old rows must be deleted from runs a merge is copying.
+        var ds = Datasets.Named("D3_medium");
+        var all = ds.Everything.ToList();
+        var edited = new List<ArchiveDocument>();
+        foreach (var ev in ds.Events.Where((_, i) => i % 3 == 0))
+        {
+            var category = ev.Category == "malicious" ? "benign" : "malicious";
+            Assert.True(ArchiveDocument.TryCreate(ev.Document.With("category", TahoeValue.String(category)), out var doc, out var error), error);
+            edited.Add(doc!);
+        }
+
+        await using var reference = await SqliteStore.OpenAsync(Path.Combine(_dir, "reference.db"), TimeProvider.System, Ct);
+        await reference.Archive.WriteAsync(all, Ct);
+        await reference.Archive.WriteAsync(edited, Ct);
+
+        var path = Path.Combine(_dir, "idle.db");
+        await using var store = await SqliteStore.OpenAsync(path, TimeProvider.System, Ct);
+        ((SqliteArchive)store.Archive).MergeFanIn = 4;
+        var order = all.Concat(edited).ToList();
+        var worked = 0;
+        var editsMidMerge = 0;
+        for (var at = 0; at < order.Count; at += 12)
+        {
+            var batch = order.Skip(at).Take(12).ToList();
+            await using var write = await store.Archive.BeginWriteAsync(Ct);
+            await write.AddAsync(batch.Take(6).ToList(), Ct);
+            var steps = 0;
+            while (steps < idleSteps && write.WorkWhileIdle())
+            {
+                steps++;
+            }
+
+            worked += steps;
+            editsMidMerge += steps is > 0 and < 256 && batch.Skip(6).Any(d => edited.Contains(d)) ? 1 : 0;
+            await write.AddAsync(batch.Skip(6).ToList(), Ct);
+            await write.CommitAsync(Ct);
+        }
+
+        Assert.True(worked > 0, "no merge was worked on while idle");
+        if (idleSteps < 256)
+        {
+            Assert.True(editsMidMerge > 0, "no edit arrived while a merge was under way");
+        }
+
+        // Every row once, in a registered run; the same rows and answers as one write.
+        Assert.Equal(0, Scalar(path, "SELECT count(*) FROM event_refs WHERE run NOT IN (SELECT run FROM event_ref_runs);"));
+        const string Rows = "SELECT hex(ref_hash), org, ts, event_seq, ctx, category FROM event_refs ORDER BY ref_hash, org, ts, event_seq;";
+        Assert.Equal(Strings(((SqliteStore)reference).FilePath, Rows), Strings(path, Rows));
+        await SameArchiveAnswers.AssertAsync(ds, reference, store, Ct);
+    }
+
     [Fact]
     public async Task ALargeTransaction_SortedInTwoHalvesAtOnce_StoresTheSameRows_AsSmallTransactions()
     {

@@ -56,6 +56,13 @@ public interface IArchiveWrite : IAsyncDisposable
 
     /// <summary>Commits every document added; what the transaction did.</summary>
     Task<WriteSummary> CommitAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Does a small piece (milliseconds) of work the transaction would otherwise do at commit, for a caller that
+    /// would wait anyway (an ingest waiting for its parse stage); false when none is left. Optional: the commit does
+    /// whatever is left, and nothing a transaction stores depends on how often this was called.
+    /// </summary>
+    bool WorkWhileIdle() => false;
 }
 
 /// <summary>

@@ -137,16 +137,34 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int? batchSize = null
             SingleReader = true,
             SingleWriter = true,
         });
+
+        // Waits for the next chunk to be started; the open transaction works meanwhile (see below).
+        async ValueTask<bool> WhenReadableAsync()
+        {
+            while (!chunks.Reader.TryPeek(out _) && write?.WorkWhileIdle() == true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
+            return await chunks.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var producer = new Producer<T>(input, parse, chunks.Writer, stop.Token);
         var producing = producer.RunAsync();
         var finished = false;
         try
         {
-            while (await chunks.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            while (await WhenReadableAsync().ConfigureAwait(false))
             {
                 while (chunks.Reader.TryRead(out var pending))
                 {
+                    // While the next chunk is being checked, the open transaction may do work it would do at commit.
+                    while (!pending.IsCompleted && write?.WorkWhileIdle() == true)
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                    }
+
                     foreach (var item in await pending.ConfigureAwait(false))
                     {
                         read++;
