@@ -36,8 +36,8 @@ public sealed class SqliteCheckpointTests : IDisposable
         // The database file alone, without its WAL, holds every committed document: the checkpoint copied them.
         var copy = Path.Combine(_dir, "file-only.db");
         File.Copy(path, copy);
-        Assert.Equal(docs.Count, Scalar(copy, "SELECT count(*) FROM instances;"));
-        Assert.Equal(docs.Count(d => d.Itype == "event"), Scalar(copy, "SELECT count(*) FROM events;"));
+        Assert.Equal(docs.Count, SqliteFile.Scalar(copy, "SELECT count(*) FROM instances;"));
+        Assert.Equal(docs.Count(d => d.Itype == "event"), SqliteFile.Scalar(copy, "SELECT count(*) FROM events;"));
     }
 
     [Fact]
@@ -67,7 +67,7 @@ public sealed class SqliteCheckpointTests : IDisposable
         var wal = new FileInfo(path + "-wal").Length;
         Assert.True(written > 4 * checkpointer.RestartBytes, $"only {written} bytes written");
         Assert.True(wal <= checkpointer.RestartBytes + (3 * largestWrite), $"WAL file of {wal} bytes (limit {checkpointer.RestartBytes}, largest transaction {largestWrite})");
-        Assert.Equal(docs.Count, Scalar(path, "SELECT count(*) FROM instances;"));
+        Assert.Equal(docs.Count, SqliteFile.Scalar(path, "SELECT count(*) FROM instances;"));
     }
 
     [Fact]
@@ -83,7 +83,7 @@ public sealed class SqliteCheckpointTests : IDisposable
 
         // A reader in an open transaction keeps the WAL from starting over: the writes go on regardless (the wait is for
         // the checkpoint, which never waits for readers) and the WAL grows meanwhile.
-        using (var reader = Open(path))
+        using (var reader = SqliteFile.Open(path))
         {
             using var begin = reader.CreateCommand();
             begin.CommandText = "BEGIN; SELECT count(*) FROM instances;";
@@ -108,7 +108,7 @@ public sealed class SqliteCheckpointTests : IDisposable
         }
 
         Assert.True(WalFrames(path) < grown, $"the WAL did not start over ({WalFrames(path)} frames, {grown} before)");
-        Assert.Equal(docs.Count, Scalar(path, "SELECT count(*) FROM instances;"));
+        Assert.Equal(docs.Count, SqliteFile.Scalar(path, "SELECT count(*) FROM instances;"));
     }
 
     private static WalCheckpointer Checkpointer(ICybexpStore store) => ((SqliteArchive)store.Archive).Checkpointer;
@@ -127,20 +127,5 @@ public sealed class SqliteCheckpointTests : IDisposable
         var header = new byte[20];
         f.ReadExactly(header);
         return BitConverter.ToUInt32(header, 16);
-    }
-
-    private static long Scalar(string path, string sql)
-    {
-        using var conn = Open(path);
-        using var cmd = conn.CreateCommand();
-        cmd.CommandText = sql;
-        return Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-    }
-
-    private static SqliteConnection Open(string path)
-    {
-        var conn = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
-        conn.Open();
-        return conn;
     }
 }

@@ -31,17 +31,8 @@ public sealed class SqliteReferenceRunTests : IDisposable
     {
         var ds = Datasets.Named(dataset);
         var all = ds.Everything.ToList();
-        var edited = new List<ArchiveDocument>();
-        foreach (var ev in ds.Events.Where((_, i) => i % 4 == 1))
-        {
-            var category = ev.Category == "malicious" ? "benign" : "malicious";
-            Assert.True(ArchiveDocument.TryCreate(ev.Document.With("category", TahoeValue.String(category)), out var doc, out var error), error);
-            edited.Add(doc!);
-        }
-
-        await using var reference = await SqliteStore.OpenAsync(Path.Combine(_dir, "reference.db"), TimeProvider.System, Ct);
-        await reference.Archive.WriteAsync(all, Ct);
-        await reference.Archive.WriteAsync(edited, Ct);
+        var edited = CategoryEdits(ds, i => i % 4 == 1);
+        await using var reference = await WrittenAtOnceAsync(all, edited);
 
         var path = Path.Combine(_dir, "runs.db");
         await using var store = await SqliteStore.OpenAsync(path, TimeProvider.System, Ct);
@@ -67,8 +58,8 @@ public sealed class SqliteReferenceRunTests : IDisposable
 
             var live = LiveRuns(path);
             // Every row lies in the table its run names, and no run is in both tables.
-            Assert.Equal(0, Scalar(path, "SELECT count(*) FROM event_refs_0 WHERE run NOT IN (SELECT run FROM event_ref_runs WHERE tab = 0);"));
-            Assert.Equal(0, Scalar(path, "SELECT count(*) FROM event_refs_1 WHERE run NOT IN (SELECT run FROM event_ref_runs WHERE tab = 1);"));
+            Assert.Equal(0, SqliteFile.Scalar(path, "SELECT count(*) FROM event_refs_0 WHERE run NOT IN (SELECT run FROM event_ref_runs WHERE tab = 0);"));
+            Assert.Equal(0, SqliteFile.Scalar(path, "SELECT count(*) FROM event_refs_1 WHERE run NOT IN (SELECT run FROM event_ref_runs WHERE tab = 1);"));
 
             // Runs leave only by a merge, and a merge takes every run of its level: a level whose runs lay in both
             // tables before this write, and none of which is live after it, was merged from both tables.
@@ -81,8 +72,8 @@ public sealed class SqliteReferenceRunTests : IDisposable
 
         Assert.True(mixedLevelMerged, "no merge read runs of both tables");
         Assert.Equal(
-            Scalar(((SqliteStore)reference).FilePath, "SELECT count(*) FROM event_refs;"),
-            Scalar(path, "SELECT count(*) FROM event_refs;"));
+            SqliteFile.Scalar(((SqliteStore)reference).FilePath, "SELECT count(*) FROM event_refs;"),
+            SqliteFile.Scalar(path, "SELECT count(*) FROM event_refs;"));
         await SameArchiveAnswers.AssertAsync(ds, reference, store, Ct);
     }
 
@@ -97,17 +88,8 @@ public sealed class SqliteReferenceRunTests : IDisposable
         // of stored events, whose old rows must be deleted from runs a merge is copying.
         var ds = Datasets.Named("D3_medium");
         var all = ds.Everything.ToList();
-        var edited = new List<ArchiveDocument>();
-        foreach (var ev in ds.Events.Where((_, i) => i % 3 == 0))
-        {
-            var category = ev.Category == "malicious" ? "benign" : "malicious";
-            Assert.True(ArchiveDocument.TryCreate(ev.Document.With("category", TahoeValue.String(category)), out var doc, out var error), error);
-            edited.Add(doc!);
-        }
-
-        await using var reference = await SqliteStore.OpenAsync(Path.Combine(_dir, "reference.db"), TimeProvider.System, Ct);
-        await reference.Archive.WriteAsync(all, Ct);
-        await reference.Archive.WriteAsync(edited, Ct);
+        var edited = CategoryEdits(ds, i => i % 3 == 0);
+        await using var reference = await WrittenAtOnceAsync(all, edited);
 
         var path = Path.Combine(_dir, "idle.db");
         await using var store = await SqliteStore.OpenAsync(path, TimeProvider.System, Ct);
@@ -139,9 +121,9 @@ public sealed class SqliteReferenceRunTests : IDisposable
         }
 
         // Every row once, in a registered run; the same rows and answers as one write.
-        Assert.Equal(0, Scalar(path, "SELECT count(*) FROM event_refs WHERE run NOT IN (SELECT run FROM event_ref_runs);"));
+        Assert.Equal(0, SqliteFile.Scalar(path, "SELECT count(*) FROM event_refs WHERE run NOT IN (SELECT run FROM event_ref_runs);"));
         const string Rows = "SELECT hex(ref_hash), org, ts, event_seq, ctx, category FROM event_refs ORDER BY ref_hash, org, ts, event_seq;";
-        Assert.Equal(Strings(((SqliteStore)reference).FilePath, Rows), Strings(path, Rows));
+        Assert.Equal(SqliteFile.Rows(((SqliteStore)reference).FilePath, Rows), SqliteFile.Rows(path, Rows));
         await SameArchiveAnswers.AssertAsync(ds, reference, store, Ct);
     }
 
@@ -170,10 +152,10 @@ public sealed class SqliteReferenceRunTests : IDisposable
         }
 
         const string Rows = "SELECT hex(ref_hash), org, ts, event_seq, ctx, category FROM event_refs ORDER BY ref_hash, org, ts, event_seq;";
-        var expected = Strings(small, Rows);
+        var expected = SqliteFile.Rows(small, Rows);
         Assert.Equal(rows, expected.Count);
-        Assert.Equal(expected, Strings(whole, Rows));
-        Assert.Equal(1, Scalar(whole, "SELECT count(*) FROM event_ref_runs;"));
+        Assert.Equal(expected, SqliteFile.Rows(whole, Rows));
+        Assert.Equal(1, SqliteFile.Scalar(whole, "SELECT count(*) FROM event_ref_runs;"));
     }
 
     [Fact]
@@ -184,8 +166,31 @@ public sealed class SqliteReferenceRunTests : IDisposable
         {
         }
 
-        Assert.Equal(1, Scalar(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'view' AND name = 'event_refs';"));
-        Assert.Equal(2, Scalar(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('event_refs_0', 'event_refs_1');"));
+        Assert.Equal(1, SqliteFile.Scalar(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'view' AND name = 'event_refs';"));
+        Assert.Equal(2, SqliteFile.Scalar(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('event_refs_0', 'event_refs_1');"));
+    }
+
+    /// <summary>The events picked by their index, with the category changed (a later edit of each).</summary>
+    private static List<ArchiveDocument> CategoryEdits(Dataset ds, Func<int, bool> pick)
+    {
+        var edited = new List<ArchiveDocument>();
+        foreach (var ev in ds.Events.Where((_, i) => pick(i)))
+        {
+            var category = ev.Category == "malicious" ? "benign" : "malicious";
+            Assert.True(ArchiveDocument.TryCreate(ev.Document.With("category", TahoeValue.String(category)), out var doc, out var error), error);
+            edited.Add(doc!);
+        }
+
+        return edited;
+    }
+
+    /// <summary>A store holding <paramref name="all"/>, then <paramref name="edited"/>, each written in one transaction.</summary>
+    private async Task<ICybexpStore> WrittenAtOnceAsync(List<ArchiveDocument> all, List<ArchiveDocument> edited)
+    {
+        var reference = await SqliteStore.OpenAsync(Path.Combine(_dir, "reference.db"), TimeProvider.System, Ct);
+        await reference.Archive.WriteAsync(all, Ct);
+        await reference.Archive.WriteAsync(edited, Ct);
+        return reference;
     }
 
     /// <summary>⌊log₄ rows⌋, the level the writer gives a run with a fan-in of 4.</summary>
@@ -193,7 +198,7 @@ public sealed class SqliteReferenceRunTests : IDisposable
 
     private static List<(long Run, long Rows, long Table)> LiveRuns(string path)
     {
-        using var conn = Open(path);
+        using var conn = SqliteFile.Open(path);
         using var cmd = conn.CreateCommand();
         cmd.CommandText = "SELECT run, rows, tab FROM event_ref_runs ORDER BY run;";
         using var r = cmd.ExecuteReader();
@@ -204,37 +209,5 @@ public sealed class SqliteReferenceRunTests : IDisposable
         }
 
         return result;
-    }
-
-    private static List<string> Strings(string path, string sql)
-    {
-        using var conn = Open(path);
-        using var cmd = conn.CreateCommand();
-        cmd.CommandText = sql;
-        using var r = cmd.ExecuteReader();
-        var result = new List<string>();
-        while (r.Read())
-        {
-            var values = new object[r.FieldCount];
-            r.GetValues(values);
-            result.Add(string.Join('|', values.Select(v => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture))));
-        }
-
-        return result;
-    }
-
-    private static long Scalar(string path, string sql)
-    {
-        using var conn = Open(path);
-        using var cmd = conn.CreateCommand();
-        cmd.CommandText = sql;
-        return Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-    }
-
-    private static SqliteConnection Open(string path)
-    {
-        var conn = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
-        conn.Open();
-        return conn;
     }
 }
