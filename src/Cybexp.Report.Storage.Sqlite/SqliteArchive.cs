@@ -773,11 +773,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             {
                 // A merge under way has copied some of the runs' rows already: it ends first, so that the deletes
                 // below find every row in a registered run.
-                if (_merge is not null)
-                {
-                    _merge.Complete(CancellationToken.None);
-                    _merge = null;
-                }
+                CompleteMerge(CancellationToken.None);
 
                 // The old rows, found by primary key from the event row still holding the old content.
                 _selectEvent[0] = seq;
@@ -990,8 +986,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         /// </remarks>
         private void Compact(CancellationToken ct)
         {
-            _merge?.Complete(ct);
-            _merge = null;
+            CompleteMerge(ct);
             while (NextMerge() is { } merge)
             {
                 ct.ThrowIfCancellationRequested();
@@ -999,6 +994,13 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             }
 
             _nothingDue = true;
+        }
+
+        /// <summary>Completes the merge under way, if any.</summary>
+        private void CompleteMerge(CancellationToken ct)
+        {
+            _merge?.Complete(ct);
+            _merge = null;
         }
 
         /// <summary>
@@ -1062,6 +1064,9 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             /// <summary>Slices of the hash range (by its first byte): about 6,000 rows each in a merge of 1.5 million.</summary>
             private const int Slices = 256;
 
+            /// <summary>33 bytes of 0xff: greater than every 32-byte hash (the upper bound of the last slice).</summary>
+            private static readonly byte[] AboveEveryHash = [.. Enumerable.Repeat((byte)0xff, HashBytes + 1)];
+
             private readonly Writer _writer;
             private readonly LiveRun[] _runs;
             private readonly List<LiveRun> _live;
@@ -1103,8 +1108,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             {
                 // Hashes from byte b (inclusive) to byte b + 1 (exclusive); the last slice's bound is above every hash.
                 ReadOnlySpan<byte> lower = [(byte)_next];
-                ReadOnlySpan<byte> above = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
-                ReadOnlySpan<byte> upper = _next == Slices - 1 ? above : [(byte)(_next + 1)];
+                ReadOnlySpan<byte> upper = _next == Slices - 1 ? AboveEveryHash : [(byte)(_next + 1)];
                 _slice.Blob(1, lower);
                 _slice.Blob(2, upper);
                 _stored += _slice.Run();

@@ -138,13 +138,19 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int? batchSize = null
             SingleWriter = true,
         });
 
-        // Waits for the next chunk to be started; the open transaction works meanwhile (see below).
-        async ValueTask<bool> WhenReadableAsync()
+        // Lets the open transaction do work it would do at commit, a piece at a time, while the writer would wait.
+        void WorkWhile(Func<bool> waiting)
         {
-            while (!chunks.Reader.TryPeek(out _) && write?.WorkWhileIdle() == true)
+            while (waiting() && write?.WorkWhileIdle() == true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
             }
+        }
+
+        // Waits for the next chunk to be started; the open transaction works meanwhile.
+        async ValueTask<bool> WhenReadableAsync()
+        {
+            WorkWhile(() => !chunks.Reader.TryPeek(out _));
 
             return await chunks.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -160,10 +166,7 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int? batchSize = null
                 while (chunks.Reader.TryRead(out var pending))
                 {
                     // While the next chunk is being checked, the open transaction may do work it would do at commit.
-                    while (!pending.IsCompleted && write?.WorkWhileIdle() == true)
-                    {
-                        cancellationToken.ThrowIfCancellationRequested();
-                    }
+                    WorkWhile(() => !pending.IsCompleted);
 
                     foreach (var item in await pending.ConfigureAwait(false))
                     {
