@@ -117,15 +117,17 @@ public sealed class SqliteCheckpointTests : IDisposable
     private static long WalFrames(string path)
     {
         // The WAL index header's mxFrame: the 32-bit native-order value at byte 16 of the -shm file.
-        var shm = path + "-shm";
-        if (!File.Exists(shm))
+        // No -shm file (or one just being created): no WAL. The last connection to close deletes both at any moment.
+        try
+        {
+            using var f = new FileStream(path + "-shm", FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var header = new byte[20];
+            f.ReadExactly(header);
+            return BitConverter.ToUInt32(header, 16);
+        }
+        catch (Exception e) when (e is FileNotFoundException or EndOfStreamException)
         {
             return 0;
         }
-
-        using var f = new FileStream(shm, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        var header = new byte[20];
-        f.ReadExactly(header);
-        return BitConverter.ToUInt32(header, 16);
     }
 }
