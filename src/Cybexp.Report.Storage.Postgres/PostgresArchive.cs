@@ -470,7 +470,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             return;
         }
 
-        var hashes = docs.Select(d => d.Doc.Hash.ToBytes()).ToList();
+        var hashes = docs.Select(d => d.Doc.HashBytes.ToArray()).ToList();
         batch.BatchCommands.Add(Command(
             "UPDATE instances SET doc = u.d FROM unnest($1, $2) AS u (h, d) WHERE instances.hash = u.h;",
             Array(NpgsqlDbType.Bytea, hashes),
@@ -488,11 +488,11 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             // A replaced event keeps its row (and seq); only the mutable fields change.
             batch.BatchCommands.Add(Command(
                 "UPDATE events SET org = u.o, ts = u.t, category = u.c, refs = u.r FROM unnest($1, $2, $3, $4, $5) AS u (h, o, t, c, r) WHERE events.hash = u.h;",
-                Array(NpgsqlDbType.Bytea, events.Select(e => e.Doc.Hash.ToBytes())),
+                Array(NpgsqlDbType.Bytea, events.Select(e => e.Doc.HashBytes.ToArray())),
                 Array(NpgsqlDbType.Integer, events.Select(e => orgNumbers[e.Doc.OrgId ?? string.Empty])),
                 Array(NpgsqlDbType.Double, events.Select(e => e.Doc.Timestamp ?? 0)),
                 Array(NpgsqlDbType.Text, events.Select(e => e.Doc.Category ?? "unknown")),
-                Array(NpgsqlDbType.Bytea, events.Select(e => PackRefs(e.Doc)))));
+                Array(NpgsqlDbType.Bytea, events.Select(e => e.Doc.RefHashBytes.ToArray()))));
         }
     }
 
@@ -562,11 +562,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             copy.Int32(orgNumbers[doc.OrgId ?? string.Empty]);
             copy.Float8(doc.Timestamp ?? 0);
             copy.Text(doc.Category ?? "unknown");
-            var refs = copy.Bytes(doc.Ref.Length * HashBytes);
-            for (var i = 0; i < doc.Ref.Length; i++)
-            {
-                DecodeHash(doc.Ref[i], refs.Slice(i * HashBytes, HashBytes));
-            }
+            doc.RefHashBytes.CopyTo(copy.Bytes(doc.RefHashBytes.Length));
         }
 
         await copy.CompleteAsync(ct).ConfigureAwait(false);
@@ -580,9 +576,10 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         {
             if (row.Doc.Itype == "session")
             {
-                foreach (var e in row.Doc.Ref)
+                var events = row.Doc.RefHashBytes;
+                for (var at = 0; at < events.Length; at += HashBytes)
                 {
-                    links.Add((HashKey.Of(e), row.Index, row.Seq));
+                    links.Add((HashKey.Of(events.Slice(at, HashBytes)), row.Index, row.Seq));
                 }
             }
         }
@@ -630,7 +627,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         {
             if (row.Doc.Itype == "event")
             {
-                count += row.Doc.Ref.Length;
+                count += row.Doc.RefContexts.Length;
             }
         }
 
@@ -653,11 +650,11 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 var org = orgNumbers[doc.OrgId ?? string.Empty];
                 var ts = doc.Timestamp ?? 0;
                 var category = EventCategoryCode.Of(doc.Category);
-                foreach (var r in doc.Ref)
+                var refs = doc.RefHashBytes;
+                var contexts = doc.RefContexts;
+                for (var i = 0; i < contexts.Length; i++)
                 {
-                    // The context lists are sorted and distinct, as _ref is.
-                    short ctx = doc.MalRef.AsSpan().BinarySearch(r) >= 0 ? (short)2 : doc.BenRef.AsSpan().BinarySearch(r) >= 0 ? (short)1 : (short)0;
-                    rows[n++] = new RefRow(HashKey.Of(r), org, ts, seq, ctx, category, index);
+                    rows[n++] = new RefRow(HashKey.Of(refs.Slice(i * HashBytes, HashBytes)), org, ts, seq, contexts[i], category, index);
                 }
             }
 
@@ -714,12 +711,8 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     /// </summary>
     private readonly record struct HashKey(UInt128 High, UInt128 Low) : IComparable<HashKey>
     {
-        public static HashKey Of(InstanceHash hash)
-        {
-            Span<byte> bytes = stackalloc byte[HashBytes];
-            DecodeHash(hash, bytes);
-            return new HashKey(System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(bytes), System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(bytes[16..]));
-        }
+        public static HashKey Of(ReadOnlySpan<byte> bytes) =>
+            new(System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(bytes), System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(bytes[16..HashBytes]));
 
         public void CopyTo(Span<byte> destination)
         {
@@ -731,15 +724,6 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         {
             var c = High.CompareTo(other.High);
             return c != 0 ? c : Low.CompareTo(other.Low);
-        }
-    }
-
-    /// <summary>The 32 raw bytes of <paramref name="hash"/> into <paramref name="destination"/>, without an array.</summary>
-    private static void DecodeHash(InstanceHash hash, Span<byte> destination)
-    {
-        if (Convert.FromHexString(hash.Value, destination, out _, out var written) != System.Buffers.OperationStatus.Done || written != HashBytes)
-        {
-            throw new ArgumentException($"'{hash}' is not a 32-byte hash", nameof(hash));
         }
     }
 
@@ -1229,17 +1213,6 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         }
     }
 
-    private static byte[] PackRefs(ArchiveDocument doc)
-    {
-        var packed = new byte[doc.Ref.Length * HashBytes];
-        for (var i = 0; i < doc.Ref.Length; i++)
-        {
-            doc.Ref[i].ToBytes().CopyTo(packed, i * HashBytes);
-        }
-
-        return packed;
-    }
-
     private static System.Collections.Immutable.ImmutableArray<InstanceHash> UnpackRefs(byte[] packed)
     {
         var refs = new InstanceHash[packed.Length / HashBytes];
@@ -1528,7 +1501,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             plan.ByHash = new int[n];
             for (var i = 0; i < n; i++)
             {
-                var key = HashKey.Of(plan._entries[i].First.Hash);
+                var key = HashKey.Of(plan._entries[i].First.HashBytes);
                 key.CopyTo(plan.HashBytes.AsSpan(i * PostgresArchive.HashBytes, PostgresArchive.HashBytes));
                 plan._keys[i] = key;
                 plan.ByHash[i] = i;

@@ -633,7 +633,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             foreach (var doc in batch)
             {
                 ct.ThrowIfCancellationRequested();
-                var hash = doc.Hash.ToBytes();
+                var hash = doc.HashBytes;
                 _insertInstance.Blob(1, hash);
                 _insertInstance.Text(2, Label(doc.Itype));
                 _insertInstance.Text(3, Label(doc.SubType));
@@ -648,7 +648,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 else
                 {
                     var text = doc.StoredText;
-                    _selectInstance[0] = hash;
+                    _selectInstance[0] = hash.ToArray();
                     using (var r = _selectInstance.Command.ExecuteReader())
                     {
                         r.Read();
@@ -819,46 +819,36 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             }
         }
 
-        private void Index(ArchiveDocument doc, byte[] hash, long seq)
+        private void Index(ArchiveDocument doc, ReadOnlySpan<byte> hash, long seq)
         {
             if (doc.Itype == "event")
             {
                 var ts = doc.Timestamp ?? 0;
                 var cat = doc.Category ?? "unknown";
                 var orgid = doc.OrgId ?? string.Empty;
-                var (block, start) = _buffers.Hashes.Reserve(doc.Ref.Length);
-                for (var i = 0; i < doc.Ref.Length; i++)
-                {
-                    // The 64 hex digits of a hash always decode to its 32 bytes.
-                    Convert.FromHexString(doc.Ref[i].Value, block.AsSpan(start + (i * HashBytes), HashBytes), out _, out _);
-                }
-
+                var (block, start) = CopyRefs(doc);
                 _upsertEvent.Int(1, seq);
                 _upsertEvent.Blob(2, hash);
                 _upsertEvent.Text(3, Label(orgid));
                 _upsertEvent.Real(4, ts);
                 _upsertEvent.Text(5, Label(cat));
-                _upsertEvent.Blob(6, block.AsSpan(start, doc.Ref.Length * HashBytes));
+                _upsertEvent.Blob(6, doc.RefHashBytes);
                 _upsertEvent.Run();
                 var org = OrgNumber(orgid);
                 var catCode = EventCategoryCode.Of(cat);
                 _pendingEvents.Add(seq);
-                var ben = ContextSet.Of(doc.BenRef);
-                var mal = ContextSet.Of(doc.MalRef);
-                for (var i = 0; i < doc.Ref.Length; i++)
+                var contexts = doc.RefContexts;
+                for (var i = 0; i < contexts.Length; i++)
                 {
-                    var r = doc.Ref[i];
-                    var ctx = mal.Contains(r) ? 2 : ben.Contains(r) ? 1 : 0;
-                    _refs.Add(new RefRow(block, start + (i * HashBytes), org, ts, seq, ctx, catCode));
+                    _refs.Add(new RefRow(block, start + (i * HashBytes), org, ts, seq, contexts[i], catCode));
                 }
             }
             else if (doc.Itype == "session")
             {
                 _pendingSessions.Add(seq);
-                var (block, start) = _buffers.Hashes.Reserve(doc.Ref.Length);
-                for (var i = 0; i < doc.Ref.Length; i++)
+                var (block, start) = CopyRefs(doc);
+                for (var i = 0; i < doc.RefContexts.Length; i++)
                 {
-                    Convert.FromHexString(doc.Ref[i].Value, block.AsSpan(start + (i * HashBytes), HashBytes), out _, out _);
                     _sessionEvents.Add((block, start + (i * HashBytes), seq));
                 }
             }
@@ -866,7 +856,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             {
                 var user = IdentityDocuments.User(doc);
                 using var cmd = NewCommand("INSERT INTO users (hash, email, name, sub_type) VALUES ($h, $e, $n, $s) ON CONFLICT (hash) DO UPDATE SET email = excluded.email, name = excluded.name, sub_type = excluded.sub_type;");
-                cmd.Parameters.AddWithValue("$h", hash);
+                cmd.Parameters.AddWithValue("$h", hash.ToArray());
                 cmd.Parameters.AddWithValue("$e", user.Email);
                 cmd.Parameters.AddWithValue("$n", user.Name);
                 cmd.Parameters.AddWithValue("$s", user.SubType);
@@ -877,7 +867,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 var org = IdentityDocuments.Org(doc);
                 using (var cmd = NewCommand("INSERT INTO orgs (hash, orgname, name) VALUES ($h, $o, $n) ON CONFLICT (hash) DO UPDATE SET orgname = excluded.orgname, name = excluded.name; DELETE FROM org_members WHERE org_hash = $h;"))
                 {
-                    cmd.Parameters.AddWithValue("$h", hash);
+                    cmd.Parameters.AddWithValue("$h", hash.ToArray());
                     cmd.Parameters.AddWithValue("$o", org.OrgName);
                     cmd.Parameters.AddWithValue("$n", org.Name);
                     cmd.ExecuteNonQuery();
@@ -886,7 +876,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 using var member = NewCommand("INSERT OR IGNORE INTO org_members (user_hash, role, org_hash) VALUES ($u, $r, $o);");
                 var u = member.Parameters.Add("$u", SqliteType.Blob);
                 var role = member.Parameters.Add("$r", SqliteType.Integer);
-                member.Parameters.AddWithValue("$o", hash);
+                member.Parameters.AddWithValue("$o", hash.ToArray());
                 foreach (var (members, r) in new[] { (org.Users, 0), (org.Admins, 1) })
                 {
                     foreach (var m in members)
@@ -897,6 +887,15 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                     }
                 }
             }
+        }
+
+        /// <summary>The 32-byte hashes of the document's references, copied into this transaction's hash blocks (the document's own array can go).</summary>
+        private (byte[] Block, int Start) CopyRefs(ArchiveDocument doc)
+        {
+            var refs = doc.RefHashBytes;
+            var (block, start) = _buffers.Hashes.Reserve(refs.Length / HashBytes);
+            refs.CopyTo(block.AsSpan(start));
+            return (block, start);
         }
 
         /// <summary>
@@ -1318,28 +1317,6 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
 
         [DllImport(Library, ExactSpelling = true)]
         public static extern int sqlite3_bind_text(nint stmt, int index, ref byte value, int length, nint destructor);
-    }
-
-    /// <summary>
-    /// An event's <c>_ben_ref</c> or <c>_mal_ref</c> for membership tests: a few hashes are searched in place (most
-    /// events have none or a handful), more go into a hash set, so a large list costs no quadratic search.
-    /// </summary>
-    private readonly struct ContextSet
-    {
-        private const int SearchedInPlace = 8;
-
-        private readonly ImmutableArray<InstanceHash> _list;
-        private readonly HashSet<InstanceHash>? _set;
-
-        private ContextSet(ImmutableArray<InstanceHash> list)
-        {
-            _list = list;
-            _set = list.Length > SearchedInPlace ? [.. list] : null;
-        }
-
-        public static ContextSet Of(ImmutableArray<InstanceHash> list) => new(list);
-
-        public bool Contains(InstanceHash hash) => _set?.Contains(hash) ?? (!_list.IsDefaultOrEmpty && _list.Contains(hash));
     }
 
     /// <summary>

@@ -22,6 +22,13 @@ public sealed class ArchiveDocument
     private readonly byte[]? _storedUtf8;
 
     private ImmutableArray<InstanceHash> _cref;
+    private ImmutableArray<InstanceHash> _ref;
+    private ImmutableArray<InstanceHash> _benRef;
+    private ImmutableArray<InstanceHash> _malRef;
+
+    // The hash and the references as bytes (see Packed): made on creation for a document built for an ingest's writer,
+    // otherwise on first use.
+    private byte[]? _packed;
 
     private ArchiveDocument(InstanceHash hash, string itype, string subType, TahoeDict document, byte[]? storedUtf8 = null)
     {
@@ -31,9 +38,22 @@ public sealed class ArchiveDocument
         _storedUtf8 = storedUtf8;
         // Identity documents are read again by the writer (IdentityDocuments), and are few: keep them parsed.
         _document = storedUtf8 is null || IsUser || IsOrg ? document : null;
-        Ref = Edges(document, "_ref");
-        BenRef = Edges(document, "_ben_ref");
-        MalRef = Edges(document, "_mal_ref");
+        var refs = Edges(document, "_ref");
+        var ben = Edges(document, "_ben_ref");
+        var mal = Edges(document, "_mal_ref");
+        if (storedUtf8 is null)
+        {
+            (_ref, _benRef, _malRef) = (refs, ben, mal);
+        }
+        else
+        {
+            // For the writer: the hash and the references as bytes, with the references' contexts, in one array,
+            // made here on the parallel stage. The lists of hash strings go with the parsed document (read back from
+            // the stored text if something asks for them): a document waiting for the writer is this object, its hash,
+            // that array and its stored text, where the lists held about a dozen objects more.
+            _packed = Pack(hash, refs, ben, mal);
+        }
+
         if (itype == "event")
         {
             OrgId = document["orgid"] is TahoeString o ? o.Value : null;
@@ -64,16 +84,52 @@ public sealed class ArchiveDocument
     public TahoeDict Document => _document ??= MongoExtendedJson.Normalize(PythonJson.Parse(StoredText, DuplicateKeys.LastWins)).AsDict;
 
     /// <summary>All descendants (for a session: its events).</summary>
-    public ImmutableArray<InstanceHash> Ref { get; }
+    public ImmutableArray<InstanceHash> Ref => _ref.IsDefault ? _ref = Edges(Document, "_ref") : _ref;
 
     /// <summary>Direct children (found on first use: stores do not index them).</summary>
     public ImmutableArray<InstanceHash> Cref => _cref.IsDefault ? _cref = Edges(Document, "_cref") : _cref;
 
     /// <summary>Descendants seen in a benign context (events).</summary>
-    public ImmutableArray<InstanceHash> BenRef { get; }
+    public ImmutableArray<InstanceHash> BenRef => _benRef.IsDefault ? _benRef = Edges(Document, "_ben_ref") : _benRef;
 
     /// <summary>Descendants seen in a malicious context (events).</summary>
-    public ImmutableArray<InstanceHash> MalRef { get; }
+    public ImmutableArray<InstanceHash> MalRef => _malRef.IsDefault ? _malRef = Edges(Document, "_mal_ref") : _malRef;
+
+    /// <summary>The 32 bytes of <see cref="Hash"/>.</summary>
+    public ReadOnlySpan<byte> HashBytes => Packed.AsSpan(0, InstanceHash.ByteLength);
+
+    /// <summary>The 32 bytes of each hash of <see cref="Ref"/>, in its order (ascending, distinct).</summary>
+    public ReadOnlySpan<byte> RefHashBytes => Packed.AsSpan(InstanceHash.ByteLength, RefCount * InstanceHash.ByteLength);
+
+    /// <summary>
+    /// One byte per hash of <see cref="Ref"/>, in its order: <see cref="EventRefContext.Malicious"/> when the hash is in
+    /// <see cref="MalRef"/>, else <see cref="EventRefContext.Benign"/> when it is in <see cref="BenRef"/>, else
+    /// <see cref="EventRefContext.None"/>.
+    /// </summary>
+    public ReadOnlySpan<byte> RefContexts => Packed.AsSpan(InstanceHash.ByteLength + (RefCount * InstanceHash.ByteLength));
+
+    private int RefCount => (Packed.Length - InstanceHash.ByteLength) / (InstanceHash.ByteLength + 1);
+
+    // The hash, then each reference's 32 bytes, then each reference's context.
+    private byte[] Packed => _packed ??= Pack(Hash, Ref, BenRef, MalRef);
+
+    private static byte[] Pack(InstanceHash hash, ImmutableArray<InstanceHash> refs, ImmutableArray<InstanceHash> ben, ImmutableArray<InstanceHash> mal)
+    {
+        const int Bytes = InstanceHash.ByteLength;
+        var packed = new byte[Bytes + (refs.Length * (Bytes + 1))];
+        hash.WriteBytes(packed.AsSpan(0, Bytes));
+        var contexts = packed.AsSpan(Bytes + (refs.Length * Bytes));
+        for (var i = 0; i < refs.Length; i++)
+        {
+            var r = refs[i];
+            r.WriteBytes(packed.AsSpan(Bytes + (i * Bytes), Bytes));
+
+            // The context lists are sorted and distinct, as _ref is.
+            contexts[i] = mal.AsSpan().BinarySearch(r) >= 0 ? EventRefContext.Malicious : ben.AsSpan().BinarySearch(r) >= 0 ? EventRefContext.Benign : EventRefContext.None;
+        }
+
+        return packed;
+    }
 
     /// <summary>The owning org of an event.</summary>
     public string? OrgId { get; }

@@ -87,8 +87,21 @@ public readonly record struct InstanceHash : IComparable<InstanceHash>
     public static InstanceHash FromBytes(ReadOnlySpan<byte> sha256) =>
         sha256.Length == 32 ? new InstanceHash(Convert.ToHexStringLower(sha256)) : throw new ArgumentException("a SHA-256 hash has 32 bytes", nameof(sha256));
 
+    /// <summary>Bytes in a hash (SHA-256).</summary>
+    public const int ByteLength = 32;
+
     /// <summary>The 32 raw bytes.</summary>
     public byte[] ToBytes() => Convert.FromHexString(Value);
+
+    /// <summary>Writes the 32 raw bytes to the start of <paramref name="destination"/>, without an array.</summary>
+    public void WriteBytes(Span<byte> destination)
+    {
+        // The 64 hex digits of a hash always decode to its 32 bytes.
+        if (Convert.FromHexString(Value, destination[..ByteLength], out _, out var written) != OperationStatus.Done || written != ByteLength)
+        {
+            throw new InvalidOperationException($"'{Value}' is not a 32-byte hash");
+        }
+    }
 
     /// <inheritdoc />
     public int CompareTo(InstanceHash other) => string.CompareOrdinal(Value, other.Value);

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using Cybexp.Report.Core.Storage;
@@ -179,7 +178,7 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int? batchSize = null
                         }
 
                         var doc = item.Archived!;
-                        var key = Prefix(doc.Hash);
+                        var key = Prefix(doc);
                         if (!inBatch.Add(key))
                         {
                             // The same hash twice in one transaction: commit what we have first so the later content
@@ -255,8 +254,7 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int? batchSize = null
         }
     }
 
-    private static UInt128 Prefix(InstanceHash hash) =>
-        UInt128.Parse(hash.Value.AsSpan(0, 32), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
+    private static UInt128 Prefix(ArchiveDocument doc) => System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(doc.HashBytes);
 
     /// <summary>Parses and checks one record: the archive form, or why it is rejected.</summary>
     private static Checked Check(long index, TahoeDocumentRecord record)

@@ -177,6 +177,9 @@ public class StoredFormTests
             Assert.Equal(Encoding.UTF8.GetBytes(plain.StoredText), forWriter.StoredUtf8.ToArray());
             Assert.Equal(plain.Hash, forWriter.Hash);
             Assert.Equal((plain.Itype, plain.SubType, plain.OrgId, plain.Timestamp, plain.Category), (forWriter.Itype, forWriter.SubType, forWriter.OrgId, forWriter.Timestamp, forWriter.Category));
+            Assert.Equal(plain.HashBytes.ToArray(), forWriter.HashBytes.ToArray());
+            Assert.Equal(plain.RefHashBytes.ToArray(), forWriter.RefHashBytes.ToArray());
+            Assert.Equal(plain.RefContexts.ToArray(), forWriter.RefContexts.ToArray());
             Assert.Equal(plain.Ref.ToArray(), forWriter.Ref.ToArray());
             Assert.Equal(plain.BenRef.ToArray(), forWriter.BenRef.ToArray());
             Assert.Equal(plain.MalRef.ToArray(), forWriter.MalRef.ToArray());
@@ -199,6 +202,35 @@ public class StoredFormTests
         }
 
         Assert.Equal(generated.Count * 2, index);
+    }
+
+    [Fact]
+    public void ArchiveForm_ReferenceBytesAndContexts_FollowTheHashLists()
+    {
+        var ip = TahoeAttribute.Create("ipv4", "203.0.113.7");
+        var url = TahoeAttribute.Create("url", "http://example.com/");
+        var name = TahoeAttribute.Create("filename", "a.exe");
+        var elsewhere = TahoeAttribute.Create("ipv4", "198.51.100.1");
+        var created = TahoeEvent.Create("file_download", [ip, url, name], "org", 1613902852.0).Document;
+
+        // The context lists as they may arrive (they are not part of the hash): ip in both (malicious wins), url benign
+        // only, a benign hash that is not a reference (no row to mark), name in neither.
+        var doc = created
+            .With("_ben_ref", TahoeValue.List([TahoeValue.String(url.Hash.Value), TahoeValue.String(ip.Hash.Value), TahoeValue.String(elsewhere.Hash.Value)]))
+            .With("_mal_ref", TahoeValue.List([TahoeValue.String(ip.Hash.Value)]));
+        var line = TahoeJsonWriter.Write(doc);
+        var record = TahoeDocumentReader.ParseDocument(line, 1, 0);
+        Assert.True(ArchiveDocument.TryCreate(doc, out var plain, out var error), error);
+        Assert.True(ArchiveDocument.TryCreateVerified(record, out var forWriter, out error), error);
+
+        foreach (var archived in new[] { plain!, forWriter! })
+        {
+            Assert.Equal(archived.Hash.ToBytes(), archived.HashBytes.ToArray());
+            Assert.Equal(archived.Ref.SelectMany(r => r.ToBytes()).ToArray(), archived.RefHashBytes.ToArray());
+            var expected = archived.Ref.Select(r => r == ip.Hash ? EventRefContext.Malicious : r == url.Hash ? EventRefContext.Benign : EventRefContext.None);
+            Assert.Equal(expected.ToArray(), archived.RefContexts.ToArray());
+            Assert.Equal(3, archived.RefContexts.Length);
+        }
     }
 
     [Fact]
