@@ -826,7 +826,6 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 var ts = doc.Timestamp ?? 0;
                 var cat = doc.Category ?? "unknown";
                 var orgid = doc.OrgId ?? string.Empty;
-                var (block, start) = CopyRefs(doc);
                 _upsertEvent.Int(1, seq);
                 _upsertEvent.Blob(2, hash);
                 _upsertEvent.Text(3, Label(orgid));
@@ -837,19 +836,23 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 var org = OrgNumber(orgid);
                 var catCode = EventCategoryCode.Of(cat);
                 _pendingEvents.Add(seq);
+                var refs = doc.RefHashBytes;
                 var contexts = doc.RefContexts;
                 for (var i = 0; i < contexts.Length; i++)
                 {
-                    _refs.Add(new RefRow(block, start + (i * HashBytes), org, ts, seq, contexts[i], catCode));
+                    _refs.Add(RefRow.Of(refs.Slice(i * HashBytes, HashBytes), org, ts, seq, contexts[i], catCode));
                 }
             }
             else if (doc.Itype == "session")
             {
                 _pendingSessions.Add(seq);
-                var (block, start) = CopyRefs(doc);
-                for (var i = 0; i < doc.RefContexts.Length; i++)
+                // The events' hashes, copied into this transaction's hash blocks (the document's own array can go).
+                var refs = doc.RefHashBytes;
+                var (block, start) = _buffers.Hashes.Reserve(refs.Length / HashBytes);
+                refs.CopyTo(block.AsSpan(start));
+                for (var at = 0; at < refs.Length; at += HashBytes)
                 {
-                    _sessionEvents.Add((block, start + (i * HashBytes), seq));
+                    _sessionEvents.Add((block, start + at, seq));
                 }
             }
             else if (doc.IsUser)
@@ -887,15 +890,6 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                     }
                 }
             }
-        }
-
-        /// <summary>The 32-byte hashes of the document's references, copied into this transaction's hash blocks (the document's own array can go).</summary>
-        private (byte[] Block, int Start) CopyRefs(ArchiveDocument doc)
-        {
-            var refs = doc.RefHashBytes;
-            var (block, start) = _buffers.Hashes.Reserve(refs.Length / HashBytes);
-            refs.CopyTo(block.AsSpan(start));
-            return (block, start);
         }
 
         /// <summary>
@@ -1362,9 +1356,9 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
     }
 
     /// <summary>
-    /// Room for the 32-byte hashes of a transaction's reference and session rows, in blocks of 1 MiB kept from one
-    /// transaction to the next. An array per event or session reference lived until the commit and so reached the
-    /// oldest GC generation: a 1M-event ingest made ≈ 2 million of them.
+    /// Room for the 32-byte event hashes of a transaction's session rows, in blocks of 1 MiB kept from one transaction
+    /// to the next: an array per reference would live until the commit and so reach the oldest GC generation. (The
+    /// reference rows hold their hashes themselves, <see cref="RefRow"/>.)
     /// </summary>
     private sealed class HashBlocks
     {
@@ -1404,43 +1398,47 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
     /// <summary>A live run of event_refs: its number, its rows when written, and the table holding it.</summary>
     private readonly record struct LiveRun(long Run, long Rows, int Table);
 
-    /// <summary>One event_refs row (its ref_hash at <see cref="At"/> in <see cref="Packed"/>, a block of <see cref="HashBlocks"/>); sorts in primary-key order.</summary>
-    private readonly record struct RefRow(byte[] Packed, int At, long Org, double Ts, long EventSeq, int Ctx, int Category) : IComparable<RefRow>
+    /// <summary>
+    /// One event_refs row of the open transaction; sorts in primary-key order. The ref hash is held as four numbers in its byte order, so that rows
+    /// compare without touching memory elsewhere (a popular hash is in thousands of a transaction's rows, and the sort
+    /// compares those all the way to their org, time and event).
+    /// </summary>
+    private readonly record struct RefRow(ulong H0, ulong H1, ulong H2, ulong H3, long Org, double Ts, long EventSeq, int Ctx, int Category) : IComparable<RefRow>
     {
         public const int Columns = 6;
 
-        /// <summary>The first 8 bytes of the ref hash as a number in the hash's byte order: most comparisons of a sort end here.</summary>
-        private readonly ulong _prefix = System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(Packed.AsSpan(At, 8));
-
-        private ReadOnlySpan<byte> RefHash => Packed.AsSpan(At, HashBytes);
+        public static RefRow Of(ReadOnlySpan<byte> hash, long org, double ts, long eventSeq, int ctx, int category) => new(
+            System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(hash),
+            System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(hash[8..]),
+            System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(hash[16..]),
+            System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(hash[24..HashBytes]),
+            org,
+            ts,
+            eventSeq,
+            ctx,
+            category);
 
         public int CompareTo(RefRow other)
         {
-            var c = _prefix.CompareTo(other._prefix);
-            if (c != 0)
+            var c = H0.CompareTo(other.H0);
+            if (c == 0 && (c = H1.CompareTo(other.H1)) == 0 && (c = H2.CompareTo(other.H2)) == 0 && (c = H3.CompareTo(other.H3)) == 0
+                && (c = Org.CompareTo(other.Org)) == 0 && (c = Ts.CompareTo(other.Ts)) == 0)
             {
-                return c;
+                c = EventSeq.CompareTo(other.EventSeq);
             }
 
-            c = RefHash.SequenceCompareTo(other.RefHash);
-            if (c != 0)
-            {
-                return c;
-            }
-
-            c = Org.CompareTo(other.Org);
-            if (c != 0)
-            {
-                return c;
-            }
-
-            c = Ts.CompareTo(other.Ts);
-            return c != 0 ? c : EventSeq.CompareTo(other.EventSeq);
+            return c;
         }
 
         public void Bind(RawStatement st, int at)
         {
-            st.Blob(at, RefHash);
+            // The blob is copied by the binding (SQLITE_TRANSIENT).
+            Span<byte> hash = stackalloc byte[HashBytes];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(hash, H0);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(hash[8..], H1);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(hash[16..], H2);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(hash[24..], H3);
+            st.Blob(at, hash);
             st.Int(at + 1, Org);
             st.Real(at + 2, Ts);
             st.Int(at + 3, EventSeq);
