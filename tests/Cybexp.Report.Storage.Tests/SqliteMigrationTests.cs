@@ -25,6 +25,7 @@ public sealed class SqliteMigrationTests : IDisposable
     [InlineData(3)]
     [InlineData(5)]
     [InlineData(7)]
+    [InlineData(8)]
     public async Task Open_MigratesAnOlderArchive_ToTheCurrentSchema_WithTheSameAnswers(int version)
     {
         var ds = Datasets.Named("D3_medium");
@@ -40,6 +41,15 @@ public sealed class SqliteMigrationTests : IDisposable
         // 0006: the events table has no secondary index left; its rows keep their seq.
         Assert.Equal(0, Scalar(oldPath, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'events';"));
         Assert.Equal(ds.Events.Count(), Scalar(oldPath, "SELECT count(*) FROM events e JOIN instances i ON i.seq = e.seq AND i.hash = e.hash;"));
+
+        // 0009: instances without AUTOINCREMENT, every row with its seq (the join above), nothing left in sqlite_sequence;
+        // a new document takes the number after the highest.
+        Assert.Equal(0, Scalar(oldPath, "SELECT count(*) FROM sqlite_schema WHERE name = 'instances' AND sql LIKE '%AUTOINCREMENT%';"));
+        Assert.Equal(0, Scalar(oldPath, "SELECT count(*) FROM sqlite_sequence WHERE name = 'instances';"));
+        var highest = Scalar(oldPath, "SELECT max(seq) FROM instances;");
+        Assert.True(ArchiveDocument.TryCreate(TahoeAttribute.Create("ipv4", "192.0.2.250").Document, out var added, out var addError), addError);
+        Assert.Equal(new WriteSummary(1, 0, 0), await migrated.Archive.WriteAsync([added!], Ct));
+        Assert.Equal(highest + 1, Scalar(oldPath, $"SELECT seq FROM instances WHERE hash = x'{added!.Hash.Value}';"));
 
         // The migrated file takes later versions of its events like a fresh one: the old reference rows go.
         var ev = ds.Events.First(e => e.Category != "malicious");
