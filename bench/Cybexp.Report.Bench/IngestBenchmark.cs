@@ -1,3 +1,5 @@
+extern alias cli;
+
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -132,7 +134,8 @@ public static class IngestBenchmark
         var timed = new TimedArchive(store.Archive);
         var watch = Stopwatch.StartNew();
         IngestSummary summary;
-        using (var reader = new StreamReader(input))
+        // Opened as `cybexp-report ingest` opens its files (asynchronous, sequential, 64 KiB buffer).
+        using (var reader = cli::Cybexp.Report.Cli.Commands.DocumentFiles.Open(input))
         {
             summary = await new ArchiveIngestor(timed, batch).IngestAsync(
                 TahoeDocumentReader.ReadTextsAsync(reader, cancellationToken),
