@@ -1399,9 +1399,9 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
     private readonly record struct LiveRun(long Run, long Rows, int Table);
 
     /// <summary>
-    /// One event_refs row of the open transaction; sorts in primary-key order. The ref hash is held as four numbers in its byte order, so that rows
-    /// compare without touching memory elsewhere (a popular hash is in thousands of a transaction's rows, and the sort
-    /// compares those all the way to their org, time and event).
+    /// One event_refs row of the open transaction; sorts in primary-key order. The ref hash is held as four numbers in
+    /// its byte order, so that rows compare without touching memory elsewhere (a popular hash is in thousands of a
+    /// transaction's rows, and the sort compares those all the way to their org, time and event).
     /// </summary>
     private readonly record struct RefRow(ulong H0, ulong H1, ulong H2, ulong H3, long Org, double Ts, long EventSeq, int Ctx, int Category) : IComparable<RefRow>
     {
