@@ -130,8 +130,8 @@ public sealed class SqliteReferenceRunTests : IDisposable
     [Fact]
     public async Task ALargeTransaction_SortedInTwoHalvesAtOnce_StoresTheSameRows_AsSmallTransactions()
     {
-        // Over 20,000 reference rows in one transaction: the writer sorts them in two halves on two threads and merges;
-        // and over 1 MiB of their hashes, which the writer keeps in blocks of 1 MiB.
+        // Over 20,000 reference rows in one transaction: the writer splits them by the first bit of their hash and sorts
+        // the two parts on two threads (over 1 MiB of hashes, as when the rows' hashes were kept in 1 MiB blocks).
         var docs = RandomArchive.Generate(seed: 11, events: 16000).Documents;
         var rows = docs.Where(d => d.Itype == "event").Sum(d => d.Ref.Length);
         Assert.True(rows * 32 > 1 << 20, $"only {rows} reference rows");
