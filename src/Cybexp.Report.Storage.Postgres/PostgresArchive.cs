@@ -1140,9 +1140,9 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
 
         short ctx = filter.Context switch
         {
-            EventContext.Benign => 1,
-            EventContext.Malicious => 2,
-            EventContext.Unknown => 0,
+            EventContext.Benign => EventRefContext.Benign,
+            EventContext.Malicious => EventRefContext.Malicious,
+            EventContext.Unknown => EventRefContext.None,
             _ => -1,
         };
         if (ctx >= 0)
