@@ -39,8 +39,10 @@ public sealed class ShutdownTests
         var counts = await fx.Store.Queries.CountByStatusAsync(SqliteStoreFixture.Ct);
         Assert.False(counts.ContainsKey(QueryStatus.Processing), string.Join(", ", counts));
         Assert.Equal(n + 1, counts.Values.Sum());
-        // The query whose lookup hung was released (not failed, its attempt not counted); the rest were never claimed.
-        Assert.Equal(1, worker.Worker.Counters.Released);
+        // The query whose lookup hung was released (not failed; below, its attempt is not counted). The last completions
+        // may have claimed a few more with them, which are released too without being started (see
+        // StopUnderLoad_GivesBackTheQueriesClaimedWithTheLastCompletions), so at least one is released.
+        Assert.True(worker.Worker.Counters.Released >= 1, $"{worker.Worker.Counters.Released} released");
         Assert.Equal(counts.GetValueOrDefault(QueryStatus.Ready), worker.Worker.Counters.Ready);
         Assert.Equal(0, worker.Worker.Counters.Failed);
 
