@@ -130,6 +130,7 @@ public static class IngestBenchmark
         var cpu = process.TotalProcessorTime;
         var postmaster = name == "postgres" ? await PostmasterPidAsync(spec, cancellationToken).ConfigureAwait(false) : null;
         var serverCpu = ServerCpuSeconds(postmaster);
+        var walBefore = name == "postgres" ? await WalAsync(spec, cancellationToken).ConfigureAwait(false) : default;
         long rejected = 0;
         var timed = new TimedArchive(store.Archive);
         var watch = Stopwatch.StartNew();
@@ -152,16 +153,26 @@ public static class IngestBenchmark
         process.Refresh();
         var cpuSeconds = (process.TotalProcessorTime - cpu).TotalSeconds;
         var serverSeconds = ServerCpuSeconds(postmaster) - serverCpu;
+        var walAfter = name == "postgres" ? await WalAsync(spec, cancellationToken).ConfigureAwait(false) : default;
         var rate = events / seconds;
         var peak = process.PeakWorkingSet64 / 1048576.0;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{name} ({store.Description}): {summary.Inserted:N0} inserted, {summary.Duplicates:N0} duplicates, {summary.Rejected:N0} rejected, {summary.DanglingReferences:N0} dangling references"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{name} ingest: {seconds:F1} s wall, {cpuSeconds:F1} s CPU (this process) -> {rate:N0} events/s (target >= {target:N0}: {(rate >= target ? "met" : "NOT met")}); {events / cpuSeconds:N0} events per CPU-second"));
-        if (serverSeconds > 0)
+        if (serverSeconds.Total > 0)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{name} server processes on this machine: {serverSeconds:F1} s CPU; with this process {events / (cpuSeconds + serverSeconds):N0} events per CPU-second"));
+                $"{name} server processes on this machine: {serverSeconds.Total:F1} s CPU ({serverSeconds.User:F1} user, {serverSeconds.System:F1} system); with this process {events / (cpuSeconds + serverSeconds.Total):N0} events per CPU-second"));
+        }
+
+        if (walAfter.Bytes is { } after && walBefore.Bytes is { } before)
+        {
+            var files = walAfter.Files is { } n1 && walBefore.Files is { } n0
+                ? string.Create(CultureInfo.InvariantCulture, $"; files in pg_wal: {n0:N0} before, {n1:N0} after")
+                : "";
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{name} server WAL written: {(after - before) / 1e9:F2} GB{files} (a server creates the WAL files it has never had, which costs it system CPU: see docs/storage.md)"));
         }
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -206,17 +217,44 @@ public static class IngestBenchmark
     }
 
     /// <summary>
-    /// CPU seconds used so far by a local PostgreSQL server: the postmaster and its child processes (backends,
-    /// checkpointer, WAL writer …), read from /proc; 0 without one. Other servers on the machine are not counted.
+    /// WAL bytes the server has written since its statistics were reset (<c>pg_stat_wal</c>, PostgreSQL 14 and later) and
+    /// the number of files in its <c>pg_wal</c> (needs superuser or <c>pg_monitor</c>); null where not available.
     /// </summary>
-    private static double ServerCpuSeconds(int? postmaster)
+    private static async Task<(long? Bytes, long? Files)> WalAsync(string spec, CancellationToken cancellationToken)
+    {
+        await using var conn = new Npgsql.NpgsqlConnection(spec["postgres:".Length..]);
+        await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
+
+        async Task<long?> ScalarOrNull(string sql)
+        {
+            try
+            {
+                await using var cmd = new Npgsql.NpgsqlCommand(sql, conn);
+                return Convert.ToInt64(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
+            }
+            catch (Npgsql.PostgresException e) when (e.SqlState is Npgsql.PostgresErrorCodes.InsufficientPrivilege or Npgsql.PostgresErrorCodes.UndefinedTable)
+            {
+                return null;
+            }
+        }
+
+        return (await ScalarOrNull("SELECT wal_bytes FROM pg_stat_wal;").ConfigureAwait(false),
+            await ScalarOrNull("SELECT count(*) FROM pg_ls_waldir();").ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// CPU seconds used so far by a local PostgreSQL server, in user and system mode: the postmaster and its child
+    /// processes (backends, checkpointer, WAL writer …), read from /proc; 0 without one. Other servers on the machine
+    /// are not counted.
+    /// </summary>
+    private static ServerCpu ServerCpuSeconds(int? postmaster)
     {
         if (postmaster is not { } root)
         {
-            return 0;
+            return default;
         }
 
-        double ticks = 0;
+        double user = 0, system = 0;
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
             try
@@ -234,7 +272,8 @@ public static class IngestBenchmark
                 var ppid = int.Parse(fields[1], CultureInfo.InvariantCulture);
                 if (pid == root || ppid == root)
                 {
-                    ticks += double.Parse(fields[11], CultureInfo.InvariantCulture) + double.Parse(fields[12], CultureInfo.InvariantCulture);
+                    user += double.Parse(fields[11], CultureInfo.InvariantCulture);
+                    system += double.Parse(fields[12], CultureInfo.InvariantCulture);
                 }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException or ArgumentOutOfRangeException)
@@ -243,7 +282,15 @@ public static class IngestBenchmark
             }
         }
 
-        return ticks / 100.0; // USER_HZ is 100 on Linux
+        return new ServerCpu(user / 100.0, system / 100.0); // USER_HZ is 100 on Linux
+    }
+
+    /// <summary>CPU seconds of a server's processes.</summary>
+    private readonly record struct ServerCpu(double User, double System)
+    {
+        public double Total => User + System;
+
+        public static ServerCpu operator -(ServerCpu a, ServerCpu b) => new(a.User - b.User, a.System - b.System);
     }
 
     /// <summary>The machine's load average (other processes slow a wall-clock figure down), or "n/a".</summary>
