@@ -65,6 +65,60 @@ public sealed class PostgresIngestTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task Ingest_TransactionsOfSeveralChunks_StoreWhatSmallTransactionsStore_OnPostgres()
+    {
+        // With the store's default transaction size, each transaction takes its documents in several chunks (each
+        // written when it comes, the reference rows at the commit); with --batch 100 every transaction is one chunk.
+        var file = Path.Combine(_dir, "chunks.ndjson");
+        await using (var writer = new StreamWriter(file))
+        {
+            await new ArchiveGenerator(new GeneratorOptions(5000, Seed: 6)).WriteAsync(writer, Ct);
+        }
+
+        var total = File.ReadLines(file).Count();
+        Assert.True(total > 3 * 2000, $"{total} documents: fewer than three chunks");
+        var (large, largeSchema) = await NewSchemaStoreAsync();
+        var (small, smallSchema) = await NewSchemaStoreAsync();
+
+        var first = await RunAsync("ingest", "--store", large, "--json", file);
+        var reference = await RunAsync("ingest", "--store", small, "--json", "--batch", "100", file);
+        var again = await RunAsync("ingest", "--store", large, "--json", file);
+
+        Assert.True(first.Code == 0, first.Err);
+        Assert.True(reference.Code == 0, reference.Err);
+        Assert.True(again.Code == 0, again.Err);
+        Assert.Equal(reference.Out, first.Out);
+        var a = JsonDocument.Parse(first.Out).RootElement;
+        Assert.Equal((total, total, 0), (a.GetProperty("read").GetInt32(), a.GetProperty("inserted").GetInt32(), a.GetProperty("dangling_references").GetInt32()));
+        var b = JsonDocument.Parse(again.Out).RootElement;
+        Assert.Equal((0, total), (b.GetProperty("inserted").GetInt32(), b.GetProperty("duplicates").GetInt32()));
+        Assert.Equal(await TableDigestsAsync(smallSchema), await TableDigestsAsync(largeSchema));
+    }
+
+    /// <summary>An MD5 of every archive and identity table's rows, in key order (the version counters left out).</summary>
+    private static async Task<string> TableDigestsAsync(string schema)
+    {
+        string[] tables =
+        [
+            "instances|hash", "events|hash", "event_refs|ref_hash, org, ts, event_seq", "session_events|event_hash, session_hash",
+            "event_orgs|id", "users|hash", "orgs|hash", "org_members|user_hash, role, org_hash",
+        ];
+        var server = await PostgresServer.GetAsync();
+        await using var conn = new NpgsqlConnection(server.ConnectionString);
+        await conn.OpenAsync(Ct);
+        var digests = new List<string>();
+        foreach (var entry in tables)
+        {
+            var (table, key) = (entry.Split('|')[0], entry.Split('|')[1]);
+            var order = string.Join(", ", key.Split(", ").Select(c => "t." + c));
+            await using var cmd = new NpgsqlCommand($"SELECT '{table} ' || count(*) || ' ' || coalesce(md5(string_agg(t::text, E'\\n' ORDER BY {order})), '') FROM \"{schema}\".{table} AS t;", conn);
+            digests.Add((string)(await cmd.ExecuteScalarAsync(Ct))!);
+        }
+
+        return string.Join("\n", digests);
+    }
+
+    [Fact]
     public async Task Ingest_EditsInNeighbouringBatches_CountAndStoreAsOneOrderedWriter_OnPostgres()
     {
         // Batches are committed two at a time on two connections; versions of one event land in neighbouring batches.
