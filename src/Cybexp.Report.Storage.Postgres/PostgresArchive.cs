@@ -50,8 +50,9 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     /// Documents per transaction of an ingest. A write of a sequence writes each chunk it is given at once and keeps
     /// only the chunk's reference rows (about 100 bytes each) until the commit, which copies them all, sorted: the
     /// larger the sorted COPY, the more of its rows land next to each other in the <c>event_refs</c> index, and the
-    /// less the server works per row (1M events: 34 s of server CPU with 2,000 documents per transaction, 23 s with
-    /// 20,000; see bench/results/ingest.md).
+    /// less the server works per row (1M events: 33–39 s of server user CPU with 2,000 documents per transaction,
+    /// 24–27 s with 20,000; see bench/results/ingest.md). Each chunk that copies new documents takes a savepoint, and
+    /// more than 64 subtransactions in one transaction slow other sessions down: 20,000 documents make 10.
     /// </summary>
     public int PreferredTransactionSize => 20_000;
 
