@@ -377,11 +377,6 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             }
         }
 
-        if (ticket is not null)
-        {
-            await ticket.BeforeInsertAsync(ct).ConfigureAwait(false);
-        }
-
         if (path == InsertPath.Stage)
         {
             await StageAndInsertAsync(conn, tx, plan, plan.ByHash, ct).ConfigureAwait(false);
@@ -1239,7 +1234,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         return result;
     }
 
-    /// <summary>Runs one step of a streaming read, turning a lost server into <see cref="StoreUnavailableException"/>.</summary>
+    /// <summary>Runs one step of a streaming read or of a write, turning a lost server into <see cref="StoreUnavailableException"/>.</summary>
     private async Task<T> Guard<T>(Func<Task<T>> step)
     {
         try
@@ -1400,7 +1395,11 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 var summary = new WriteSummary(_inserted, _duplicates, _updated);
                 if (_tx is not null)
                 {
-                    await Guard(() => FinishAsync(_conn!, _tx, _refs, summary, ticket, cancellationToken)).ConfigureAwait(false);
+                    await archive.Guard(async () =>
+                    {
+                        await FinishAsync(_conn!, _tx, _refs, summary, ticket, cancellationToken).ConfigureAwait(false);
+                        return true;
+                    }).ConfigureAwait(false);
                 }
 
                 committed = true;
@@ -1434,7 +1433,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         private async Task WriteChunkAsync(WriteTicket ticket, WritePlan plan, HashSet<HashKey> keys, bool first, CancellationToken ct)
         {
             await ticket.BeforeChunkAsync(keys, plan.HasIdentity, first, ct).ConfigureAwait(false);
-            await Guard(async () =>
+            await archive.Guard(async () =>
             {
                 if (_conn is null)
                 {
@@ -1491,24 +1490,6 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 }
             }
         }
-
-        private async Task<T> Guard<T>(Func<Task<T>> step)
-        {
-            try
-            {
-                return await step().ConfigureAwait(false);
-            }
-            catch (Exception e) when (PostgresStore.IsUnavailable(e))
-            {
-                throw archive.Store.Unavailable(e);
-            }
-        }
-
-        private Task Guard(Func<Task> step) => Guard(async () =>
-        {
-            await step().ConfigureAwait(false);
-            return true;
-        });
     }
 
     /// <summary>A write's place in an <see cref="OrderedWrites"/> sequence: what the next write waits for.</summary>
@@ -1570,15 +1551,6 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
 
         /// <summary>Every chunk of the write is written (its seq values drawn, its documents inserted and locked): the next write may start.</summary>
         public void Written() => _written.TrySetResult();
-
-        /// <summary>Waits until the previous write has written its chunks (rule 3); a no-op for every chunk but a write's first.</summary>
-        public async Task BeforeInsertAsync(CancellationToken ct)
-        {
-            if (_previous is { } previous)
-            {
-                await previous._written.Task.WaitAsync(ct).ConfigureAwait(false);
-            }
-        }
 
         /// <summary>Waits until the previous write ended, and fails if it did not commit (rules 4 and 5).</summary>
         public async Task BeforeCommitAsync(NpgsqlConnection conn, NpgsqlTransaction tx, CancellationToken ct)

@@ -36,23 +36,7 @@ public sealed class PostgresWriteSequenceTests : IAsyncLifetime
 
         var sequence = overlapping.Archive.BeginWriteSequence();
         Assert.True(sequence.CommitsInFlight > 1);
-        var commits = new Queue<Task<WriteSummary>>();
-        var actual = new List<WriteSummary>();
-        foreach (var batch in batches)
-        {
-            var write = await sequence.BeginWriteAsync(Ct);
-            await write.AddAsync(batch, Ct);
-            commits.Enqueue(write.CommitAsync(Ct));
-            while (commits.Count >= sequence.CommitsInFlight)
-            {
-                actual.Add(await commits.Dequeue());
-            }
-        }
-
-        while (commits.Count > 0)
-        {
-            actual.Add(await commits.Dequeue());
-        }
+        var actual = await WriteOverlappingAsync(sequence, batches.Select(b => new[] { b }));
 
         Assert.Equal(expected, actual);
         Assert.Contains(expected, s => s.Updated > 0);
@@ -93,32 +77,7 @@ public sealed class PostgresWriteSequenceTests : IAsyncLifetime
             expected.Add(await sequential.Archive.WriteAsync(write.SelectMany(b => b).ToList(), Ct));
         }
 
-        var sequence = overlapping.Archive.BeginWriteSequence();
-        var commits = new Queue<Task<WriteSummary>>();
-        var actual = new List<WriteSummary>();
-        var buffer = new List<ArchiveDocument>();
-        foreach (var chunks in writes)
-        {
-            var write = await sequence.BeginWriteAsync(Ct);
-            foreach (var chunk in chunks)
-            {
-                buffer.Clear();
-                buffer.AddRange(chunk);
-                await write.AddAsync(buffer, Ct);
-            }
-
-            buffer.Clear();
-            commits.Enqueue(write.CommitAsync(Ct));
-            while (commits.Count >= sequence.CommitsInFlight)
-            {
-                actual.Add(await commits.Dequeue());
-            }
-        }
-
-        while (commits.Count > 0)
-        {
-            actual.Add(await commits.Dequeue());
-        }
+        var actual = await WriteOverlappingAsync(overlapping.Archive.BeginWriteSequence(), writes);
 
         Assert.Equal(expected, actual);
         Assert.Contains(expected, s => s.Updated > 0);
@@ -325,6 +284,41 @@ public sealed class PostgresWriteSequenceTests : IAsyncLifetime
 
         await otherTx.RollbackAsync(Ct);
         Assert.Equal([new WriteSummary(1, 0, 0), new WriteSummary(1, 0, 0)], await Task.WhenAll(first, second));
+    }
+
+    /// <summary>
+    /// Writes <paramref name="writes"/> (each a list of chunks, one AddAsync per chunk, from one list refilled as soon
+    /// as AddAsync returns) with the sequence's full overlap; their summaries in order.
+    /// </summary>
+    private static async Task<List<WriteSummary>> WriteOverlappingAsync(IArchiveWriteSequence sequence, IEnumerable<IReadOnlyList<IReadOnlyList<ArchiveDocument>>> writes)
+    {
+        var commits = new Queue<Task<WriteSummary>>();
+        var summaries = new List<WriteSummary>();
+        var buffer = new List<ArchiveDocument>();
+        foreach (var chunks in writes)
+        {
+            var write = await sequence.BeginWriteAsync(Ct);
+            foreach (var chunk in chunks)
+            {
+                buffer.Clear();
+                buffer.AddRange(chunk);
+                await write.AddAsync(buffer, Ct);
+            }
+
+            buffer.Clear();
+            commits.Enqueue(write.CommitAsync(Ct));
+            while (commits.Count >= sequence.CommitsInFlight)
+            {
+                summaries.Add(await commits.Dequeue());
+            }
+        }
+
+        while (commits.Count > 0)
+        {
+            summaries.Add(await commits.Dequeue());
+        }
+
+        return summaries;
     }
 
     /// <summary>Begins a write of the sequence with <paramref name="docs"/> and calls its commit (not awaited).</summary>
