@@ -237,53 +237,43 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     /// <summary>A document to store or replace: the version written, its instance seq and its place in the plan.</summary>
     private readonly record struct Row(ArchiveDocument Doc, long Seq, int Index, string? Text = null);
 
-    /// <summary>
-    /// Makes sure the orgid of every event of <paramref name="plan"/> has its event_orgs number in the cache, creating
-    /// the missing ones (in their own implicit transaction, committed at once).
-    /// </summary>
-    /// <summary>True when an event of <paramref name="plan"/> has an owner without a number in the cache.</summary>
-    private bool HasNewOrgs(WritePlan plan)
+    /// <summary>The owners of events of <paramref name="plan"/> without a number in the cache, or null.</summary>
+    private SortedSet<string>? MissingOrgs(WritePlan plan)
     {
         // Events of one owner come in runs: a repeat of the last owner checked needs no look-up.
+        SortedSet<string>? missing = null;
         string? known = null;
         foreach (var doc in plan.Documents)
         {
-            if (doc.Itype != "event")
-            {
-                continue;
-            }
-
             var org = doc.OrgId ?? string.Empty;
-            if (org != known)
+            if (doc.Itype == "event" && org != known)
             {
                 if (!_orgNumbers.ContainsKey(org))
                 {
-                    return true;
+                    (missing ??= new SortedSet<string>(StringComparer.Ordinal)).Add(org);
                 }
 
                 known = org;
             }
         }
 
-        return false;
+        return missing;
     }
 
+    /// <summary>
+    /// Makes sure the orgid of every event of <paramref name="plan"/> has its event_orgs number in the cache, creating
+    /// the missing ones (in their own implicit transaction, committed at once).
+    /// </summary>
     private async Task NumberOrgsAsync(NpgsqlConnection conn, WritePlan plan, CancellationToken ct)
     {
-        SortedSet<string>? missing = null;
-        foreach (var doc in plan.Documents)
+        if (MissingOrgs(plan) is { } missing)
         {
-            if (doc.Itype == "event" && !_orgNumbers.ContainsKey(doc.OrgId ?? string.Empty))
-            {
-                (missing ??= new SortedSet<string>(StringComparer.Ordinal)).Add(doc.OrgId ?? string.Empty);
-            }
+            await NumberOrgsAsync(conn, missing, ct).ConfigureAwait(false);
         }
+    }
 
-        if (missing is null)
-        {
-            return;
-        }
-
+    private async Task NumberOrgsAsync(NpgsqlConnection conn, SortedSet<string> missing, CancellationToken ct)
+    {
         // Two statements: the SELECT takes a new snapshot, so it also sees a number another writer committed while
         // the INSERT waited for it.
         await using var cmd = new NpgsqlBatch(conn)
@@ -1448,11 +1438,11 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                     await archive.NumberOrgsAsync(_conn, plan, ct).ConfigureAwait(false);
                     _tx = await _conn.BeginTransactionAsync(ct).ConfigureAwait(false);
                 }
-                else if (archive.HasNewOrgs(plan))
+                else if (archive.MissingOrgs(plan) is { } missing)
                 {
                     await archive.Store.RunAsync(async c =>
                     {
-                        await archive.NumberOrgsAsync(c, plan, ct).ConfigureAwait(false);
+                        await archive.NumberOrgsAsync(c, missing, ct).ConfigureAwait(false);
                         return true;
                     }, ct).ConfigureAwait(false);
                 }
