@@ -68,8 +68,11 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
     /// Documents per transaction for an ingest: chunks are written into the open transaction as they come (see
     /// <see cref="BeginWriteAsync"/>), so a transaction's size costs no memory beyond its index rows (≈ 100 bytes per
     /// reference), and a large one pays for each index page it dirties once instead of once per 2,000 documents.
+    /// 80,000 rather than 40,000: a transaction dirties nearly every page of the instances hash index (53 MB at 1M
+    /// events) whatever its size, and each commit leaves a run of reference rows to merge; at 1M events an ingest took
+    /// 16.9–17.4 s against 18.0 s, at a peak 20–30 MB higher (the reference rows held until the commit).
     /// </summary>
-    public int PreferredTransactionSize => 40_000;
+    public int PreferredTransactionSize => 80_000;
 
     public async Task<WriteSummary> WriteAsync(IReadOnlyList<ArchiveDocument> batch, CancellationToken cancellationToken)
     {
@@ -1405,7 +1408,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
 
     /// <summary>
     /// The collections a write transaction fills (reference and session rows, pending events and sessions), kept from
-    /// one transaction to the next: grown anew for every 40,000-document transaction, the reference rows' list alone
+    /// one transaction to the next: grown anew for every 40,000-document transaction (the default then), the reference rows' list alone
     /// allocated ≈ 29 MB of large-object arrays per transaction (7 MB of rows, reached by doubling), which the GC frees
     /// only with a full collection.
     /// </summary>

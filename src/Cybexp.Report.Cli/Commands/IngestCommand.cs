@@ -18,8 +18,8 @@ public static class IngestCommand
     private const string Description = """
         Store TAHOE documents (every format 'verify' reads: NDJSON, JSON arrays, concatenated documents, mongoexport
         Extended JSON), CYBEX-P identity documents (users, orgs) included, in the archive. '-' reads standard input.
-        Documents are written in transactions of --batch documents (default: 40000 on SQLite, whose writer holds only
-        the transaction's index rows in memory; 2000 on PostgreSQL): an interrupted ingest keeps whole batches only,
+        Documents are written in transactions of --batch documents (default: 80000 on SQLite and 20000 on PostgreSQL,
+        whose writers hold only the transaction's index rows in memory): an interrupted ingest keeps whole batches only,
         and running it again stores nothing twice (a document already stored counts as a duplicate; one whose _hash
         is stored with other content, e.g. a new category or session events, replaces the stored mutable fields and
         counts as updated). Every _hash is recomputed; a document that fails is not stored and is written, with the
@@ -46,7 +46,7 @@ public static class IngestCommand
         var json = new Option<bool>("--json") { Description = "Print the summary as one JSON object." };
         var batch = new Option<int?>("--batch")
         {
-            Description = "Documents per transaction (default: the store's, 40000 on SQLite, 2000 on PostgreSQL).",
+            Description = "Documents per transaction (default: the store's, 80000 on SQLite, 20000 on PostgreSQL).",
         };
         var command = new Command("ingest", Description) { files, store, json, batch };
         command.SetAction((parseResult, cancellationToken) => RunAsync(
