@@ -47,21 +47,30 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int? batchSize = null
         : archive.PreferredTransactionSize;
 
     /// <summary>
-    /// Chunks ahead of the writer (checked, or being checked), per core: bounds the memory ahead of the writer. It is
-    /// larger than the chunks checked at once (<see cref="CheckingAtOnce"/>) so that the parse stage goes on while the
-    /// writer commits and takes no documents: with the two equal (4 on two cores), the writer of a SQLite ingest of 1M
-    /// events waited 3.3 s for chunks, and the ingest took 17.4–17.7 s; with 8 chunks ahead and 3 checked at once,
-    /// 15.2–16.2 s at the same peak memory (bench/results/ingest.md). Further ahead held more documents through garbage
-    /// collections: with 16 and 32 chunks the peak grew by up to 40 MB, with 64 by 110 MB.
+    /// How far the parse stage runs ahead of the writer: chunks ahead (checked, or being checked; this bounds the
+    /// memory ahead of the writer), and of those, chunks checked at the same time.
     /// </summary>
-    private const int ChunksAheadPerCore = 4;
-
-    /// <summary>
-    /// Chunks checked at the same time: one per core and one more, so that a core is not left idle while a chunk's
-    /// task waits to be scheduled. Unbounded (as many as <see cref="ChunksAheadPerCore"/> allows), the chunks ahead ran at
-    /// once on as many threads, with their parsed documents alive together.
-    /// </summary>
-    private static int CheckingAtOnce => Environment.ProcessorCount + 1;
+    /// <remarks>
+    /// <para>
+    /// A store whose commits run while the writer fills the next transaction (<see cref="IArchiveWriteSequence.CommitsInFlight"/>
+    /// above 1, PostgreSQL) takes documents nearly all the time: two chunks per core ahead, all checked at once, and
+    /// the next one too while the producer waits to hand it over.
+    /// </para>
+    /// <para>
+    /// A store that commits on the writer's thread (SQLite) takes no documents while it commits, and the look-ahead must
+    /// outlast that: four chunks per core ahead, one chunk per core and one more checked at once. With the PostgreSQL
+    /// setting, the writer of a SQLite ingest of 1M events waited 3.3 s for chunks and the ingest took 17.4–17.7 s;
+    /// with this one, 15.2–16.2 s at the same peak memory. Further ahead held more documents through garbage
+    /// collections: with 16 and 32 chunks the peak grew by up to 40 MB, with 64 by 110 MB. The same setting for
+    /// PostgreSQL, whose server shares the cores with the parse stage here, cost 1,100 events/s on average over four
+    /// pairs of runs (bench/results/ingest.md).
+    /// </para>
+    /// </remarks>
+    private static (int Ahead, int AtOnce) LookAhead(IArchiveWriteSequence sequence)
+    {
+        var cores = Environment.ProcessorCount;
+        return sequence.CommitsInFlight > 1 ? (2 * cores, (2 * cores) + 1) : (4 * cores, cores + 1);
+    }
 
     /// <summary>Ingests <paramref name="records"/>; <paramref name="onReject"/> receives each rejected document.</summary>
     public Task<IngestSummary> IngestAsync(
@@ -145,7 +154,8 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int? batchSize = null
             }
         }
 
-        var chunks = Channel.CreateBounded<Task<Checked[]>>(new BoundedChannelOptions(ChunksAheadPerCore * Environment.ProcessorCount)
+        var (ahead, atOnce) = LookAhead(sequence);
+        var chunks = Channel.CreateBounded<Task<Checked[]>>(new BoundedChannelOptions(ahead)
         {
             SingleReader = true,
             SingleWriter = true,
@@ -169,7 +179,7 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int? batchSize = null
         }
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var producer = new Producer<T>(input, parse, chunks.Writer, stop.Token);
+        var producer = new Producer<T>(input, parse, chunks.Writer, atOnce, stop.Token);
         var producing = producer.RunAsync();
         var finished = false;
         try
@@ -306,10 +316,10 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int? batchSize = null
     /// in input order. Ends the channel when the input ends, fails or the ingest stops; a failure of the input is kept in
     /// <see cref="Failure"/> for the writer to raise after the chunks read before it.
     /// </summary>
-    private sealed class Producer<T>(IAsyncEnumerable<T> input, Func<T, TahoeDocumentRecord> parse, ChannelWriter<Task<Checked[]>> output, CancellationToken stop)
+    private sealed class Producer<T>(IAsyncEnumerable<T> input, Func<T, TahoeDocumentRecord> parse, ChannelWriter<Task<Checked[]>> output, int checkingAtOnce, CancellationToken stop)
     {
-        /// <summary>A place for each chunk being checked (<see cref="CheckingAtOnce"/>): taken before a chunk is started, given back when it is checked.</summary>
-        private readonly SemaphoreSlim _checking = new(CheckingAtOnce);
+        /// <summary>A place for each chunk being checked (see <see cref="LookAhead"/>): taken before a chunk is started, given back when it is checked.</summary>
+        private readonly SemaphoreSlim _checking = new(checkingAtOnce);
 
         public ExceptionDispatchInfo? Failure { get; private set; }
 
@@ -353,7 +363,7 @@ public sealed class ArchiveIngestor(IArchiveStore archive, int? batchSize = null
             }
         }
 
-        /// <summary>Starts checking <paramref name="chunk"/> on the thread pool once fewer than <see cref="CheckingAtOnce"/> chunks are being checked.</summary>
+        /// <summary>Starts checking <paramref name="chunk"/> on the thread pool once a place is free (<see cref="_checking"/>).</summary>
         private async Task<Task<Checked[]>> StartAsync(List<(long Index, T Item)> chunk)
         {
             await _checking.WaitAsync(stop).ConfigureAwait(false);
