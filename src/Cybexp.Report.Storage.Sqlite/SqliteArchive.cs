@@ -1365,9 +1365,10 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
     /// The bind functions of the SQLite library Microsoft.Data.Sqlite loads (e_sqlite3), called on the raw statement
     /// pointer. Through SQLitePCL each bound value also took and released a reference on the statement's
     /// <see cref="SafeHandle"/> (≈ 3.5 % of an ingest's CPU for the ~30 million values of 1M events);
-    /// <see cref="RawStatement"/> keeps the statement alive while these are called. The number binds only store the
-    /// value in the statement under the connection's mutex, which no other thread takes (a write transaction's
-    /// connection belongs to its writer), so they skip the GC transition; a blob bind allocates its copy and makes it.
+    /// <see cref="RawStatement"/> keeps the statement alive while these are called. The number binds and the binds of
+    /// memory SQLite reads in place (SQLITE_STATIC) only store the value in the statement under the connection's mutex,
+    /// which no other thread takes (a write transaction's connection belongs to its writer), so they skip the GC
+    /// transition; a bind that SQLite copies (SQLITE_TRANSIENT) allocates the copy and makes the transition.
     /// </summary>
     private static class Native
     {
@@ -1408,9 +1409,9 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
 
     /// <summary>
     /// The collections a write transaction fills (reference and session rows, pending events and sessions), kept from
-    /// one transaction to the next: grown anew for every 40,000-document transaction (the default then), the reference rows' list alone
-    /// allocated ≈ 29 MB of large-object arrays per transaction (7 MB of rows, reached by doubling), which the GC frees
-    /// only with a full collection.
+    /// one transaction to the next: grown anew for every 40,000-document transaction (the default then), the reference
+    /// rows' list alone allocated ≈ 29 MB of large-object arrays per transaction (7 MB of rows, reached by doubling),
+    /// which the GC frees only with a full collection.
     /// </summary>
     private sealed class WriteBuffers
     {
