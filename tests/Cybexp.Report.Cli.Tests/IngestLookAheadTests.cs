@@ -1,7 +1,5 @@
-using System.Text;
 using Cybexp.Report.Core.Storage;
 using Cybexp.Report.Core.Tahoe;
-using Cybexp.Report.Service.Generation;
 using Cybexp.Report.Service.Ingest;
 using Cybexp.Report.Storage.Sqlite;
 
@@ -98,13 +96,8 @@ public sealed class IngestLookAheadTests : IDisposable
     private static async Task<List<TahoeDict>> GeneratedDocumentsAsync(int minimum)
     {
         // At least one document per generated event (about 1.3).
-        var sb = new StringBuilder();
-        await using (var writer = new StringWriter(sb))
-        {
-            await new ArchiveGenerator(new GeneratorOptions(Math.Max(1000, minimum), Seed: 9)).WriteAsync(writer, Ct);
-        }
-
-        var documents = sb.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => PythonJson.Parse(l).AsDict).ToList();
+        var lines = await IngestPipelineTests.GeneratedLinesAsync(Math.Max(1000, minimum), seed: 9);
+        var documents = lines.Select(l => PythonJson.Parse(l).AsDict).ToList();
         Assert.True(documents.Count >= minimum, $"{documents.Count} documents");
         return documents;
     }

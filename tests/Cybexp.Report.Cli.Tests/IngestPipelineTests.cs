@@ -171,12 +171,13 @@ public sealed class IngestPipelineTests : IDisposable
         }
     }
 
-    private async Task<List<string>> GeneratedLinesAsync(int events)
+    /// <summary>The NDJSON lines of generated data (<paramref name="events"/> events and what they reference).</summary>
+    internal static async Task<List<string>> GeneratedLinesAsync(int events, int seed = 5)
     {
         var sb = new StringBuilder();
         await using (var writer = new StringWriter(sb))
         {
-            await new ArchiveGenerator(new GeneratorOptions(events, Seed: 5)).WriteAsync(writer, Ct);
+            await new ArchiveGenerator(new GeneratorOptions(events, Seed: seed)).WriteAsync(writer, Ct);
         }
 
         return [.. sb.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)];
