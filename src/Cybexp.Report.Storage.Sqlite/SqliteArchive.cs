@@ -68,9 +68,10 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
     /// Documents per transaction for an ingest: chunks are written into the open transaction as they come (see
     /// <see cref="BeginWriteAsync"/>), so a transaction's size costs no memory beyond its index rows (≈ 100 bytes per
     /// reference), and a large one pays for each index page it dirties once instead of once per 2,000 documents.
-    /// 80,000 rather than 40,000: a transaction dirties nearly every page of the instances hash index (53 MB at 1M
-    /// events) whatever its size, and each commit leaves a run of reference rows to merge; at 1M events an ingest took
-    /// 16.9–17.4 s against 18.0 s, at a peak 20–30 MB higher (the reference rows held until the commit).
+    /// 80,000 rather than 40,000: a transaction dirties nearly every page of the instances hash indexes (53 MB at 1M
+    /// events then, 29 MB since migration 0010) whatever its size, and each commit leaves a run of reference rows to
+    /// merge; at 1M events an ingest took 16.9–17.4 s against 18.0 s, at a peak 20–30 MB higher (the reference rows
+    /// held until the commit).
     /// </summary>
     public int PreferredTransactionSize => 80_000;
 
@@ -91,7 +92,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            // Inserts land at random places in the hash-keyed indexes (instances.hash, event_refs): with SQLite's
+            // Inserts land at random places in the hash-keyed indexes of instances: with SQLite's
             // default 2 MiB page cache nearly every insert re-reads pages from the OS. A larger cache on the writing
             // connection (the pool keeps it with the connection) keeps the index pages of a batch in memory. See
             // WriteCachePragma.
@@ -180,13 +181,13 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
     /// looks its hash up once: at 1M events 0.5 s instead of 1.4 s with a look-up per row, at the end of every ingest.
     /// </remarks>
     public async Task<long> CountDanglingReferencesAsync(CancellationToken cancellationToken) =>
-        await ScalarAsync(
-            "SELECT coalesce(sum(n), 0) FROM ("
-            + "SELECT ref_hash, count(*) AS n FROM event_refs_0 GROUP BY run, ref_hash"
-            + " UNION ALL SELECT ref_hash, count(*) AS n FROM event_refs_1 GROUP BY run, ref_hash"
-            + ") AS g WHERE NOT EXISTS (SELECT 1 FROM instances i WHERE i.hash = g.ref_hash);",
-            null,
-            cancellationToken).ConfigureAwait(false);
+        await ScalarAsync(DanglingReferencesSql, null, cancellationToken).ConfigureAwait(false);
+
+    internal static readonly string DanglingReferencesSql =
+        "SELECT coalesce(sum(n), 0) FROM ("
+        + "SELECT ref_hash, count(*) AS n FROM event_refs_0 GROUP BY run, ref_hash"
+        + " UNION ALL SELECT ref_hash, count(*) AS n FROM event_refs_1 GROUP BY run, ref_hash"
+        + ") AS g WHERE " + NotStored("g.ref_hash") + ";";
 
     public async Task<IReadOnlyDictionary<string, long>> CountByItypeAsync(CancellationToken cancellationToken)
     {
@@ -293,9 +294,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         foreach (var part in hashes.Distinct().Chunk(chunk))
         {
             await using var cmd = conn.CreateCommand();
-            var names = BindHashes(cmd, part);
-
-            cmd.CommandText = $"SELECT seq, doc FROM instances WHERE hash IN ({names});";
+            cmd.CommandText = InstancesByHash("seq, doc", BindHashes(cmd, part)) + ";";
             await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -326,8 +325,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         await using var conn = await store.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var cmd = conn.CreateCommand();
         var orgs = OrgList(cmd, visibility);
-        // events.hash has no index of its own (0006): an event is found by its hash through instances.
-        cmd.CommandText = $"SELECT e.hash FROM instances s JOIN session_events se ON se.session_seq = s.seq JOIN instances i ON i.hash = se.event_hash JOIN events e ON e.seq = i.seq WHERE s.hash = $s AND e.orgid IN ({orgs}) ORDER BY e.ts, e.seq LIMIT $take;";
+        cmd.CommandText = EventsOfSessionSql(orgs);
         cmd.Parameters.AddWithValue("$s", session.ToBytes());
         cmd.Parameters.AddWithValue("$take", take);
         return await ReadHashesAsync(cmd, cancellationToken).ConfigureAwait(false);
@@ -418,6 +416,43 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         return names.ToString();
     }
 
+    /// <summary>Whether an event with the hash ?2, whose first 8 bytes are ?1, is stored (0010).</summary>
+    internal const string FindEventSql = "SELECT 1 FROM instances WHERE itype = 'event' AND hash8 = ?1 AND hash = ?2;";
+
+    /// <summary>
+    /// SELECT <paramref name="columns"/> of the instances whose hash is one of <paramref name="names"/> (bound
+    /// parameters, comma-separated), through both hash indexes (0010): the whole hash of instances other than events,
+    /// the 8-byte prefix and then the whole hash of events.
+    /// </summary>
+    internal static string InstancesByHash(string columns, string names)
+    {
+        var prefixes = string.Join(", ", names.Split(", ").Select(static n => $"substr({n}, 1, 8)"));
+        return $"SELECT {columns} FROM instances WHERE itype <> 'event' AND hash IN ({names})"
+            + $" UNION ALL SELECT {columns} FROM instances WHERE itype = 'event' AND hash8 IN ({prefixes}) AND hash IN ({names})";
+    }
+
+    /// <summary>
+    /// The condition "no instance has the hash <paramref name="hash"/>" (an SQL expression), through both hash indexes
+    /// (0010). A referenced hash is nearly always an attribute or an object: the first index answers it without reading
+    /// a row, and the events' index holds no entry with its prefix.
+    /// </summary>
+    internal static string NotStored(string hash) =>
+        $"NOT EXISTS (SELECT 1 FROM instances i WHERE i.itype <> 'event' AND i.hash = {hash})"
+        + $" AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.itype = 'event' AND i.hash8 = substr({hash}, 1, 8) AND i.hash = {hash})";
+
+    /// <summary>
+    /// The hashes of the events of session $s owned by one of <paramref name="orgs"/> (bound parameters), the first
+    /// $take by time. events.hash has no index of its own (0006): an event is found by its hash through instances.
+    /// </summary>
+    internal static string EventsOfSessionSql(string orgs) =>
+        "SELECT e.hash FROM instances s JOIN session_events se ON se.session_seq = s.seq"
+        + " JOIN instances i ON i.itype = 'event' AND i.hash8 = substr(se.event_hash, 1, 8) AND i.hash = se.event_hash"
+        + $" JOIN events e ON e.seq = i.seq WHERE s.itype <> 'event' AND s.hash = $s AND e.orgid IN ({orgs}) ORDER BY e.ts, e.seq LIMIT $take;";
+
+    /// <summary>The attributes among the hashes <paramref name="names"/> (bound parameters), found in the index of instances other than events (0010).</summary>
+    internal static string AttributesAmongSql(string names) =>
+        $"SELECT hash FROM instances WHERE itype <> 'event' AND hash IN ({names}) AND itype = 'attribute';";
+
     /// <summary>The stored attributes among <paramref name="hashes"/>, with one IN-list statement per 500 hashes.</summary>
     private static async Task<HashSet<InstanceHash>> AttributesAmongAsync(SqliteConnection conn, IReadOnlyCollection<InstanceHash> hashes, CancellationToken ct)
     {
@@ -426,9 +461,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         foreach (var part in hashes.Chunk(chunk))
         {
             await using var cmd = conn.CreateCommand();
-            var names = BindHashes(cmd, part);
-
-            cmd.CommandText = $"SELECT hash FROM instances WHERE hash IN ({names}) AND itype = 'attribute';";
+            cmd.CommandText = AttributesAmongSql(BindHashes(cmd, part));
             foreach (var h in await ReadHashesAsync(cmd, ct).ConfigureAwait(false))
             {
                 result.Add(h);
@@ -581,6 +614,8 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         private const int MaxLabels = 1024;
         private readonly List<SqliteCommand> _commands = [];
         private readonly RawStatement _insertInstance;
+        private readonly RawStatement _findEvent;
+        private readonly RawStatement _insertEvent;
         private readonly Statement _selectInstance;
         private readonly Statement _updateInstance;
         private readonly Statement _selectEvent;
@@ -610,8 +645,12 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             _mergeFanIn = mergeFanIn;
             // No RETURNING: Microsoft.Data.Sqlite reads it through a data reader per document; the new seq is the
             // connection's last inserted rowid instead.
-            _insertInstance = MakeRaw("INSERT INTO instances (hash, itype, sub_type, doc) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hash) DO NOTHING;");
-            _selectInstance = Make("SELECT seq, doc FROM instances WHERE hash = $hash;", "$hash");
+            // Instances other than events have a UNIQUE index of their hash: a stored one inserts nothing. Events are
+            // indexed by the hash's first 8 bytes (0010): one is inserted when no event row has its hash.
+            _insertInstance = MakeRaw("INSERT INTO instances (hash, itype, sub_type, doc) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hash) WHERE itype <> 'event' DO NOTHING;");
+            _findEvent = MakeRaw(FindEventSql);
+            _insertEvent = MakeRaw("INSERT INTO instances (hash, itype, sub_type, doc) VALUES (?1, 'event', ?2, ?3);");
+            _selectInstance = Make(InstancesByHash("seq, doc", "$hash") + ";", "$hash");
             _updateInstance = Make("UPDATE instances SET doc = $doc WHERE seq = $seq;", "$seq", "$doc");
             _selectEvent = Make("SELECT orgid, ts, refs FROM events WHERE seq = $seq;", "$seq");
             _deleteRef = Make(
@@ -637,14 +676,8 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             {
                 ct.ThrowIfCancellationRequested();
                 var hash = doc.HashBytes;
-                _insertInstance.Blob(1, hash);
-                _insertInstance.Text(2, Label(doc.Itype));
-                _insertInstance.Text(3, Label(doc.SubType));
-                long seq;
-                if (_insertInstance.RunWithText(4, doc.StoredUtf8.Span) == 1)
+                if (Insert(doc, hash, out var seq))
                 {
-                    // One row changed: inserted (the conflict clause changes none), so its rowid is seq.
-                    seq = _insertInstance.LastInsertRowId;
                     inserted++;
                 }
                 else
@@ -674,6 +707,45 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             }
 
             return (inserted, duplicates, updated);
+        }
+
+        /// <summary>
+        /// Inserts <paramref name="doc"/> into instances unless its hash is stored: whether it did, and its new
+        /// <paramref name="seq"/> (the row's rowid) when it did.
+        /// </summary>
+        private bool Insert(ArchiveDocument doc, ReadOnlySpan<byte> hash, out long seq)
+        {
+            seq = 0;
+            RawStatement insert;
+            if (doc.Itype != "event")
+            {
+                // The conflict clause changes no row when the hash is stored.
+                insert = _insertInstance;
+                insert.Blob(1, hash);
+                insert.Text(2, Label(doc.Itype));
+                insert.Text(3, Label(doc.SubType));
+                if (insert.RunWithText(4, doc.StoredUtf8.Span) != 1)
+                {
+                    return false;
+                }
+            }
+            else
+            {
+                _findEvent.Blob(1, hash[..8]);
+                _findEvent.Blob(2, hash);
+                if (_findEvent.Exists())
+                {
+                    return false;
+                }
+
+                insert = _insertEvent;
+                insert.Blob(1, hash);
+                insert.Text(2, Label(doc.SubType));
+                insert.RunWithText(3, doc.StoredUtf8.Span);
+            }
+
+            seq = insert.LastInsertRowId;
+            return true;
         }
 
         /// <summary>Inserts the collected index rows, in key order and many per statement (neighbouring keys share B-tree pages).</summary>
@@ -1371,6 +1443,19 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                     _ = Native.sqlite3_bind_null(_handle, index);
                 }
             }
+        }
+
+        /// <summary>Runs a query and resets it: whether it returned a row.</summary>
+        public bool Exists()
+        {
+            var rc = SQLitePCL.raw.sqlite3_step(_stmt);
+            SQLitePCL.raw.sqlite3_reset(_stmt);
+            if (rc != SQLitePCL.raw.SQLITE_ROW && rc != SQLitePCL.raw.SQLITE_DONE)
+            {
+                SqliteException.ThrowExceptionForRC(rc, _db);
+            }
+
+            return rc == SQLitePCL.raw.SQLITE_ROW;
         }
 
         /// <summary>Runs the statement (it returns no rows) and resets it; the number of rows it changed.</summary>

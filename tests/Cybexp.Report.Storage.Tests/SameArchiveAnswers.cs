@@ -8,9 +8,12 @@ namespace Cybexp.Report.Storage.Tests;
 /// </summary>
 internal static class SameArchiveAnswers
 {
-    public static async Task AssertAsync(Dataset ds, ICybexpStore fresh, ICybexpStore migrated, CancellationToken ct)
+    public static async Task AssertAsync(Dataset ds, ICybexpStore fresh, ICybexpStore migrated, CancellationToken ct, int extraEvents = 0)
     {
-        Assert.Equal(await fresh.Archive.CountByItypeAsync(ct), await migrated.Archive.CountByItypeAsync(ct));
+        // extraEvents: event rows in migrated's instances table that are not in ds (SqliteInstanceIndexTests).
+        var counts = new SortedDictionary<string, long>(new Dictionary<string, long>(await fresh.Archive.CountByItypeAsync(ct)), StringComparer.Ordinal);
+        counts["event"] += extraEvents;
+        Assert.Equal(counts, await migrated.Archive.CountByItypeAsync(ct));
         Assert.Equal(await fresh.Archive.CountDanglingReferencesAsync(ct), await migrated.Archive.CountDanglingReferencesAsync(ct));
         var refs = ds.Events.SelectMany(e => e.Ref).Distinct().ToList();
         var times = ds.Events.Select(e => e.Timestamp ?? 0).Order().ToList();

@@ -26,6 +26,7 @@ public sealed class SqliteMigrationTests : IDisposable
     [InlineData(5)]
     [InlineData(7)]
     [InlineData(8)]
+    [InlineData(9)]
     public async Task Open_MigratesAnOlderArchive_ToTheCurrentSchema_WithTheSameAnswers(int version)
     {
         var ds = Datasets.Named("D3_medium");
@@ -50,6 +51,12 @@ public sealed class SqliteMigrationTests : IDisposable
         Assert.True(ArchiveDocument.TryCreate(TahoeAttribute.Create("ipv4", "192.0.2.250").Document, out var added, out var addError), addError);
         Assert.Equal(new WriteSummary(1, 0, 0), await migrated.Archive.WriteAsync([added!], Ct));
         Assert.Equal(highest + 1, Scalar(oldPath, $"SELECT seq FROM instances WHERE hash = x'{added!.Hash.Value}';"));
+
+        // 0010: events found by their hash's first 8 bytes, every other instance by its whole hash; no index of all 32 bytes.
+        Assert.Equal(
+            ["instances_event_hash8|CREATE INDEX instances_event_hash8 ON instances (hash8) WHERE itype = 'event'", "instances_hash|CREATE UNIQUE INDEX instances_hash ON instances (hash) WHERE itype <> 'event'"],
+            SqliteFile.Rows(oldPath, "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'instances' ORDER BY name;"));
+        Assert.Equal(ds.Events.Count(), Scalar(oldPath, "SELECT count(*) FROM instances WHERE itype = 'event';"));
 
         // The migrated file takes later versions of its events like a fresh one: the old reference rows go.
         var ev = ds.Events.First(e => e.Category != "malicious");
