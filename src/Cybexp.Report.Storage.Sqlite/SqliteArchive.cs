@@ -416,9 +416,6 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         return names.ToString();
     }
 
-    /// <summary>Whether an event with the hash ?2, whose first 8 bytes are ?1, is stored (0010).</summary>
-    internal const string FindEventSql = "SELECT 1 FROM instances WHERE itype = 'event' AND hash8 = ?1 AND hash = ?2;";
-
     /// <summary>
     /// SELECT <paramref name="columns"/> of the instances whose hash is one of <paramref name="names"/> (bound
     /// parameters, comma-separated), through both hash indexes (0010): the whole hash of instances other than events,
@@ -614,8 +611,8 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         private const int MaxLabels = 1024;
         private readonly List<SqliteCommand> _commands = [];
         private readonly RawStatement _insertInstance;
-        private readonly RawStatement _findEvent;
         private readonly RawStatement _insertEvent;
+        private readonly Statement _insertEventAfter;
         private readonly Statement _selectInstance;
         private readonly Statement _updateInstance;
         private readonly Statement _selectEvent;
@@ -645,11 +642,17 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             _mergeFanIn = mergeFanIn;
             // No RETURNING: Microsoft.Data.Sqlite reads it through a data reader per document; the new seq is the
             // connection's last inserted rowid instead.
-            // Instances other than events have a UNIQUE index of their hash: a stored one inserts nothing. Events are
-            // indexed by the hash's first 8 bytes (0010): one is inserted when no event row has its hash.
+            // Instances other than events have a UNIQUE index of their hash: a stored one inserts nothing. Events have
+            // one of the hash's first 8 bytes and prefix_no (0010): an event whose prefix is taken inserts nothing, and
+            // is then looked up by its whole hash.
             _insertInstance = MakeRaw("INSERT INTO instances (hash, itype, sub_type, doc) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hash) WHERE itype <> 'event' DO NOTHING;");
-            _findEvent = MakeRaw(FindEventSql);
-            _insertEvent = MakeRaw("INSERT INTO instances (hash, itype, sub_type, doc) VALUES (?1, 'event', ?2, ?3);");
+            _insertEvent = MakeRaw("INSERT INTO instances (hash, itype, sub_type, doc) VALUES (?1, 'event', ?2, ?3) ON CONFLICT (hash8, prefix_no) WHERE itype = 'event' DO NOTHING;");
+            _insertEventAfter = Make(
+                "INSERT INTO instances (hash, itype, sub_type, doc, prefix_no) VALUES ($hash, 'event', $sub_type, $doc,"
+                + " (SELECT max(prefix_no) + 1 FROM instances WHERE itype = 'event' AND hash8 = substr($hash, 1, 8))) RETURNING seq;",
+                "$hash",
+                "$sub_type",
+                "$doc");
             _selectInstance = Make(InstancesByHash("seq, doc", "$hash") + ";", "$hash");
             _updateInstance = Make("UPDATE instances SET doc = $doc WHERE seq = $seq;", "$seq", "$doc");
             _selectEvent = Make("SELECT orgid, ts, refs FROM events WHERE seq = $seq;", "$seq");
@@ -679,22 +682,43 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 if (Insert(doc, hash, out var seq))
                 {
                     inserted++;
+                    Index(doc, hash, seq);
+                    continue;
+                }
+
+                var text = doc.StoredText;
+                _selectInstance[0] = hash.ToArray();
+                string? stored = null;
+                using (var r = _selectInstance.Command.ExecuteReader())
+                {
+                    if (r.Read())
+                    {
+                        seq = r.GetInt64(0);
+                        stored = r.GetString(1);
+                    }
+                }
+
+                if (stored is null)
+                {
+                    // Not stored: an event whose hash shares its first 8 bytes with a stored event's (0010).
+                    if (doc.Itype != "event")
+                    {
+                        throw new InvalidOperationException($"the {doc.Itype} {doc.Hash} was neither inserted nor found in the archive");
+                    }
+
+                    _insertEventAfter[0] = hash.ToArray();
+                    _insertEventAfter[1] = doc.SubType;
+                    _insertEventAfter[2] = text;
+                    seq = Convert.ToInt64(_insertEventAfter.Command.ExecuteScalar(), CultureInfo.InvariantCulture);
+                    inserted++;
+                }
+                else if (StoredDocumentText.SameContent(stored, text))
+                {
+                    duplicates++;
+                    continue;
                 }
                 else
                 {
-                    var text = doc.StoredText;
-                    _selectInstance[0] = hash.ToArray();
-                    using (var r = _selectInstance.Command.ExecuteReader())
-                    {
-                        r.Read();
-                        seq = r.GetInt64(0);
-                        if (StoredDocumentText.SameContent(r.GetString(1), text))
-                        {
-                            duplicates++;
-                            continue;
-                        }
-                    }
-
                     // Same identity, newer content: replace the document and re-derive every index row from it.
                     _updateInstance[0] = seq;
                     _updateInstance[1] = text;
@@ -710,8 +734,8 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         }
 
         /// <summary>
-        /// Inserts <paramref name="doc"/> into instances unless its hash is stored: whether it did, and its new
-        /// <paramref name="seq"/> (the row's rowid) when it did.
+        /// Inserts <paramref name="doc"/> into instances unless its hash is stored (an event: unless an event's hash has
+        /// the same first 8 bytes): whether it did, and its new <paramref name="seq"/> (the row's rowid) when it did.
         /// </summary>
         private bool Insert(ArchiveDocument doc, ReadOnlySpan<byte> hash, out long seq)
         {
@@ -731,17 +755,14 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             }
             else
             {
-                _findEvent.Blob(1, hash[..8]);
-                _findEvent.Blob(2, hash);
-                if (_findEvent.Exists())
-                {
-                    return false;
-                }
-
+                // The conflict clause changes no row when the hash's prefix is taken.
                 insert = _insertEvent;
                 insert.Blob(1, hash);
                 insert.Text(2, Label(doc.SubType));
-                insert.RunWithText(3, doc.StoredUtf8.Span);
+                if (insert.RunWithText(3, doc.StoredUtf8.Span) != 1)
+                {
+                    return false;
+                }
             }
 
             seq = insert.LastInsertRowId;
@@ -1443,19 +1464,6 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                     _ = Native.sqlite3_bind_null(_handle, index);
                 }
             }
-        }
-
-        /// <summary>Runs a query and resets it: whether it returned a row.</summary>
-        public bool Exists()
-        {
-            var rc = SQLitePCL.raw.sqlite3_step(_stmt);
-            SQLitePCL.raw.sqlite3_reset(_stmt);
-            if (rc != SQLitePCL.raw.SQLITE_ROW && rc != SQLitePCL.raw.SQLITE_DONE)
-            {
-                SqliteException.ThrowExceptionForRC(rc, _db);
-            }
-
-            return rc == SQLitePCL.raw.SQLITE_ROW;
         }
 
         /// <summary>Runs the statement (it returns no rows) and resets it; the number of rows it changed.</summary>

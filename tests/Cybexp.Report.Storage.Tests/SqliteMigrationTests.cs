@@ -33,11 +33,28 @@ public sealed class SqliteMigrationTests : IDisposable
         var oldPath = Path.Combine(_dir, $"v{version}.db");
         WriteOlderArchive(oldPath, ds, version);
 
+        // An event row whose hash has the first 8 bytes of a stored event's (0010 numbers it after that event), its
+        // document another event's.
+        var first = ds.Events.First();
+        var shared = first.Hash.ToBytes();
+        shared[^1] ^= 0xFF;
+        using (var conn = SqliteFile.Open(oldPath))
+        using (var cmd = conn.CreateCommand())
+        {
+            cmd.CommandText = "INSERT INTO instances (seq, hash, itype, sub_type, doc) VALUES ((SELECT max(seq) + 1 FROM instances), $h, 'event', 'x', $d);";
+            cmd.Parameters.AddWithValue("$h", shared);
+            cmd.Parameters.AddWithValue("$d", StoredDocumentText.Of(ds.Events.Last()));
+            cmd.ExecuteNonQuery();
+        }
+
         await using var migrated = await SqliteStore.OpenAsync(oldPath, TimeProvider.System, Ct);
         await using var fresh = await SqliteStore.OpenAsync(Path.Combine(_dir, "fresh.db"), TimeProvider.System, Ct);
         await fresh.Archive.WriteAsync([.. ds.Everything], Ct);
 
-        await SameArchiveAnswers.AssertAsync(ds, fresh, migrated, Ct);
+        await SameArchiveAnswers.AssertAsync(ds, fresh, migrated, Ct, extraEvents: 1);
+        Assert.Equal(
+            [$"{first.Hash.Value.ToUpperInvariant()}|0", $"{Convert.ToHexString(shared)}|1"],
+            SqliteFile.Rows(oldPath, "SELECT hex(hash), prefix_no FROM instances WHERE hash8 = substr(x'" + first.Hash.Value + "', 1, 8) ORDER BY seq;"));
 
         // 0006: the events table has no secondary index left; its rows keep their seq.
         Assert.Equal(0, Scalar(oldPath, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'events';"));
@@ -54,9 +71,9 @@ public sealed class SqliteMigrationTests : IDisposable
 
         // 0010: events found by their hash's first 8 bytes, every other instance by its whole hash; no index of all 32 bytes.
         Assert.Equal(
-            ["instances_event_hash8|CREATE INDEX instances_event_hash8 ON instances (hash8) WHERE itype = 'event'", "instances_hash|CREATE UNIQUE INDEX instances_hash ON instances (hash) WHERE itype <> 'event'"],
+            ["instances_event_hash8|CREATE UNIQUE INDEX instances_event_hash8 ON instances (hash8, prefix_no) WHERE itype = 'event'", "instances_hash|CREATE UNIQUE INDEX instances_hash ON instances (hash) WHERE itype <> 'event'"],
             SqliteFile.Rows(oldPath, "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'instances' ORDER BY name;"));
-        Assert.Equal(ds.Events.Count(), Scalar(oldPath, "SELECT count(*) FROM instances WHERE itype = 'event';"));
+        Assert.Equal(ds.Events.Count() + 1, Scalar(oldPath, "SELECT count(*) FROM instances WHERE itype = 'event';"));
 
         // The migrated file takes later versions of its events like a fresh one: the old reference rows go.
         var ev = ds.Events.First(e => e.Category != "malicious");

@@ -12,23 +12,37 @@
 --
 -- hash8 is a virtual column (computed, not stored in the row); the index holds it. An event is found by
 -- itype = 'event' AND hash8 = substr(X, 1, 8) AND hash = X: the index range of the prefix, then the full hash of each
--- row in it, so two events whose hashes share a prefix are still two events. The store keeps event hashes unique
--- itself: an event is inserted only when no event row has its hash (SqliteArchive.Writer), inside the one write
--- transaction SQLite allows at a time.
+-- row in it, so two events whose hashes share a prefix are still two events.
+--
+-- The events' index is UNIQUE on (hash8, prefix_no): prefix_no is 0 for the first event with a prefix, 1, 2, ... for
+-- later events whose hashes share it (only ever made on purpose: 8 bytes of SHA-256). So inserting an event checks
+-- and updates the index in one step (ON CONFLICT DO NOTHING); only when that finds the prefix taken does the store
+-- look for the whole hash, and insert the event with the next prefix_no if it is new (SqliteArchive.Writer).
 --
 -- SQLite cannot drop a UNIQUE constraint: the table is rebuilt (same columns, same rows, same seq).
 CREATE TABLE instances_by_kind (
-    seq      INTEGER PRIMARY KEY,
-    hash     BLOB NOT NULL,
-    itype    TEXT NOT NULL,
-    sub_type TEXT NOT NULL,
-    doc      TEXT NOT NULL,
-    hash8    BLOB GENERATED ALWAYS AS (substr(hash, 1, 8)) VIRTUAL
+    seq       INTEGER PRIMARY KEY,
+    hash      BLOB NOT NULL,
+    itype     TEXT NOT NULL,
+    sub_type  TEXT NOT NULL,
+    doc       TEXT NOT NULL,
+    prefix_no INTEGER NOT NULL DEFAULT 0,
+    hash8     BLOB GENERATED ALWAYS AS (substr(hash, 1, 8)) VIRTUAL
 );
-INSERT INTO instances_by_kind (seq, hash, itype, sub_type, doc)
-SELECT seq, hash, itype, sub_type, doc FROM instances ORDER BY seq;
+
+-- Stored events whose hash shares its first 8 bytes with an earlier event's, numbered in seq order.
+CREATE TEMP TABLE later_prefix (seq INTEGER PRIMARY KEY, prefix_no INTEGER NOT NULL);
+INSERT INTO later_prefix (seq, prefix_no)
+SELECT seq, n FROM (
+    SELECT seq, row_number() OVER (PARTITION BY substr(hash, 1, 8) ORDER BY seq) - 1 AS n FROM instances WHERE itype = 'event'
+) WHERE n > 0;
+
+INSERT INTO instances_by_kind (seq, hash, itype, sub_type, doc, prefix_no)
+SELECT i.seq, i.hash, i.itype, i.sub_type, i.doc, coalesce(l.prefix_no, 0)
+FROM instances i LEFT JOIN later_prefix l ON l.seq = i.seq ORDER BY i.seq;
+DROP TABLE later_prefix;
 
 DROP TABLE instances;
 ALTER TABLE instances_by_kind RENAME TO instances;
 CREATE UNIQUE INDEX instances_hash ON instances (hash) WHERE itype <> 'event';
-CREATE INDEX instances_event_hash8 ON instances (hash8) WHERE itype = 'event';
+CREATE UNIQUE INDEX instances_event_hash8 ON instances (hash8, prefix_no) WHERE itype = 'event';
