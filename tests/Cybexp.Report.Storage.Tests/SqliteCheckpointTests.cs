@@ -100,6 +100,7 @@ public sealed class SqliteCheckpointTests : IDisposable
 
         // A reader in an open transaction keeps the WAL from starting over: the writes go on regardless (the wait is for
         // the checkpoint, which never waits for readers) and the WAL grows meanwhile.
+        long grown;
         using (var reader = SqliteFile.Open(path))
         {
             using var begin = reader.CreateCommand();
@@ -110,12 +111,14 @@ public sealed class SqliteCheckpointTests : IDisposable
                 await store.Archive.WriteAsync(batch, Ct);
             }
 
+            // Read while the reader is open: once it closes, its connection may be the file's last one (another test's
+            // ClearAllPools closes the store's pooled connections), and the last to close deletes the WAL.
+            grown = WalFrames(path);
             using var commit = reader.CreateCommand();
             commit.CommandText = "COMMIT;";
             commit.ExecuteNonQuery();
         }
 
-        var grown = WalFrames(path);
         Assert.True(grown * SqliteStore.PageSize > 2 * checkpointer.RestartBytes, $"WAL of {grown} frames while the reader was open");
 
         // Without the reader the next writes start the WAL over.
