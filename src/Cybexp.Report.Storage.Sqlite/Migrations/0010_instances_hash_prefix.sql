@@ -4,7 +4,7 @@
 -- An ingest inserts every new document's hash at a random place of the hash index, so each transaction dirties nearly
 -- all its leaf pages, and every one is written to the WAL and again at the checkpoint. With one index of 32-byte keys
 -- that was 53 MB at 1M events and 106 MB at 2M, more than the writer's 64 MiB page cache. Events are about 80 % of
--- the documents; keyed by 8 bytes, their entries take 17 bytes instead of 41 (bench/results/ingest.md).
+-- the documents; keyed by 8 bytes, their entries take about 18 bytes instead of 41 (bench/results/ingest.md).
 --
 -- The other instances (attributes, objects, sessions, identity documents: what references point at) keep the whole
 -- hash in their index, so that a reference is resolved from the index alone (the dangling-reference count looks up
