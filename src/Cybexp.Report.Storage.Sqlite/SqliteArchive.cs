@@ -646,7 +646,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             // one of the hash's first 8 bytes and prefix_no (0010): an event whose prefix is taken inserts nothing, and
             // is then looked up by its whole hash.
             _insertInstance = MakeRaw("INSERT INTO instances (hash, itype, sub_type, doc) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hash) WHERE itype <> 'event' DO NOTHING;");
-            _insertEvent = MakeRaw("INSERT INTO instances (hash, itype, sub_type, doc) VALUES (?1, 'event', ?2, ?3) ON CONFLICT (hash8, prefix_no) WHERE itype = 'event' DO NOTHING;");
+            _insertEvent = MakeRaw("INSERT INTO instances (hash, itype, sub_type, doc) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hash8, prefix_no) WHERE itype = 'event' DO NOTHING;");
             _insertEventAfter = Make(
                 "INSERT INTO instances (hash, itype, sub_type, doc, prefix_no) VALUES ($hash, 'event', $sub_type, $doc,"
                 + " (SELECT max(prefix_no) + 1 FROM instances WHERE itype = 'event' AND hash8 = substr($hash, 1, 8))) RETURNING seq;",
@@ -739,30 +739,15 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         /// </summary>
         private bool Insert(ArchiveDocument doc, ReadOnlySpan<byte> hash, out long seq)
         {
-            seq = 0;
-            RawStatement insert;
-            if (doc.Itype != "event")
+            // The conflict clause changes no row when the hash (an event: its prefix) is taken.
+            var insert = doc.Itype == "event" ? _insertEvent : _insertInstance;
+            insert.Blob(1, hash);
+            insert.Text(2, Label(doc.Itype));
+            insert.Text(3, Label(doc.SubType));
+            if (insert.RunWithText(4, doc.StoredUtf8.Span) != 1)
             {
-                // The conflict clause changes no row when the hash is stored.
-                insert = _insertInstance;
-                insert.Blob(1, hash);
-                insert.Text(2, Label(doc.Itype));
-                insert.Text(3, Label(doc.SubType));
-                if (insert.RunWithText(4, doc.StoredUtf8.Span) != 1)
-                {
-                    return false;
-                }
-            }
-            else
-            {
-                // The conflict clause changes no row when the hash's prefix is taken.
-                insert = _insertEvent;
-                insert.Blob(1, hash);
-                insert.Text(2, Label(doc.SubType));
-                if (insert.RunWithText(3, doc.StoredUtf8.Span) != 1)
-                {
-                    return false;
-                }
+                seq = 0;
+                return false;
             }
 
             seq = insert.LastInsertRowId;
