@@ -402,30 +402,30 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         }
     }
 
-    /// <summary>Binds <paramref name="hashes"/> as parameters <c>$h0</c>, <c>$h1</c>, … and returns their names for an IN list.</summary>
-    private static string BindHashes(SqliteCommand cmd, InstanceHash[] hashes)
+    /// <summary>Binds <paramref name="hashes"/> as parameters <c>$h0</c>, <c>$h1</c>, … and returns their names.</summary>
+    private static string[] BindHashes(SqliteCommand cmd, InstanceHash[] hashes)
     {
-        var names = new StringBuilder();
+        var names = new string[hashes.Length];
         for (var i = 0; i < hashes.Length; i++)
         {
-            var name = "$h" + i.ToString(CultureInfo.InvariantCulture);
-            names.Append(i == 0 ? string.Empty : ", ").Append(name);
-            cmd.Parameters.AddWithValue(name, hashes[i].ToBytes());
+            names[i] = "$h" + i.ToString(CultureInfo.InvariantCulture);
+            cmd.Parameters.AddWithValue(names[i], hashes[i].ToBytes());
         }
 
-        return names.ToString();
+        return names;
     }
 
     /// <summary>
-    /// SELECT <paramref name="columns"/> of the instances whose hash is one of <paramref name="names"/> (bound
-    /// parameters, comma-separated), through both hash indexes (0010): the whole hash of instances other than events,
-    /// the 8-byte prefix and then the whole hash of events.
+    /// SELECT <paramref name="columns"/> of the instances whose hash is one of the bound parameters
+    /// <paramref name="names"/>, through both hash indexes (0010): the whole hash of instances other than events, the
+    /// 8-byte prefix and then the whole hash of events.
     /// </summary>
-    internal static string InstancesByHash(string columns, string names)
+    internal static string InstancesByHash(string columns, params string[] names)
     {
-        var prefixes = string.Join(", ", names.Split(", ").Select(static n => $"substr({n}, 1, 8)"));
-        return $"SELECT {columns} FROM instances WHERE itype <> 'event' AND hash IN ({names})"
-            + $" UNION ALL SELECT {columns} FROM instances WHERE itype = 'event' AND hash8 IN ({prefixes}) AND hash IN ({names})";
+        var list = string.Join(", ", names);
+        var prefixes = string.Join(", ", names.Select(static n => $"substr({n}, 1, 8)"));
+        return $"SELECT {columns} FROM instances WHERE itype <> 'event' AND hash IN ({list})"
+            + $" UNION ALL SELECT {columns} FROM instances WHERE itype = 'event' AND hash8 IN ({prefixes}) AND hash IN ({list})";
     }
 
     /// <summary>
@@ -447,8 +447,8 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         + $" JOIN events e ON e.seq = i.seq WHERE s.itype <> 'event' AND s.hash = $s AND e.orgid IN ({orgs}) ORDER BY e.ts, e.seq LIMIT $take;";
 
     /// <summary>The attributes among the hashes <paramref name="names"/> (bound parameters), found in the index of instances other than events (0010).</summary>
-    internal static string AttributesAmongSql(string names) =>
-        $"SELECT hash FROM instances WHERE itype <> 'event' AND hash IN ({names}) AND itype = 'attribute';";
+    internal static string AttributesAmongSql(params string[] names) =>
+        $"SELECT hash FROM instances WHERE itype <> 'event' AND hash IN ({string.Join(", ", names)}) AND itype = 'attribute';";
 
     /// <summary>The stored attributes among <paramref name="hashes"/>, with one IN-list statement per 500 hashes.</summary>
     private static async Task<HashSet<InstanceHash>> AttributesAmongAsync(SqliteConnection conn, IReadOnlyCollection<InstanceHash> hashes, CancellationToken ct)

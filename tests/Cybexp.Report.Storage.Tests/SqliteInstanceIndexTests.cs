@@ -79,9 +79,9 @@ public sealed class SqliteInstanceIndexTests : IDisposable
         {
         }
 
-        AssertSearches(path, SqliteArchive.InstancesByHash("seq, doc", "?1, ?2") + ";", "instances_hash", "instances_event_hash8");
+        AssertSearches(path, SqliteArchive.InstancesByHash("seq, doc", "?1", "?2") + ";", "instances_hash", "instances_event_hash8");
         AssertSearches(path, SqliteArchive.DanglingReferencesSql, "instances_hash", "instances_event_hash8");
-        AssertSearches(path, SqliteArchive.AttributesAmongSql("?1, ?2"), "instances_hash");
+        AssertSearches(path, SqliteArchive.AttributesAmongSql("?1", "?2"), "instances_hash");
         AssertSearches(path, SqliteArchive.EventsOfSessionSql("$o0"), "instances_hash", "instances_event_hash8");
     }
 
