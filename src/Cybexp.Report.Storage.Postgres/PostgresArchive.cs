@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Cybexp.Report.Core.Storage;
@@ -214,21 +215,37 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
 
     /// <summary>
     /// Copies the (seq, hash, itype, sub_type, doc) rows of documents <paramref name="indexes"/> of the batch with
-    /// <paramref name="copyCommand"/>. The stored text goes as the UTF-8 the parse stage made, never decoded into a
-    /// string and encoded again.
+    /// <paramref name="copyCommand"/>. The stored text is packed (<see cref="PackedDocumentText"/>) from the UTF-8 the
+    /// parse stage made, never decoded into a string and encoded again.
     /// </summary>
     private static async Task CopyDocumentsAsync(NpgsqlConnection conn, string copyCommand, WritePlan plan, IEnumerable<int> indexes, CancellationToken ct)
     {
         await using var copy = await BinaryCopyRows.BeginAsync(conn, copyCommand, ct).ConfigureAwait(false);
-        foreach (var i in indexes)
+        var packed = ArrayPool<byte>.Shared.Rent(4096);
+        try
         {
-            var doc = plan.WhenNewDocument(i);
-            await copy.StartRowAsync(5, ct).ConfigureAwait(false);
-            copy.Int64(plan.Seq[i]);
-            copy.Bytes(plan.Hash(i).Span);
-            copy.Text(doc.Itype);
-            copy.Text(doc.SubType);
-            copy.Bytes(doc.StoredUtf8.Span);
+            foreach (var i in indexes)
+            {
+                var doc = plan.WhenNewDocument(i);
+                var text = doc.StoredUtf8.Span;
+                if (packed.Length < PackedDocumentText.MaxPackedLength(text.Length))
+                {
+                    ArrayPool<byte>.Shared.Return(packed);
+                    packed = ArrayPool<byte>.Shared.Rent(PackedDocumentText.MaxPackedLength(text.Length));
+                }
+
+                var length = PackedDocumentText.Pack(text, packed);
+                await copy.StartRowAsync(5, ct).ConfigureAwait(false);
+                copy.Int64(plan.Seq[i]);
+                copy.Bytes(plan.Hash(i).Span);
+                copy.Text(doc.Itype);
+                copy.Text(doc.SubType);
+                copy.Bytes(packed.AsSpan(0, length));
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(packed);
         }
 
         await copy.CompleteAsync(ct).ConfigureAwait(false);
@@ -418,7 +435,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         // The documents go to a session-local table by binary COPY, sorted by hash; it empties itself at commit, and
         // is emptied here for the next chunk of a transaction that takes several.
         await using (var create = new NpgsqlCommand(
-            "CREATE TEMP TABLE IF NOT EXISTS ingest_documents (seq bigint NOT NULL, hash bytea NOT NULL, itype text NOT NULL, sub_type text NOT NULL, doc text NOT NULL) ON COMMIT DELETE ROWS; " +
+            "CREATE TEMP TABLE IF NOT EXISTS ingest_documents (seq bigint NOT NULL, hash bytea NOT NULL, itype text NOT NULL, sub_type text NOT NULL, doc bytea NOT NULL) ON COMMIT DELETE ROWS; " +
             "TRUNCATE ingest_documents;",
             conn,
             tx))
@@ -443,7 +460,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         await using var cmd = new NpgsqlCommand(
             "WITH ins AS (INSERT INTO instances (seq, hash, itype, sub_type, doc) SELECT seq, hash, itype, sub_type, doc FROM ingest_documents ORDER BY hash " +
             "ON CONFLICT (hash) DO NOTHING RETURNING seq) " +
-            "SELECT true, seq, NULL::bigint, NULL::text FROM ins " +
+            "SELECT true, seq, NULL::bigint, NULL::bytea FROM ins " +
             "UNION ALL SELECT false, b.seq, x.seq, CASE WHEN x.doc = b.doc THEN NULL ELSE x.doc END FROM ingest_documents b " +
             "CROSS JOIN LATERAL (SELECT hash, seq, doc FROM instances WHERE instances.hash = b.hash LIMIT 1) AS x " +
             "WHERE NOT EXISTS (SELECT FROM ins WHERE ins.seq = b.seq);",
@@ -460,7 +477,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             else
             {
                 plan.Seq[i] = r.GetInt64(2);
-                plan.Stored[i] = r.IsDBNull(3) ? plan.WhenNew(i).Text : r.GetString(3);
+                plan.Stored[i] = r.IsDBNull(3) ? plan.WhenNew(i).Text : PackedDocumentText.Unpack(r.GetFieldValue<byte[]>(3));
             }
         }
     }
@@ -486,7 +503,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
             {
                 var i = byHash[InstanceHash.FromBytes(r.GetFieldValue<byte[]>(0))];
                 plan.Seq[i] = r.GetInt64(1);
-                plan.Stored[i] = r.GetString(2);
+                plan.Stored[i] = PackedDocumentText.Unpack(r.GetFieldValue<byte[]>(2));
                 found++;
             }
         }
@@ -513,7 +530,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         batch.BatchCommands.Add(Command(
             "UPDATE instances SET doc = u.d FROM unnest($1, $2) AS u (h, d) WHERE instances.hash = u.h;",
             Array(NpgsqlDbType.Bytea, hashes),
-            Array(NpgsqlDbType.Text, docs.Select(d => d.Text!))));
+            Array(NpgsqlDbType.Bytea, docs.Select(d => PackedDocumentText.Pack(d.Text!)))));
         // The old reference rows, found by primary key from the event row still holding the old content (refs, org,
         // ts): no secondary index on the largest table, and each delete goes to one shard when distributed.
         batch.BatchCommands.Add(Command(
@@ -992,7 +1009,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    result.Add(StoredDocumentText.Parse(r.GetString(0)));
+                    result.Add(StoredDocumentText.Parse(PackedDocumentText.Unpack(r.GetFieldValue<byte[]>(0))));
                 }
 
                 return result;

@@ -426,7 +426,7 @@ public sealed class PostgresClusterTests : IAsyncLifetime
             insert.Parameters.AddWithValue(attribute.Hash.ToBytes());
             insert.Parameters.AddWithValue(attribute.Itype);
             insert.Parameters.AddWithValue(attribute.SubType);
-            insert.Parameters.AddWithValue(attribute.StoredText);
+            insert.Parameters.AddWithValue(PackedDocumentText.Pack(attribute.StoredText));
             await insert.ExecuteNonQueryAsync(Ct);
         }
 

@@ -337,7 +337,7 @@ public sealed class PostgresWriteSequenceTests : IAsyncLifetime
         insert.Parameters.AddWithValue(doc.Hash.ToBytes());
         insert.Parameters.AddWithValue(doc.Itype);
         insert.Parameters.AddWithValue(doc.SubType);
-        insert.Parameters.AddWithValue(doc.StoredText);
+        insert.Parameters.AddWithValue(PackedDocumentText.Pack(doc.StoredText));
         await insert.ExecuteNonQueryAsync(Ct);
         return tx;
     }

@@ -1,0 +1,177 @@
+using System.Text;
+using Cybexp.Report.Core.Storage;
+using Cybexp.Report.Core.Tahoe;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Cybexp.Report.Storage.Tests;
+
+/// <summary>
+/// PostgreSQL stores documents packed (<see cref="PackedDocumentText"/>). Its SQL functions pack and unpack exactly as
+/// the application does, an archive of text documents (version 10) is converted on open, and the stored bytes are
+/// the packed form of each document's text.
+/// </summary>
+public sealed class PostgresPackedDocumentTests : IAsyncLifetime
+{
+    private const string H1 = "4497f32f1511a5f1aa5ef35a9bc2da5dbe9b2302190aae31b47f99af005eef08";
+    private const string H2 = "97acb1c16c70bbead2ea64acc18a56779ccdfbe7c0282262279568c305aedd03";
+
+    private readonly PostgresSchemas _schemas = new();
+
+    private static CancellationToken Ct => new CancellationTokenSource(TimeSpan.FromMinutes(5)).Token;
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public Task DisposeAsync() => _schemas.DropAllAsync();
+
+    [Fact]
+    public async Task The_sql_functions_pack_and_unpack_as_the_application_does()
+    {
+        var ds = Datasets.Named("D3_medium");
+        var texts = new List<string>
+        {
+            string.Empty,
+            $"\"{H1}\"",
+            $"\"\"{H1}\"{H2}\"",
+            $"[\"{H1}\",\"{H1.ToUpperInvariant()}\",\"{H1[1..]}\",\"0{H1}\",\"{H2}\",\"{H1}\"]",
+            $"[\"{H1}\",\"\u0001\"]",
+            $"[\"{H1}\",\"\u0002\"]",
+            $"{{\"name\":\"Zoë 東京 😀\",\"_hash\":\"{H2}\"}}",
+            "[" + string.Join(",", Enumerable.Range(0, 300).Select(i => $"\"{Hex(i)}\"")) + $",\"{Hex(0)}\",\"{Hex(255)}\",\"{Hex(256)}\"]",
+        };
+        texts.AddRange(ds.Everything.Select(d => d.StoredText));
+        texts.AddRange(RandomTexts(500));
+
+        var schema = _schemas.NewName();
+        await using (await _schemas.OpenAsync(TimeProvider.System, Ct, schema))
+        {
+        }
+
+        await using var conn = await PostgresSchemas.ConnectAsync(Ct);
+        await using var cmd = new NpgsqlCommand(
+            $"SELECT \"{schema}\".cybexp_pack_doc(t), \"{schema}\".cybexp_doc($2[n]) FROM unnest($1::text[]) WITH ORDINALITY AS u (t, n) ORDER BY n;",
+            conn);
+        cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = texts.ToArray() });
+        cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea, Value = texts.Select(PackedDocumentText.Pack).ToArray() });
+        var i = 0;
+        await using (var r = await cmd.ExecuteReaderAsync(Ct))
+        {
+            while (await r.ReadAsync(Ct))
+            {
+                Assert.Equal(PackedDocumentText.Pack(texts[i]), r.GetFieldValue<byte[]>(0));
+                Assert.Equal(texts[i], r.GetString(1));
+                i++;
+            }
+        }
+
+        Assert.Equal(texts.Count, i);
+    }
+
+    [Theory]
+    [InlineData("07", "starts with byte 7")]
+    [InlineData("010122", "ends inside a hash")]
+    [InlineData("010200", "repeats a hash it does not hold")]
+    public async Task The_sql_unpacking_refuses_damaged_bytes(string hex, string message)
+    {
+        var schema = _schemas.NewName();
+        await using (await _schemas.OpenAsync(TimeProvider.System, Ct, schema))
+        {
+        }
+
+        await using var conn = await PostgresSchemas.ConnectAsync(Ct);
+        await using var cmd = new NpgsqlCommand($"SELECT \"{schema}\".cybexp_doc($1);", conn);
+        cmd.Parameters.AddWithValue(Convert.FromHexString(hex));
+        var e = await Assert.ThrowsAsync<PostgresException>(() => cmd.ExecuteScalarAsync(Ct));
+        Assert.Contains(message, e.MessageText, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Open_ConvertsAVersion10Archive_ToPackedDocuments_WithTheSameAnswers()
+    {
+        var ds = Datasets.Named("D3_medium");
+        var schema = _schemas.NewName();
+        await using (var written = await _schemas.OpenAsync(TimeProvider.System, Ct, schema))
+        {
+            await written.Archive.WriteAsync([.. ds.Everything], Ct);
+        }
+
+        // Back to the version-10 layout, data kept: documents as text, no functions, no record of 0011.
+        await using var conn = await PostgresSchemas.ConnectAsync(Ct);
+        await using (var cmd = new NpgsqlCommand(
+            $"SET search_path TO \"{schema}\"; ALTER TABLE instances ALTER COLUMN doc TYPE text USING cybexp_doc(doc); " +
+            "DROP FUNCTION cybexp_doc(bytea); DROP FUNCTION cybexp_pack_doc(text); DELETE FROM schema_migrations WHERE version >= 11; RESET search_path;",
+            conn))
+        {
+            await cmd.ExecuteNonQueryAsync(Ct);
+        }
+
+        Assert.Equal(ds.Everything.ToDictionary(d => d.Hash, d => d.StoredText), await StoredAsync(conn, schema, "doc"));
+
+        await using var migrated = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
+        await using var fresh = await _schemas.OpenAsync(TimeProvider.System, Ct);
+        await fresh.Archive.WriteAsync([.. ds.Everything], Ct);
+        await SameArchiveAnswers.AssertAsync(ds, fresh, migrated, Ct);
+
+        // Every row holds the application's packed form of its text, which the SQL function reads back.
+        var packed = await StoredAsync(conn, schema, "encode(doc, 'hex')");
+        Assert.All(ds.Everything, d => Assert.Equal(Convert.ToHexStringLower(PackedDocumentText.Pack(d.StoredText)), packed[d.Hash]));
+        Assert.Equal(ds.Everything.ToDictionary(d => d.Hash, d => d.StoredText), await StoredAsync(conn, schema, $"\"{schema}\".cybexp_doc(doc)"));
+
+        // A second ingest finds every document stored and unchanged; an edit replaces the packed document.
+        Assert.Equal(new WriteSummary(0, ds.Everything.Count(), 0), await migrated.Archive.WriteAsync([.. ds.Everything], Ct));
+        var ev = ds.Events.First(e => e.Category != "malicious");
+        Assert.True(ArchiveDocument.TryCreate(ev.Document.With("category", TahoeValue.String("malicious")), out var edited, out var error), error);
+        Assert.Equal(new WriteSummary(0, 0, 1), await migrated.Archive.WriteAsync([edited!], Ct));
+        Assert.Equal(new WriteSummary(0, 0, 1), await fresh.Archive.WriteAsync([edited!], Ct));
+        Assert.Equal(edited!.StoredText, (await StoredAsync(conn, schema, $"\"{schema}\".cybexp_doc(doc)"))[ev.Hash]);
+        Assert.Equal(edited.StoredText, Assert.Single(await migrated.Archive.GetDocumentsAsync([ev.Hash], Ct)).StoredText);
+        await SameArchiveAnswers.AssertAsync(ds, fresh, migrated, Ct);
+    }
+
+    [Fact]
+    public async Task An_event_is_stored_in_about_half_its_text()
+    {
+        var ds = Datasets.Named("D3_medium");
+        var schema = _schemas.NewName();
+        await using var store = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
+        await store.Archive.WriteAsync([.. ds.Everything], Ct);
+
+        await using var conn = await PostgresSchemas.ConnectAsync(Ct);
+        await using var cmd = new NpgsqlCommand($"SELECT sum(length(doc)) FROM \"{schema}\".instances WHERE itype = 'event';", conn);
+        var stored = (long)(await cmd.ExecuteScalarAsync(Ct))!;
+        var text = ds.Events.Sum(e => (long)Encoding.UTF8.GetByteCount(e.StoredText));
+        Assert.InRange(stored, text / 4, text * 6 / 10);
+    }
+
+    private static async Task<Dictionary<InstanceHash, string>> StoredAsync(NpgsqlConnection conn, string schema, string column)
+    {
+        await using var cmd = new NpgsqlCommand($"SELECT hash, {column} FROM \"{schema}\".instances;", conn);
+        var result = new Dictionary<InstanceHash, string>();
+        await using var r = await cmd.ExecuteReaderAsync(Ct);
+        while (await r.ReadAsync(Ct))
+        {
+            result.Add(InstanceHash.FromBytes(r.GetFieldValue<byte[]>(0)), r.GetString(1));
+        }
+
+        return result;
+    }
+
+    private static string Hex(int i) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(BitConverter.GetBytes(i)));
+
+    private static IEnumerable<string> RandomTexts(int count)
+    {
+        var random = new Random(20261206);
+        string[] pieces = ["\"", "a", "f", "0", "g", "A", "\\\"", ",", "é", "😀", H1, $"\"{H1}\"", $"\"{H2}\"", "[\"", "\"]"];
+        for (var n = 0; n < count; n++)
+        {
+            var builder = new StringBuilder();
+            var length = random.Next(0, 30);
+            for (var i = 0; i < length; i++)
+            {
+                builder.Append(random.Next(4) == 0 ? $"\"{Hex(random.Next(3))}\"" : pieces[random.Next(pieces.Length)]);
+            }
+
+            yield return builder.ToString();
+        }
+    }
+}
