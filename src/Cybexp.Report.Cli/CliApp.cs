@@ -50,6 +50,7 @@ public static class CliApp
             Commands.ServeCommand.Create(io),
             Commands.DemoCommand.Create(io),
             Commands.IngestCommand.Create(io),
+            Commands.DocCommand.Create(io),
             Commands.UserCommand.Create(io),
             Commands.OrgCommand.Create(io),
             Commands.GenerateCommand.Create(io),

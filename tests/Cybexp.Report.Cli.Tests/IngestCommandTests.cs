@@ -63,6 +63,30 @@ public sealed class IngestCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Doc_PrintsTheIngestedText_InTheOrderGiven_AndNamesWhatIsMissingOrMalformed()
+    {
+        // A user's e-mail and name go in as written, non-ASCII included; the store keeps every document packed.
+        var user = TahoeUser.Create("zoë@example.com", "pw", "Zoë Ŝtrauß");
+        var lines = new[] { Json(Ip), Json(File1), Json(Download), Json(user) };
+        var file = WriteFile("a.ndjson", lines);
+        Assert.Equal(0, (await RunAsync("ingest", "--store", Store, file)).Code);
+
+        var shown = await RunAsync("doc", "--store", Store, Download.Hash.Value, Ip.Hash.Value.ToUpperInvariant(), user.Hash.Value, Download.Hash.Value);
+
+        Assert.Equal((0, string.Empty), (shown.Code, shown.Err));
+        Assert.Equal([lines[2], lines[0], lines[3], lines[2]], shown.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+
+        var missing = TahoeAttribute.Create("ipv4", "192.0.2.1").Hash.Value;
+        var partly = await RunAsync("doc", "--store", Store, File1.Hash.Value, missing);
+        Assert.Equal((1, lines[1]), (partly.Code, partly.Out.Trim()));
+        Assert.Equal($"error: {missing} is not in the archive", partly.Err.Trim());
+
+        var malformed = await RunAsync("doc", "--store", Store, Ip.Hash.Value, "1234");
+        Assert.Equal((2, string.Empty), (malformed.Code, malformed.Out));
+        Assert.Equal("error: '1234' is not a document hash; a _hash is 64 hex digits", malformed.Err.Trim());
+    }
+
+    [Fact]
     public async Task Ingest_HumanSummary_NamesEveryCount()
     {
         var file = WriteFile("a.ndjson", Json(Ip), Json(Download));
