@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Cybexp.Report.Core.Storage;
@@ -215,37 +214,21 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
 
     /// <summary>
     /// Copies the (seq, hash, itype, sub_type, doc) rows of documents <paramref name="indexes"/> of the batch with
-    /// <paramref name="copyCommand"/>. The stored text is packed (<see cref="PackedDocumentText"/>) from the UTF-8 the
-    /// parse stage made, never decoded into a string and encoded again.
+    /// <paramref name="copyCommand"/>. The stored text goes packed (<see cref="PackedDocumentText"/>) as the parse stage
+    /// made it, never decoded into a string and encoded again.
     /// </summary>
     private static async Task CopyDocumentsAsync(NpgsqlConnection conn, string copyCommand, WritePlan plan, IEnumerable<int> indexes, CancellationToken ct)
     {
         await using var copy = await BinaryCopyRows.BeginAsync(conn, copyCommand, ct).ConfigureAwait(false);
-        var packed = ArrayPool<byte>.Shared.Rent(4096);
-        try
+        foreach (var i in indexes)
         {
-            foreach (var i in indexes)
-            {
-                var doc = plan.WhenNewDocument(i);
-                var text = doc.StoredUtf8.Span;
-                if (packed.Length < PackedDocumentText.MaxPackedLength(text.Length))
-                {
-                    ArrayPool<byte>.Shared.Return(packed);
-                    packed = ArrayPool<byte>.Shared.Rent(PackedDocumentText.MaxPackedLength(text.Length));
-                }
-
-                var length = PackedDocumentText.Pack(text, packed);
-                await copy.StartRowAsync(5, ct).ConfigureAwait(false);
-                copy.Int64(plan.Seq[i]);
-                copy.Bytes(plan.Hash(i).Span);
-                copy.Text(doc.Itype);
-                copy.Text(doc.SubType);
-                copy.Bytes(packed.AsSpan(0, length));
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(packed);
+            var doc = plan.WhenNewDocument(i);
+            await copy.StartRowAsync(5, ct).ConfigureAwait(false);
+            copy.Int64(plan.Seq[i]);
+            copy.Bytes(plan.Hash(i).Span);
+            copy.Text(doc.Itype);
+            copy.Text(doc.SubType);
+            copy.Bytes(doc.StoredPacked.Span);
         }
 
         await copy.CompleteAsync(ct).ConfigureAwait(false);

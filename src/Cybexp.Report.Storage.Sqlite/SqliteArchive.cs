@@ -298,7 +298,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                result.Add((r.GetInt64(0), StoredDocumentText.Parse(r.GetString(1))));
+                result.Add((r.GetInt64(0), StoredDocumentText.Parse(PackedDocumentText.Unpack((byte[])r.GetValue(1)))));
             }
         }
 
@@ -694,7 +694,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                     if (r.Read())
                     {
                         seq = r.GetInt64(0);
-                        stored = r.GetString(1);
+                        stored = PackedDocumentText.Unpack((byte[])r.GetValue(1));
                     }
                 }
 
@@ -708,7 +708,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
 
                     _insertEventAfter[0] = hash.ToArray();
                     _insertEventAfter[1] = doc.SubType;
-                    _insertEventAfter[2] = text;
+                    _insertEventAfter[2] = doc.StoredPacked.ToArray();
                     seq = Convert.ToInt64(_insertEventAfter.Command.ExecuteScalar(), CultureInfo.InvariantCulture);
                     inserted++;
                 }
@@ -721,7 +721,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
                 {
                     // Same identity, newer content: replace the document and re-derive every index row from it.
                     _updateInstance[0] = seq;
-                    _updateInstance[1] = text;
+                    _updateInstance[1] = doc.StoredPacked.ToArray();
                     _updateInstance.Command.ExecuteNonQuery();
                     DeleteIndexRows(doc, seq);
                     updated++;
@@ -744,7 +744,7 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
             insert.Blob(1, hash);
             insert.Text(2, Label(doc.Itype));
             insert.Text(3, Label(doc.SubType));
-            if (insert.RunWithText(4, doc.StoredUtf8.Span) != 1)
+            if (insert.RunWithBlob(4, doc.StoredPacked.Span) != 1)
             {
                 seq = 0;
                 return false;
@@ -1409,37 +1409,23 @@ internal sealed class SqliteArchive(SqliteStore store) : IArchiveStore
         }
 
         /// <summary>
-        /// <see cref="Run"/> with parameter <paramref name="index"/> bound to the UTF-8 text <paramref name="utf8"/> in
-        /// place: the span is pinned while the statement runs, and the parameter is set to NULL before this returns, so
-        /// no binding outlives the pin. For the large values bound once per document (a stored document, ~1 KB), which
-        /// SQLite would otherwise allocate and copy before building the row, which copies them again.
+        /// <see cref="Run"/> with parameter <paramref name="index"/> bound to the blob <paramref name="value"/> in place:
+        /// the span is pinned while the statement runs, and the parameter is set to NULL before this returns, so no
+        /// binding outlives the pin. For the large values bound once per document (a stored document, ~0.6 KB packed),
+        /// which SQLite would otherwise allocate and copy before building the row, which copies them again. An empty
+        /// span binds an empty blob, not NULL.
         /// </summary>
-        public int RunWithText(int index, ReadOnlySpan<byte> utf8) => RunWithPinned(index, utf8, text: true);
-
-        /// <summary><see cref="RunWithText"/> for a blob (an empty one binds an empty blob, not NULL).</summary>
-        public int RunWithBlob(int index, ReadOnlySpan<byte> value) => RunWithPinned(index, value, text: false);
-
-        private int RunWithPinned(int index, ReadOnlySpan<byte> value, bool text)
+        public int RunWithBlob(int index, ReadOnlySpan<byte> value)
         {
             if (value.IsEmpty)
             {
-                if (text)
-                {
-                    Text(index, value);
-                }
-                else
-                {
-                    Blob(index, value);
-                }
-
+                Blob(index, value);
                 return Run();
             }
 
             fixed (byte* pinned = value)
             {
-                Check(text
-                    ? Native.sqlite3_bind_text_static(_handle, index, pinned, value.Length, Static)
-                    : Native.sqlite3_bind_blob_static(_handle, index, pinned, value.Length, Static));
+                Check(Native.sqlite3_bind_blob_static(_handle, index, pinned, value.Length, Static));
                 try
                 {
                     return Run();

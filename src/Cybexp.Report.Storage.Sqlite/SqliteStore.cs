@@ -174,6 +174,8 @@ public sealed class SqliteStore : ICybexpStore
     private static async Task<int> MigrateAsync(SqliteConnection conn, CancellationToken cancellationToken)
     {
         var count = 0;
+        // Scripts may call the application's document packing (0011 converts the stored documents with it).
+        conn.CreateFunction("cybexp_pack_doc", (string text) => PackedDocumentText.Pack(text), isDeterministic: true);
         await ExecAsync(conn, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL);", cancellationToken).ConfigureAwait(false);
         var applied = new HashSet<int>();
         await using (var cmd = conn.CreateCommand())

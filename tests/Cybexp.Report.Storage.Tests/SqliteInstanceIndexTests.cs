@@ -48,7 +48,7 @@ public sealed class SqliteInstanceIndexTests : IDisposable
                 using var cmd = conn.CreateCommand();
                 cmd.CommandText = "INSERT INTO instances (hash, itype, sub_type, doc, prefix_no) VALUES ($h, 'event', 'x', $d, 0);";
                 cmd.Parameters.AddWithValue("$h", SamePrefix(prefixes[i].ToBytes()));
-                cmd.Parameters.AddWithValue("$d", StoredDocumentText.Of(events[(i + 1) % events.Count]));
+                cmd.Parameters.AddWithValue("$d", PackedDocumentText.Pack(StoredDocumentText.Of(events[(i + 1) % events.Count])));
                 cmd.ExecuteNonQuery();
             }
         }

@@ -27,21 +27,24 @@ public sealed class SqliteMigrationTests : IDisposable
     [InlineData(7)]
     [InlineData(8)]
     [InlineData(9)]
+    [InlineData(10)]
     public async Task Open_MigratesAnOlderArchive_ToTheCurrentSchema_WithTheSameAnswers(int version)
     {
         var ds = Datasets.Named("D3_medium");
         var oldPath = Path.Combine(_dir, $"v{version}.db");
         WriteOlderArchive(oldPath, ds, version);
 
-        // An event row whose hash has the first 8 bytes of a stored event's (0010 numbers it after that event), its
-        // document another event's.
+        // An event row whose hash has the first 8 bytes of a stored event's (0010 numbers it after that event; a version-10
+        // file numbered it already), its document another event's.
         var first = ds.Events.First();
         var shared = first.Hash.ToBytes();
         shared[^1] ^= 0xFF;
         using (var conn = SqliteFile.Open(oldPath))
         using (var cmd = conn.CreateCommand())
         {
-            cmd.CommandText = "INSERT INTO instances (seq, hash, itype, sub_type, doc) VALUES ((SELECT max(seq) + 1 FROM instances), $h, 'event', 'x', $d);";
+            cmd.CommandText = version >= 10
+                ? "INSERT INTO instances (seq, hash, itype, sub_type, doc, prefix_no) VALUES ((SELECT max(seq) + 1 FROM instances), $h, 'event', 'x', $d, 1);"
+                : "INSERT INTO instances (seq, hash, itype, sub_type, doc) VALUES ((SELECT max(seq) + 1 FROM instances), $h, 'event', 'x', $d);";
             cmd.Parameters.AddWithValue("$h", shared);
             cmd.Parameters.AddWithValue("$d", StoredDocumentText.Of(ds.Events.Last()));
             cmd.ExecuteNonQuery();
@@ -55,6 +58,13 @@ public sealed class SqliteMigrationTests : IDisposable
         Assert.Equal(
             [$"{first.Hash.Value.ToUpperInvariant()}|0", $"{Convert.ToHexString(shared)}|1"],
             SqliteFile.Rows(oldPath, "SELECT hex(hash), prefix_no FROM instances WHERE hash8 = substr(x'" + first.Hash.Value + "', 1, 8) ORDER BY seq;"));
+
+        // 0011: every document packed, as the application packs its text; a second write finds them all unchanged.
+        Assert.Equal(0, Scalar(oldPath, "SELECT count(*) FROM instances WHERE typeof(doc) <> 'blob';"));
+        Assert.Equal(
+            ds.Everything.Select(d => $"{d.Hash.Value.ToUpperInvariant()}|{Convert.ToHexString(PackedDocumentText.Pack(StoredDocumentText.Of(d)))}").Append($"{Convert.ToHexString(shared)}|{Convert.ToHexString(PackedDocumentText.Pack(StoredDocumentText.Of(ds.Events.Last())))}").Order(StringComparer.Ordinal),
+            SqliteFile.Rows(oldPath, "SELECT hex(hash), hex(doc) FROM instances;").Order(StringComparer.Ordinal));
+        Assert.Equal(new WriteSummary(0, ds.Everything.Count(), 0), await migrated.Archive.WriteAsync([.. ds.Everything], Ct));
 
         // 0006: the events table has no secondary index left; its rows keep their seq.
         Assert.Equal(0, Scalar(oldPath, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'events';"));

@@ -16,10 +16,11 @@ namespace Cybexp.Report.Core.Tahoe;
 public sealed record TahoeDocumentRecord(long Line, TahoeDict? Document, string? Error)
 {
     /// <summary>
-    /// The document's stored text (<see cref="TahoeJsonWriter.Write"/> of <see cref="Document"/>) as UTF-8, when the
-    /// reader found the source text already in that form and kept it instead of writing it again; null otherwise.
+    /// The document's stored text (<see cref="TahoeJsonWriter.Write"/> of <see cref="Document"/>) packed
+    /// (<see cref="Storage.PackedDocumentText"/>), when the reader found the source text already in that form and kept it
+    /// instead of writing it again; null otherwise.
     /// </summary>
-    internal byte[]? StoredUtf8 { get; init; }
+    internal byte[]? StoredPacked { get; init; }
 
     /// <summary>
     /// True when the reader could not find where the next document starts and stopped reading this source: the
@@ -702,7 +703,7 @@ public static partial class TahoeDocumentReader
                 }
             }
 
-            return new TahoeDocumentRecord(startLine, doc, null) { StoredUtf8 = verbatim ? StoredUtf8Of(tail) : null };
+            return new TahoeDocumentRecord(startLine, doc, null) { StoredPacked = verbatim ? StoredPackedOf(tail) : null };
 
             TahoeDocumentRecord Fail(string e) =>
                 new(startLine, null, e.StartsWith("line ", StringComparison.Ordinal) ? e : $"line {startLine}: {e}");
@@ -730,13 +731,23 @@ public static partial class TahoeDocumentReader
             return true;
         }
 
-        // '{' and `tail` as UTF-8 (`tail` holds no surrogate: the text is in stored form).
-        private static byte[] StoredUtf8Of(ReadOnlySpan<char> tail)
+        // '{' and `tail` as UTF-8 (`tail` holds no surrogate: the text is in stored form), packed.
+        private static byte[] StoredPackedOf(ReadOnlySpan<char> tail)
         {
-            var bytes = new byte[1 + Encoding.UTF8.GetByteCount(tail)];
-            bytes[0] = (byte)'{';
-            Encoding.UTF8.GetBytes(tail, bytes.AsSpan(1));
-            return bytes;
+            var length = 1 + Encoding.UTF8.GetByteCount(tail);
+            var utf8 = ArrayPool<byte>.Shared.Rent(length);
+            var packed = ArrayPool<byte>.Shared.Rent(Storage.PackedDocumentText.MaxPackedLength(length));
+            try
+            {
+                utf8[0] = (byte)'{';
+                Encoding.UTF8.GetBytes(tail, utf8.AsSpan(1));
+                return packed.AsSpan(0, Storage.PackedDocumentText.Pack(utf8.AsSpan(0, length), packed)).ToArray();
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(packed);
+                ArrayPool<byte>.Shared.Return(utf8);
+            }
         }
 
         private string Relocate(string parserError) => Relocate(parserError, _startLine, _startCol);

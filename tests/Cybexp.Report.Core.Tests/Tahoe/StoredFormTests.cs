@@ -119,10 +119,10 @@ public class StoredFormTests
         foreach (var record in records)
         {
             Assert.NotNull(record.Document);
-            Assert.Equal(kept, record.StoredUtf8 is not null);
-            if (record.StoredUtf8 is { } utf8)
+            Assert.Equal(kept, record.StoredPacked is not null);
+            if (record.StoredPacked is { } packed)
             {
-                Assert.Equal(TahoeJsonWriter.Write(record.Document), Encoding.UTF8.GetString(utf8));
+                Assert.Equal(PackedDocumentText.Pack(TahoeJsonWriter.Write(record.Document)), packed);
             }
         }
     }
@@ -138,8 +138,8 @@ public class StoredFormTests
             records.Add(r);
         }
 
-        Assert.Equal([true, true, false, false], records.Select(r => r.StoredUtf8 is not null));
-        Assert.Equal(doc, Encoding.UTF8.GetString(records[0].StoredUtf8!));
+        Assert.Equal([true, true, false, false], records.Select(r => r.StoredPacked is not null));
+        Assert.Equal(doc, PackedDocumentText.Unpack(records[0].StoredPacked!));
     }
 
     [Fact]
@@ -168,13 +168,13 @@ public class StoredFormTests
         var index = 0;
         await foreach (var record in TahoeDocumentReader.ReadAsync(new StringReader(text.ToString()), CancellationToken.None))
         {
-            Assert.Equal(index % 2 == 0, record.StoredUtf8 is not null);
+            Assert.Equal(index % 2 == 0, record.StoredPacked is not null);
             var source = generated[index++ / 2];
             Assert.Empty(DocumentVerifier.Verify(record.Document!));
             Assert.True(ArchiveDocument.TryCreateVerified(record, out var forWriter, out var error), error);
             Assert.True(ArchiveDocument.TryCreateVerified(source, out var plain, out _));
             Assert.Equal(plain!.StoredText, forWriter!.StoredText);
-            Assert.Equal(Encoding.UTF8.GetBytes(plain.StoredText), forWriter.StoredUtf8.ToArray());
+            Assert.Equal(PackedDocumentText.Pack(plain.StoredText), forWriter.StoredPacked.ToArray());
             Assert.Equal(plain.Hash, forWriter.Hash);
             Assert.Equal((plain.Itype, plain.SubType, plain.OrgId, plain.Timestamp, plain.Category), (forWriter.Itype, forWriter.SubType, forWriter.OrgId, forWriter.Timestamp, forWriter.Category));
             Assert.Equal(plain.HashBytes.ToArray(), forWriter.HashBytes.ToArray());
