@@ -72,23 +72,15 @@ public sealed class PostgresMigrationTests : IAsyncLifetime
     public async Task Open_MigratesAVersion7Archive_ToTheLeanerEventsIndexes_WithTheSameAnswers()
     {
         var ds = Datasets.Named("D3_medium");
-        var schema = _schemas.NewName();
-        await using (var written = await _schemas.OpenAsync(TimeProvider.System, Ct, schema))
-        {
-            await written.Archive.WriteAsync([.. ds.Everything], Ct);
-        }
 
         // Back to the version-7 layout, data kept: the B-tree primary key and the (org, seq) index of events, and no
         // record of 0009 and 0010 (documents stay packed, as 0011 left them).
+        var schema = await _schemas.WrittenAndRewoundAsync(
+            ds,
+            "ALTER TABLE events DROP CONSTRAINT events_hash; ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY (hash); " +
+            "CREATE INDEX events_org_seq ON events (org, seq); DELETE FROM schema_migrations WHERE version IN (9, 10);",
+            Ct);
         await using var conn = await PostgresSchemas.ConnectAsync(Ct);
-        await using (var cmd = new NpgsqlCommand(
-            $"SET search_path TO \"{schema}\"; ALTER TABLE events DROP CONSTRAINT events_hash; ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY (hash); " +
-            "CREATE INDEX events_org_seq ON events (org, seq); DELETE FROM schema_migrations WHERE version IN (9, 10); RESET search_path;",
-            conn))
-        {
-            await cmd.ExecuteNonQueryAsync(Ct);
-        }
-
         await using var migrated = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
         await using var fresh = await _schemas.OpenAsync(TimeProvider.System, Ct);
         await fresh.Archive.WriteAsync([.. ds.Everything], Ct);

@@ -89,22 +89,14 @@ public sealed class PostgresPackedDocumentTests : IAsyncLifetime
     public async Task Open_ConvertsAVersion10Archive_ToPackedDocuments_WithTheSameAnswers()
     {
         var ds = Datasets.Named("D3_medium");
-        var schema = _schemas.NewName();
-        await using (var written = await _schemas.OpenAsync(TimeProvider.System, Ct, schema))
-        {
-            await written.Archive.WriteAsync([.. ds.Everything], Ct);
-        }
 
         // Back to the version-10 layout, data kept: documents as text, no functions, no record of 0011.
+        var schema = await _schemas.WrittenAndRewoundAsync(
+            ds,
+            "ALTER TABLE instances ALTER COLUMN doc TYPE text USING cybexp_doc(doc); DROP FUNCTION cybexp_doc(bytea); DROP FUNCTION cybexp_pack_doc(text); " +
+            "DELETE FROM schema_migrations WHERE version >= 11;",
+            Ct);
         await using var conn = await PostgresSchemas.ConnectAsync(Ct);
-        await using (var cmd = new NpgsqlCommand(
-            $"SET search_path TO \"{schema}\"; ALTER TABLE instances ALTER COLUMN doc TYPE text USING cybexp_doc(doc); " +
-            "DROP FUNCTION cybexp_doc(bytea); DROP FUNCTION cybexp_pack_doc(text); DELETE FROM schema_migrations WHERE version >= 11; RESET search_path;",
-            conn))
-        {
-            await cmd.ExecuteNonQueryAsync(Ct);
-        }
-
         Assert.Equal(ds.Everything.ToDictionary(d => d.Hash, d => d.StoredText), await StoredAsync(conn, schema, "doc"));
 
         await using var migrated = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
