@@ -36,24 +36,6 @@ internal sealed class PostgresSchemas
         return await PostgresStore.OpenAsync(cs.ConnectionString, time, ct, schema ?? NewName());
     }
 
-    /// <summary>
-    /// A new schema holding <paramref name="ds"/> as the current store writes it, then taken back to an earlier
-    /// layout by <paramref name="rewind"/> (SQL run with the schema as search_path), for the store to migrate again.
-    /// </summary>
-    public async Task<string> WrittenAndRewoundAsync(Dataset ds, string rewind, CancellationToken ct)
-    {
-        var schema = NewName();
-        await using (var written = await OpenAsync(TimeProvider.System, ct, schema))
-        {
-            await written.Archive.WriteAsync([.. ds.Everything], ct);
-        }
-
-        await using var conn = await ConnectAsync(ct);
-        await using var cmd = new NpgsqlCommand($"SET search_path TO \"{schema}\"; {rewind} RESET search_path;", conn);
-        await cmd.ExecuteNonQueryAsync(ct);
-        return schema;
-    }
-
     /// <summary>A plain connection to the test database, for looking behind a store's back.</summary>
     public static async Task<NpgsqlConnection> ConnectAsync(CancellationToken ct)
     {
