@@ -151,8 +151,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
                 duplicates += versions - changes;
                 if (changes > 0)
                 {
-                    var (doc, text) = plan.Version(i, last);
-                    toReplace.Add(new Row(doc, plan.Seq[i], i, text));
+                    toReplace.Add(new Row(plan.Version(i, last).Doc, plan.Seq[i], i));
                 }
             }
         }
@@ -235,7 +234,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     }
 
     /// <summary>A document to store or replace: the version written, its instance seq and its place in the plan.</summary>
-    private readonly record struct Row(ArchiveDocument Doc, long Seq, int Index, string? Text = null);
+    private readonly record struct Row(ArchiveDocument Doc, long Seq, int Index);
 
     /// <summary>The owners of events of <paramref name="plan"/> without a number in the cache, or null.</summary>
     private SortedSet<string>? MissingOrgs(WritePlan plan)
@@ -513,7 +512,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
         batch.BatchCommands.Add(Command(
             "UPDATE instances SET doc = u.d FROM unnest($1, $2) AS u (h, d) WHERE instances.hash = u.h;",
             Array(NpgsqlDbType.Bytea, hashes),
-            Array(NpgsqlDbType.Bytea, docs.Select(d => PackedDocumentText.Pack(d.Text!)))));
+            Array(NpgsqlDbType.Bytea, docs.Select(d => d.Doc.StoredPacked.ToArray()))));
         // The old reference rows, found by primary key from the event row still holding the old content (refs, org,
         // ts): no secondary index on the largest table, and each delete goes to one shard when distributed.
         batch.BatchCommands.Add(Command(
@@ -593,7 +592,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
 
         // Each event's references are decoded straight into its refs field.
         await using var copy = await BinaryCopyRows.BeginAsync(conn, "COPY events (hash, seq, org, ts, category, refs) FROM STDIN (FORMAT BINARY);", ct).ConfigureAwait(false);
-        foreach (var (doc, seq, index, _) in events)
+        foreach (var (doc, seq, index) in events)
         {
             await copy.StartRowAsync(6, ct).ConfigureAwait(false);
             copy.Bytes(plan.Hash(index).Span);
@@ -658,7 +657,7 @@ internal sealed class PostgresArchive(PostgresStore store) : IArchiveStore
     /// <summary>Adds the event_refs rows of the new or replaced events among <paramref name="docs"/> to <paramref name="rows"/>.</summary>
     private static void AddEventRefs(WritePlan plan, List<Row> docs, IReadOnlyDictionary<string, int> orgNumbers, List<RefRow> rows)
     {
-        foreach (var (doc, seq, index, _) in docs)
+        foreach (var (doc, seq, index) in docs)
         {
             if (doc.Itype != "event")
             {
