@@ -255,6 +255,11 @@ public sealed partial class PostgresStore : ICybexpStore
                 continue;
             }
 
+            if (version == PackedDocumentsMigration.Version)
+            {
+                await PackedDocumentsMigration.PrepareAsync(conn, tx, cancellationToken).ConfigureAwait(false);
+            }
+
             await ExecAsync(conn, tx, sql, cancellationToken).ConfigureAwait(false);
             await using var mark = new NpgsqlCommand("INSERT INTO schema_migrations (version, name) VALUES ($1, $2);", conn, tx);
             mark.Parameters.AddWithValue(version);

@@ -121,6 +121,87 @@ public sealed class PostgresPackedDocumentTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_migration_packs_the_documents_in_the_application_and_the_script_packs_any_it_did_not()
+    {
+        var ds = Datasets.Named("D3_medium");
+        var schema = await _schemas.WrittenAndRewoundAsync(
+            ds,
+            "ALTER TABLE instances ALTER COLUMN doc TYPE text USING cybexp_doc(doc); DROP FUNCTION cybexp_doc(bytea); DROP FUNCTION cybexp_pack_doc(text); " +
+            "DELETE FROM schema_migrations WHERE version >= 11;",
+            Ct);
+        var script = MigrationScripts.Load(typeof(Cybexp.Report.Storage.Postgres.PostgresStore).Assembly, "Cybexp.Report.Storage.Postgres.Migrations.")
+            .Single(s => s.Version == Cybexp.Report.Storage.Postgres.PackedDocumentsMigration.Version).Sql;
+
+        await using var conn = await PostgresSchemas.ConnectAsync(Ct);
+        await using (var path = new NpgsqlCommand($"SET search_path TO \"{schema}\";", conn))
+        {
+            await path.ExecuteNonQueryAsync(Ct);
+        }
+
+        // The application's part: every document, packed by PackedDocumentText.
+        await using (var tx = await conn.BeginTransactionAsync(Ct))
+        {
+            Assert.Equal(ds.Everything.Count(), await Cybexp.Report.Storage.Postgres.PackedDocumentsMigration.PrepareAsync(conn, tx, Ct));
+            var prepared = await PreparedAsync(conn, tx);
+            Assert.Equal(ds.Everything.Count(), prepared.Count);
+            Assert.All(ds.Everything, d => Assert.Equal(PackedDocumentText.Pack(d.StoredText), prepared[d.Hash]));
+            await tx.RollbackAsync(Ct);
+        }
+
+        // The script with half the rows missing from the application's table (and one wrong there, which the script
+        // takes as given): the rest are packed by cybexp_pack_doc, to the same bytes.
+        var odd = ds.Everything.Where((_, i) => i % 2 == 1).Select(d => d.Hash.ToBytes()).ToArray();
+        var marked = ds.Everything.First();
+        await using (var tx = await conn.BeginTransactionAsync(Ct))
+        {
+            await Cybexp.Report.Storage.Postgres.PackedDocumentsMigration.PrepareAsync(conn, tx, Ct);
+            await using (var drop = new NpgsqlCommand("DELETE FROM pg_temp.cybexp_packed_documents WHERE hash = ANY($1);", conn, tx))
+            {
+                drop.Parameters.AddWithValue(odd);
+                await drop.ExecuteNonQueryAsync(Ct);
+            }
+
+            await using (var mark = new NpgsqlCommand("UPDATE pg_temp.cybexp_packed_documents SET doc = '\\x00'::bytea WHERE hash = $1;", conn, tx))
+            {
+                mark.Parameters.AddWithValue(marked.Hash.ToBytes());
+                Assert.Equal(1, await mark.ExecuteNonQueryAsync(Ct));
+            }
+
+            await using (var run = new NpgsqlCommand(script, conn, tx))
+            {
+                await run.ExecuteNonQueryAsync(Ct);
+            }
+
+            var stored = await StoredAsync(conn, schema, "encode(doc, 'hex')", tx);
+            Assert.Equal("00", stored[marked.Hash]);
+            Assert.All(ds.Everything.Where(d => d.Hash != marked.Hash), d => Assert.Equal(Convert.ToHexStringLower(PackedDocumentText.Pack(d.StoredText)), stored[d.Hash]));
+            await tx.RollbackAsync(Ct);
+        }
+
+        // On a store that already holds packed documents there is nothing to pack.
+        await using var current = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
+        await using (var tx = await conn.BeginTransactionAsync(Ct))
+        {
+            Assert.Equal(0, await Cybexp.Report.Storage.Postgres.PackedDocumentsMigration.PrepareAsync(conn, tx, Ct));
+            Assert.Empty(await PreparedAsync(conn, tx));
+            await tx.RollbackAsync(Ct);
+        }
+    }
+
+    private static async Task<Dictionary<InstanceHash, byte[]>> PreparedAsync(NpgsqlConnection conn, NpgsqlTransaction tx)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT hash, doc FROM pg_temp.cybexp_packed_documents;", conn, tx);
+        var result = new Dictionary<InstanceHash, byte[]>();
+        await using var r = await cmd.ExecuteReaderAsync(Ct);
+        while (await r.ReadAsync(Ct))
+        {
+            result.Add(InstanceHash.FromBytes(r.GetFieldValue<byte[]>(0)), r.GetFieldValue<byte[]>(1));
+        }
+
+        return result;
+    }
+
+    [Fact]
     public async Task An_event_is_stored_in_about_half_its_text()
     {
         var ds = Datasets.Named("D3_medium");
@@ -135,9 +216,9 @@ public sealed class PostgresPackedDocumentTests : IAsyncLifetime
         Assert.InRange(stored, text / 4, text * 6 / 10);
     }
 
-    private static async Task<Dictionary<InstanceHash, string>> StoredAsync(NpgsqlConnection conn, string schema, string column)
+    private static async Task<Dictionary<InstanceHash, string>> StoredAsync(NpgsqlConnection conn, string schema, string column, NpgsqlTransaction? tx = null)
     {
-        await using var cmd = new NpgsqlCommand($"SELECT hash, {column} FROM \"{schema}\".instances;", conn);
+        await using var cmd = new NpgsqlCommand($"SELECT hash, {column} FROM \"{schema}\".instances;", conn, tx);
         var result = new Dictionary<InstanceHash, string>();
         await using var r = await cmd.ExecuteReaderAsync(Ct);
         while (await r.ReadAsync(Ct))
