@@ -16,6 +16,11 @@ public sealed class PostgresPackedDocumentTests : IAsyncLifetime
     private const string H1 = "4497f32f1511a5f1aa5ef35a9bc2da5dbe9b2302190aae31b47f99af005eef08";
     private const string H2 = "97acb1c16c70bbead2ea64acc18a56779ccdfbe7c0282262279568c305aedd03";
 
+    /// <summary>Back to the version-10 layout, data kept: documents as text, no functions, no record of 0011.</summary>
+    private const string ToVersion10 =
+        "ALTER TABLE instances ALTER COLUMN doc TYPE text USING cybexp_doc(doc); DROP FUNCTION cybexp_doc(bytea); DROP FUNCTION cybexp_pack_doc(text); " +
+        "DELETE FROM schema_migrations WHERE version >= 11;";
+
     private readonly PostgresSchemas _schemas = new();
 
     private static CancellationToken Ct => new CancellationTokenSource(TimeSpan.FromMinutes(5)).Token;
@@ -90,11 +95,9 @@ public sealed class PostgresPackedDocumentTests : IAsyncLifetime
     {
         var ds = Datasets.Named("D3_medium");
 
-        // Back to the version-10 layout, data kept: documents as text, no functions, no record of 0011.
         var schema = await _schemas.WrittenAndRewoundAsync(
             ds,
-            "ALTER TABLE instances ALTER COLUMN doc TYPE text USING cybexp_doc(doc); DROP FUNCTION cybexp_doc(bytea); DROP FUNCTION cybexp_pack_doc(text); " +
-            "DELETE FROM schema_migrations WHERE version >= 11;",
+            ToVersion10,
             Ct);
         await using var conn = await PostgresSchemas.ConnectAsync(Ct);
         Assert.Equal(ds.Everything.ToDictionary(d => d.Hash, d => d.StoredText), await StoredAsync(conn, schema, "doc"));
@@ -126,8 +129,7 @@ public sealed class PostgresPackedDocumentTests : IAsyncLifetime
         var ds = Datasets.Named("D3_medium");
         var schema = await _schemas.WrittenAndRewoundAsync(
             ds,
-            "ALTER TABLE instances ALTER COLUMN doc TYPE text USING cybexp_doc(doc); DROP FUNCTION cybexp_doc(bytea); DROP FUNCTION cybexp_pack_doc(text); " +
-            "DELETE FROM schema_migrations WHERE version >= 11;",
+            ToVersion10,
             Ct);
         var script = MigrationScripts.Load(typeof(Cybexp.Report.Storage.Postgres.PostgresStore).Assembly, "Cybexp.Report.Storage.Postgres.Migrations.")
             .Single(s => s.Version == Cybexp.Report.Storage.Postgres.PackedDocumentsMigration.Version).Sql;
