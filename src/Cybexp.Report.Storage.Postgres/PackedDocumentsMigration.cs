@@ -10,8 +10,8 @@ namespace Cybexp.Report.Storage.Postgres;
 /// about 240 µs, 354 s for the 1,256,654 documents of a 1M-event store, during which the archive cannot be written.
 /// So before the script runs, in the same transaction, the documents are read through a cursor, packed here by
 /// <see cref="PackedDocumentText"/> and copied into the temporary table <c>cybexp_packed_documents</c> (hash → packed
-/// bytes), which the script's <c>ALTER TABLE</c> reads. A row the table does not hold is packed by
-/// <c>cybexp_pack_doc</c>, which packs exactly as the application does.
+/// bytes), which the script's <c>ALTER TABLE</c> reads. A row the table does not hold, or every row when there is no
+/// table, is packed by <c>cybexp_pack_doc</c>, which packs exactly as the application does.
 /// </summary>
 internal static class PackedDocumentsMigration
 {
@@ -22,21 +22,24 @@ internal static class PackedDocumentsMigration
     private const int FetchRows = 5_000;
 
     /// <summary>
-    /// Creates <c>cybexp_packed_documents</c> (dropped at commit) and fills it with the packed form of every document
-    /// while <c>instances.doc</c> still holds text; returns the documents packed (0 when it does not hold text).
+    /// While <c>instances.doc</c> holds text, creates <c>cybexp_packed_documents</c> (dropped at commit) and fills it with
+    /// the packed form of every document; returns the documents packed. Does nothing and returns 0 when the column holds
+    /// something else, or when the database has the Citus extension: the script's <c>ALTER TABLE</c> then runs on the
+    /// shards, which cannot read a temporary table of the coordinator, and packs with <c>cybexp_pack_doc</c> alone.
     /// </summary>
     public static async Task<long> PrepareAsync(NpgsqlConnection conn, NpgsqlTransaction tx, CancellationToken cancellationToken)
     {
-        await PostgresStore.ExecAsync(conn, tx, "CREATE TEMP TABLE cybexp_packed_documents (hash bytea NOT NULL, doc bytea NOT NULL) ON COMMIT DROP;", cancellationToken).ConfigureAwait(false);
-        await using (var type = new NpgsqlCommand(
-            "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = 'instances'::regclass AND a.attname = 'doc' AND NOT a.attisdropped;", conn, tx))
+        await using (var applies = new NpgsqlCommand(
+            "SELECT (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = 'instances'::regclass AND a.attname = 'doc' AND NOT a.attisdropped) = 'text' " +
+            "AND NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus');", conn, tx))
         {
-            if (await type.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not "text")
+            if (await applies.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not true)
             {
                 return 0;
             }
         }
 
+        await PostgresStore.ExecAsync(conn, tx, "CREATE TEMP TABLE cybexp_packed_documents (hash bytea NOT NULL, doc bytea NOT NULL) ON COMMIT DROP;", cancellationToken).ConfigureAwait(false);
         await PostgresStore.ExecAsync(conn, tx, "DECLARE cybexp_unpacked NO SCROLL CURSOR FOR SELECT hash, doc FROM instances;", cancellationToken).ConfigureAwait(false);
         var hashes = new List<byte[]>(FetchRows);
         var packed = new List<byte[]>(FetchRows);

@@ -124,7 +124,7 @@ public sealed class PostgresPackedDocumentTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task The_migration_packs_the_documents_in_the_application_and_the_script_packs_any_it_did_not()
+    public async Task The_migration_packs_the_documents_in_the_application_and_the_script_packs_any_it_was_not_given()
     {
         var ds = Datasets.Named("D3_medium");
         var schema = await _schemas.WrittenAndRewoundAsync(
@@ -180,12 +180,26 @@ public sealed class PostgresPackedDocumentTests : IAsyncLifetime
             await tx.RollbackAsync(Ct);
         }
 
-        // On a store that already holds packed documents there is nothing to pack.
+        // The script without the application's table (as under Citus): every row packed by cybexp_pack_doc.
+        await using (var tx = await conn.BeginTransactionAsync(Ct))
+        {
+            await using (var run = new NpgsqlCommand(script, conn, tx))
+            {
+                await run.ExecuteNonQueryAsync(Ct);
+            }
+
+            var stored = await StoredAsync(conn, schema, "encode(doc, 'hex')", tx);
+            Assert.All(ds.Everything, d => Assert.Equal(Convert.ToHexStringLower(PackedDocumentText.Pack(d.StoredText)), stored[d.Hash]));
+            await tx.RollbackAsync(Ct);
+        }
+
+        // On a store that already holds packed documents there is nothing to pack, and no table is made.
         await using var current = await _schemas.OpenAsync(TimeProvider.System, Ct, schema);
         await using (var tx = await conn.BeginTransactionAsync(Ct))
         {
             Assert.Equal(0, await Cybexp.Report.Storage.Postgres.PackedDocumentsMigration.PrepareAsync(conn, tx, Ct));
-            Assert.Empty(await PreparedAsync(conn, tx));
+            await using var table = new NpgsqlCommand("SELECT to_regclass('pg_temp.cybexp_packed_documents') IS NULL;", conn, tx);
+            Assert.Equal(true, await table.ExecuteScalarAsync(Ct));
             await tx.RollbackAsync(Ct);
         }
     }

@@ -106,7 +106,17 @@ $$;
 -- The application packs the documents before this script runs, in its transaction, into the temporary table
 -- cybexp_packed_documents (hash -> packed bytes; PackedDocumentsMigration): cybexp_pack_doc takes about 240 us a
 -- document, which made this conversion take 354 s for a 1M-event store. A row the table does not hold is packed here.
-CREATE FUNCTION pg_temp.cybexp_packed_doc(h bytea) RETURNS bytea LANGUAGE sql STABLE AS
-    'SELECT doc FROM pg_temp.cybexp_packed_documents WHERE hash = h';
-ALTER TABLE instances ALTER COLUMN doc TYPE bytea USING coalesce(pg_temp.cybexp_packed_doc(hash), cybexp_pack_doc(doc));
-DROP FUNCTION pg_temp.cybexp_packed_doc(bytea);
+-- Without that table (the application does not make it under Citus, whose shards cannot read a temporary table of
+-- the coordinator) every row is packed by cybexp_pack_doc.
+DO $$
+BEGIN
+    IF to_regclass('pg_temp.cybexp_packed_documents') IS NULL THEN
+        ALTER TABLE instances ALTER COLUMN doc TYPE bytea USING cybexp_pack_doc(doc);
+    ELSE
+        CREATE FUNCTION pg_temp.cybexp_packed_doc(h bytea) RETURNS bytea LANGUAGE sql STABLE AS
+            'SELECT doc FROM pg_temp.cybexp_packed_documents WHERE hash = h';
+        ALTER TABLE instances ALTER COLUMN doc TYPE bytea USING coalesce(pg_temp.cybexp_packed_doc(hash), cybexp_pack_doc(doc));
+        DROP FUNCTION pg_temp.cybexp_packed_doc(bytea);
+    END IF;
+END;
+$$;
