@@ -94,11 +94,7 @@ public sealed class PostgresPackedDocumentTests : IAsyncLifetime
     public async Task Open_ConvertsAVersion10Archive_ToPackedDocuments_WithTheSameAnswers()
     {
         var ds = Datasets.Named("D3_medium");
-
-        var schema = await _schemas.WrittenAndRewoundAsync(
-            ds,
-            ToVersion10,
-            Ct);
+        var schema = await _schemas.WrittenAndRewoundAsync(ds, ToVersion10, Ct);
         await using var conn = await PostgresSchemas.ConnectAsync(Ct);
         Assert.Equal(ds.Everything.ToDictionary(d => d.Hash, d => d.StoredText), await StoredAsync(conn, schema, "doc"));
 
@@ -127,10 +123,7 @@ public sealed class PostgresPackedDocumentTests : IAsyncLifetime
     public async Task The_migration_packs_the_documents_in_the_application_and_the_script_packs_any_it_was_not_given()
     {
         var ds = Datasets.Named("D3_medium");
-        var schema = await _schemas.WrittenAndRewoundAsync(
-            ds,
-            ToVersion10,
-            Ct);
+        var schema = await _schemas.WrittenAndRewoundAsync(ds, ToVersion10, Ct);
         var script = MigrationScripts.Load(typeof(Cybexp.Report.Storage.Postgres.PostgresStore).Assembly, "Cybexp.Report.Storage.Postgres.Migrations.")
             .Single(s => s.Version == Cybexp.Report.Storage.Postgres.PackedDocumentsMigration.Version).Sql;
 
