@@ -324,8 +324,9 @@ public static class IngestBenchmark
     }
 
     /// <summary>
-    /// WAL bytes the server has written since its statistics were reset (<c>pg_stat_wal</c>, PostgreSQL 14 and later) and
-    /// the number of files in its <c>pg_wal</c> (needs superuser or <c>pg_monitor</c>); null where not available.
+    /// The server's WAL position in bytes (<c>pg_current_wal_insert_lsn()</c>: every byte of WAL inserted so far, by any
+    /// session, without the delay of the statistics views) and the number of files in its <c>pg_wal</c> (needs
+    /// superuser or <c>pg_monitor</c>); null where not available.
     /// </summary>
     private static async Task<(long? Bytes, long? Files)> WalAsync(string spec, CancellationToken cancellationToken)
     {
@@ -339,20 +340,21 @@ public static class IngestBenchmark
                 await using var cmd = new Npgsql.NpgsqlCommand(sql, conn);
                 return Convert.ToInt64(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
             }
-            catch (Npgsql.PostgresException e) when (e.SqlState is Npgsql.PostgresErrorCodes.InsufficientPrivilege or Npgsql.PostgresErrorCodes.UndefinedTable)
+            catch (Npgsql.PostgresException e) when (e.SqlState is Npgsql.PostgresErrorCodes.InsufficientPrivilege or Npgsql.PostgresErrorCodes.UndefinedTable or Npgsql.PostgresErrorCodes.ObjectNotInPrerequisiteState)
             {
                 return null;
             }
         }
 
-        return (await ScalarOrNull("SELECT wal_bytes FROM pg_stat_wal;").ConfigureAwait(false),
+        return (await ScalarOrNull("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint;").ConfigureAwait(false),
             await ScalarOrNull("SELECT count(*) FROM pg_ls_waldir();").ConfigureAwait(false));
     }
 
     /// <summary>
-    /// CPU seconds used so far by a local PostgreSQL server, in user and system mode: the postmaster and its child
-    /// processes (backends, checkpointer, WAL writer …), read from /proc; 0 without one. Other servers on the machine
-    /// are not counted.
+    /// CPU seconds used so far by a local PostgreSQL server, in user and system mode: the postmaster, its live child
+    /// processes (backends, checkpointer, WAL writer …) and the children it has reaped (so that a backend ending
+    /// between two readings still counts), read from /proc; 0 without one. Other servers on the machine are not
+    /// counted.
     /// </summary>
     private static ServerCpu ServerCpuSeconds(int? postmaster)
     {
@@ -372,7 +374,8 @@ public static class IngestBenchmark
                     continue;
                 }
 
-                // After the command in parentheses: state (field 3), ppid (4), …, utime (14), stime (15).
+                // After the command in parentheses: state (field 3), ppid (4), …, utime (14), stime (15), and the reaped
+                // children's cutime (16) and cstime (17).
                 var stat = File.ReadAllText(Path.Combine(dir, "stat"));
                 var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
                 var pid = int.Parse(name, CultureInfo.InvariantCulture);
@@ -381,6 +384,11 @@ public static class IngestBenchmark
                 {
                     user += double.Parse(fields[11], CultureInfo.InvariantCulture);
                     system += double.Parse(fields[12], CultureInfo.InvariantCulture);
+                    if (pid == root)
+                    {
+                        user += double.Parse(fields[13], CultureInfo.InvariantCulture);
+                        system += double.Parse(fields[14], CultureInfo.InvariantCulture);
+                    }
                 }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException or ArgumentOutOfRangeException)
