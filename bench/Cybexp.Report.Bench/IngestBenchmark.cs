@@ -234,6 +234,7 @@ public static class IngestBenchmark
         GC.Collect();
         var cpu = process.TotalProcessorTime;
         var systemCpu = process.PrivilegedProcessorTime;
+        var writtenBefore = BytesWritten();
         var postmaster = kind == "postgres" ? await PostmasterPidAsync(spec, cancellationToken).ConfigureAwait(false) : null;
         var serverCpu = ServerCpuSeconds(postmaster);
         var walBefore = kind == "postgres" ? await WalAsync(spec, cancellationToken).ConfigureAwait(false) : default;
@@ -259,6 +260,7 @@ public static class IngestBenchmark
         process.Refresh();
         var cpuSeconds = (process.TotalProcessorTime - cpu).TotalSeconds;
         var systemSeconds = (process.PrivilegedProcessorTime - systemCpu).TotalSeconds;
+        var written = BytesWritten() - writtenBefore;
         var serverSeconds = ServerCpuSeconds(postmaster) - serverCpu;
         var walAfter = kind == "postgres" ? await WalAsync(spec, cancellationToken).ConfigureAwait(false) : default;
         var rate = events / seconds;
@@ -284,6 +286,11 @@ public static class IngestBenchmark
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{name} time inside the store: {timed.Writes.TotalSeconds:F1} s writing (transactions), {timed.Dangling.TotalSeconds:F1} s counting dangling references; the rest is reading and verifying"));
+        if (written is { } bytes)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{name} bytes this process wrote: {bytes / 1e9:F2} GB, {bytes / (double)events:F0} per event (its write calls: an embedded store's database, WAL and checkpoints; a server's connection)"));
+        }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{name} peak working set (whole run so far): {peak:F0} MiB (target <= {MemoryTargetMiB:F0} MiB: {(peak <= MemoryTargetMiB ? "met" : "NOT met")})"));
         Console.WriteLine($"{name} load average (1, 5, 15 min) before: {loadBefore}; after: {LoadAverage()}");
@@ -406,6 +413,20 @@ public static class IngestBenchmark
         public double Total => User + System;
 
         public static ServerCpu operator -(ServerCpu a, ServerCpu b) => new(a.User - b.User, a.System - b.System);
+    }
+
+    /// <summary>Bytes this process has handed to write calls so far (<c>wchar</c> of /proc/self/io), or null.</summary>
+    private static long? BytesWritten()
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/self/io").FirstOrDefault(l => l.StartsWith("wchar:", StringComparison.Ordinal));
+            return line is null ? null : long.Parse(line["wchar:".Length..].Trim(), CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The machine's load average (other processes slow a wall-clock figure down), or "n/a".</summary>
