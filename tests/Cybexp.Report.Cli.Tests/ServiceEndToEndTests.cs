@@ -176,6 +176,9 @@ public sealed class ServiceEndToEndTests : IDisposable
         Assert.Contains("── related", text, StringComparison.Ordinal);
         Assert.Contains("── threatrank", text, StringComparison.Ordinal);
         Assert.Contains("curl -s", text, StringComparison.Ordinal);
+        // The service stops when the demo ends, so the commands are offered for a run without --once.
+        Assert.Contains("run the demo without --once", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("while the service runs", text, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(_dir, "demo.db")));
     }
 
@@ -230,6 +233,13 @@ public sealed class ServiceEndToEndTests : IDisposable
 
             await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
             Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {log}");
+            if (command == "demo")
+            {
+                lock (log)
+                {
+                    Assert.Contains("Try it yourself while the service runs", log.ToString(), StringComparison.Ordinal);
+                }
+            }
         }
         finally
         {

@@ -120,7 +120,10 @@ public static class DemoCommand
             }
 
             await o.WriteLineAsync().ConfigureAwait(false);
-            await o.WriteLineAsync("3. Try it yourself while the service runs:").ConfigureAwait(false);
+            // With --once the service stops after this text, so the commands are for the next run without it.
+            await o.WriteLineAsync(once
+                ? "3. Try it yourself: run the demo without --once, which keeps the service running, then:"
+                : "3. Try it yourself while the service runs:").ConfigureAwait(false);
             await o.WriteLineAsync($"   export TOKEN={token}").ConfigureAwait(false);
             await o.WriteLineAsync($"   curl -s -X POST {service.Url}api/v1/queries -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\").ConfigureAwait(false);
             await o.WriteLineAsync($"        -d '{{\"type\":\"count\",\"data\":{{\"sub_type\":\"domain\",\"data\":\"{ArchiveGenerator.HubDomain}\"}}}}'").ConfigureAwait(false);
