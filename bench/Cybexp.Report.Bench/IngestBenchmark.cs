@@ -192,12 +192,13 @@ public static class IngestBenchmark
         var builder = new Npgsql.NpgsqlConnectionStringBuilder(spec["postgres:".Length..]);
         var given = builder.Database ?? builder.Username ?? "postgres";
         var scratch = string.Create(CultureInfo.InvariantCulture, $"{given}_warm_up_{Environment.ProcessId}");
+        var quoted = "\"" + scratch.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
         await using (var conn = new Npgsql.NpgsqlConnection(builder.ConnectionString))
         {
             await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                await using var create = new Npgsql.NpgsqlCommand($"CREATE DATABASE \"{scratch}\";", conn);
+                await using var create = new Npgsql.NpgsqlCommand($"CREATE DATABASE {quoted};", conn);
                 await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (Npgsql.PostgresException e)
@@ -210,7 +211,7 @@ public static class IngestBenchmark
         builder.Database = scratch;
         try
         {
-            Console.WriteLine($"postgres warm-up: the same file into the scratch database {scratch}, dropped after; its figure is what a server's first ingest of this size costs");
+            Console.WriteLine($"postgres warm-up: the same file into the scratch database {scratch}, dropped after; on a server that has not ingested this much before, its figure is what a first ingest costs");
             await IngestAsync("postgres:" + builder.ConnectionString, input, events, batch, PostgresTarget, cancellationToken, "warm-up").ConfigureAwait(false);
         }
         finally
@@ -219,7 +220,7 @@ public static class IngestBenchmark
             builder.Database = given;
             await using var conn = new Npgsql.NpgsqlConnection(builder.ConnectionString);
             await conn.OpenAsync(CancellationToken.None).ConfigureAwait(false);
-            await using var drop = new Npgsql.NpgsqlCommand($"DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE);", conn);
+            await using var drop = new Npgsql.NpgsqlCommand($"DROP DATABASE IF EXISTS {quoted} WITH (FORCE);", conn);
             await drop.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
         }
     }
